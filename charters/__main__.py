@@ -1,0 +1,3 @@
+from charters.starter.cli import app
+
+app(prog_name="charters")

@@ -1,0 +1,84 @@
+"""The guest page: rendered HTML in S3 at `guest-pages/{slug}.html`, served by CloudFront."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, timedelta
+from typing import Any
+from urllib.parse import quote
+
+from temporalio import activity
+
+from charters.models import CrewView, GuestPageRef, GuestPageRequest
+from charters.pages import render
+
+
+def ics_calendar(charter: CrewView) -> str:
+    """An iCalendar file for the guest (RFC 5545), times in UTC."""
+    starts = charter.starts_at.replace(tzinfo=_zone(charter.timezone)).astimezone(UTC)
+    ends = starts + timedelta(hours=float(charter.duration_hours))
+
+    def esc(text: str) -> str:
+        return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+    return "\r\n".join(
+        [
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            "PRODID:-//Queen of San Diego//Charters//EN",
+            "BEGIN:VEVENT",
+            f"UID:{charter.booking_ref}@queenofsandiego.com",
+            f"DTSTAMP:{starts:%Y%m%dT%H%M%SZ}",
+            f"DTSTART:{starts:%Y%m%dT%H%M%SZ}",
+            f"DTEND:{ends:%Y%m%dT%H%M%SZ}",
+            f"SUMMARY:{esc('Charter aboard Queen of San Diego')}",
+            f"LOCATION:{esc(charter.location)}",
+            f"URL:{charter.guest_page_url}",
+            "END:VEVENT",
+            "END:VCALENDAR",
+            "",
+        ]
+    )
+
+
+def _zone(name: str) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(name)
+
+
+def render_guest_page(req: GuestPageRequest, presign_base: str) -> str:
+    if req.cancelled:
+        return render("cancelled_page.html", charter=req.charter)
+    ics = "data:text/calendar;charset=utf-8," + quote(ics_calendar(req.charter))
+    presign = f"{presign_base.rstrip('/')}/g/{req.event_id}/presign" if req.event_id else ""
+    return render(
+        "guest_page.html", charter=req.charter, event_id=req.event_id, presign_url=presign,
+        ics_href=ics,
+    )
+
+
+class GuestPageActivities:
+    def __init__(self, s3: Any, bucket: str, key_prefix: str, presign_base: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._prefix = key_prefix
+        self._presign_base = presign_base
+
+    @activity.defn(name="publish_guest_page")
+    def publish_guest_page(self, req: GuestPageRequest) -> GuestPageRef:
+        """Deterministic key and body: a repeat writes the same bytes to the same key."""
+        body = render_guest_page(req, self._presign_base).encode()
+        digest = hashlib.sha256(body).hexdigest()
+        key = f"{self._prefix}{req.charter.slug}.html"
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=body,
+            ContentType="text/html; charset=utf-8",
+            CacheControl="max-age=60",
+            Metadata={"booking-ref": req.charter.booking_ref, "content-sha256": digest},
+        )
+        return GuestPageRef(
+            bucket=self._bucket, key=key, url=req.charter.guest_page_url, content_sha256=digest
+        )

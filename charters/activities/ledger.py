@@ -1,0 +1,72 @@
+"""Effect ledger in DynamoDB: claim a key with a conditional write, do the effect, record it.
+
+Used for effects whose API has no idempotency token (SES) or whose token we cannot rely on
+(CloudFront locally). The one window left is a crash after the effect and before `record`:
+the next attempt then repeats the effect. That window is a few milliseconds wide."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+
+class EffectLedger:
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._ddb = dynamodb
+        self._table = table
+
+    def recorded(self, key: str) -> str | None:
+        """The result recorded for `key`, or None when the effect has not completed."""
+        item = self._ddb.get_item(
+            TableName=self._table, Key={"key": {"S": key}}, ConsistentRead=True
+        ).get("Item")
+        if item and "result" in item:
+            return str(item["result"]["S"])
+        return None
+
+    def claim(self, key: str, kind: str) -> None:
+        """Claim the key; a claim left by a crashed attempt is taken over (counted in `attempts`)."""
+        try:
+            self._ddb.put_item(
+                TableName=self._table,
+                Item={
+                    "key": {"S": key},
+                    "kind": {"S": kind},
+                    "claimed_at": {"N": str(int(time.time()))},
+                    "attempts": {"N": "1"},
+                },
+                ConditionExpression="attribute_not_exists(#k)",
+                ExpressionAttributeNames={"#k": "key"},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            self._ddb.update_item(
+                TableName=self._table,
+                Key={"key": {"S": key}},
+                UpdateExpression="ADD attempts :one",
+                ConditionExpression="attribute_not_exists(#r)",
+                ExpressionAttributeNames={"#r": "result"},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
+
+    def record(self, key: str, result: str) -> None:
+        self._ddb.update_item(
+            TableName=self._table,
+            Key={"key": {"S": key}},
+            UpdateExpression="SET #r = :r, done_at = :t",
+            ExpressionAttributeNames={"#r": "result"},
+            ExpressionAttributeValues={":r": {"S": result}, ":t": {"N": str(int(time.time()))}},
+        )
+
+    def once(self, key: str, kind: str, effect: Any) -> tuple[str, bool]:
+        """Run `effect()` at most once per key (but for the window above); returns (result, duplicate)."""
+        done = self.recorded(key)
+        if done is not None:
+            return done, True
+        self.claim(key, kind)
+        result = str(effect())
+        self.record(key, result)
+        return result, False

@@ -1,0 +1,108 @@
+"""ShipCaptainCrew API, called on the API Gateway URL (CloudFront strips the auth header)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from charters.activities.secrets import SecretReader
+from charters.errors import SCC_AUTH_REJECTED, SCC_HEADER_STRIPPED, from_http_response
+from charters.models import CrewView, SccEventRef, SccEventRequest, SccUpdateRequest
+
+
+def scc_notes(charter: CrewView) -> str:
+    """Crew-facing notes: never a money figure."""
+    parts = [f"Guest: {charter.guest_name}", f"Party of {charter.party_size}"]
+    if charter.notes:
+        parts.append(charter.notes)
+    return " | ".join(parts)
+
+
+def scc_body(charter: CrewView, idempotency_key: str) -> dict[str, Any]:
+    return {
+        "event_name": f"Boatsetter Charter - {charter.starts_at:%b} {charter.starts_at.day}",
+        "external_ref": idempotency_key,
+        "booking_ref": charter.booking_ref,
+        "date": charter.starts_at.isoformat(),
+        "timezone": charter.timezone,
+        "duration_hours": str(charter.duration_hours),
+        "location": charter.location,
+        "captain": charter.captain.id,
+        "crew": [s.id for s in charter.crew],
+        "crew_names": {s.id: s.name for s in charter.seats},
+        "notes": scc_notes(charter),
+        "guest_page_url": charter.guest_page_url,
+    }
+
+
+def _looks_like_cloudfront(response: httpx.Response) -> bool:
+    return "x-amz-cf-id" in response.headers or "cloudfront" in response.headers.get("via", "").lower()
+
+
+class SccActivities:
+    def __init__(
+        self, http: httpx.Client, secrets: SecretReader, api_url: str, key_header: str,
+        key_secret_id: str,
+    ) -> None:
+        self._http = http
+        self._secrets = secrets
+        self._api = api_url.rstrip("/")
+        self._header = key_header
+        self._secret_id = key_secret_id
+
+    def _headers(self) -> dict[str, str]:
+        return {self._header: self._secrets.get(self._secret_id)}
+
+    def _raise_for(self, response: httpx.Response) -> None:
+        if response.status_code in (401, 403):
+            if _looks_like_cloudfront(response):
+                raise ApplicationError(
+                    "SCC rejected the service key and the answer came through CloudFront, which "
+                    f"strips the {self._header} header. Fix: set CHARTERS_SCC_API_URL to the API "
+                    "Gateway URL (https://<id>.execute-api.<region>.amazonaws.com/prod), or forward "
+                    "the header with an origin request policy (AllViewerExceptHostHeader).",
+                    type=SCC_HEADER_STRIPPED,
+                    non_retryable=True,
+                )
+            raise ApplicationError(
+                "SCC rejected the service key: the SCC Lambda's SERVICE_KEY_HASH is missing or "
+                "does not match sha256 of the key in Secrets Manager",
+                type=SCC_AUTH_REJECTED,
+            )
+        if response.status_code not in (200, 201):
+            raise from_http_response("SCC", response)
+
+    def _find(self, idempotency_key: str) -> str | None:
+        response = self._http.get(
+            f"{self._api}/events", params={"external_ref": idempotency_key}, headers=self._headers()
+        )
+        self._raise_for(response)
+        events = response.json().get("events", [])
+        return str(events[0]["event_id"]) if events else None
+
+    @activity.defn(name="create_scc_event")
+    def create_scc_event(self, req: SccEventRequest) -> SccEventRef:
+        """Look up by external reference before create, so a retry finds the earlier event."""
+        existing = self._find(req.idempotency_key)
+        if existing:
+            return SccEventRef(event_id=existing, created=False)
+        response = self._http.post(
+            f"{self._api}/events",
+            json=scc_body(req.charter, req.idempotency_key),
+            headers={**self._headers(), "Idempotency-Key": req.idempotency_key},
+        )
+        self._raise_for(response)
+        return SccEventRef(event_id=str(response.json()["event_id"]), created=True)
+
+    @activity.defn(name="update_scc_event")
+    def update_scc_event(self, req: SccUpdateRequest) -> None:
+        """Cancel or reschedule; the body is absolute, so a repeat writes the same."""
+        body = {**scc_body(req.charter, ""), "status": req.status}
+        body.pop("external_ref")
+        response = self._http.patch(
+            f"{self._api}/events/{req.event_id}", json=body, headers=self._headers()
+        )
+        self._raise_for(response)

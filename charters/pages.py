@@ -1,0 +1,44 @@
+"""Renders every page and email with Jinja2, autoescaped. Pure: no I/O beyond the templates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+
+def _when(value: datetime, zone: str) -> str:
+    local = value.replace(tzinfo=ZoneInfo(zone)) if value.tzinfo is None else value
+    return f"{local:%A, %B} {local.day}, {local:%Y} at {local:%-I:%M %p} {local.tzname()}"
+
+
+def _hours(value: Decimal) -> str:
+    text = f"{value.normalize():f}"
+    return f"{text} hour" + ("" if value == 1 else "s")
+
+
+def _usd(value: Decimal) -> str:
+    return f"${value:,.2f}"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("charters", "templates"),
+        autoescape=select_autoescape(["html", "xml"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["when"] = _when
+    env.filters["hours"] = _hours
+    env.filters["usd"] = _usd
+    return env
+
+
+def render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)

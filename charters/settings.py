@@ -1,0 +1,74 @@
+"""All configuration, read once from `CHARTERS_*` and passed in; nothing reads the environment deeper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """One profile for the embedded local stack (the defaults) and one for real AWS (`profile=aws`)."""
+
+    model_config = SettingsConfigDict(env_prefix="CHARTERS_", extra="ignore")
+
+    profile: str = Field("local", description="`local` (embedded stack) or `aws`")
+    state_dir: Path = Field(Path(".charters"), description="dev stack state: SQLite, pids, logs")
+
+    # Temporal
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_ui_port: int = 8233
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+    task_queue: str = "charters"
+
+    # AWS (local profile points every client at moto)
+    aws_region: str = "us-west-2"
+    aws_endpoint_url: str | None = "http://127.0.0.1:5055"
+    moto_port: int = 5055
+
+    # External systems
+    calendar_url: str = "http://127.0.0.1:8701"
+    calendar_port: int = 8701
+    scc_api_url: str = "http://127.0.0.1:8702/prod"
+    scc_port: int = 8702
+    scc_service_key_header: str = "X-SCC-Service-Key"
+    scc_lambda_function: str = "scc-api"
+    scc_cloudfront_port: int = Field(8703, description="stand-in playing SCC behind CloudFront")
+    dashboard_token_header: str = "X-Dashboard-Token"
+
+    events_table: str = "scc-events"
+    ledger_table: str = "charters-ledger"
+    guest_bucket: str = "queenofsandiego.com"
+    guest_key_prefix: str = "guest-pages/"
+    guest_site_url: str = "https://queenofsandiego.com"
+    guest_path_prefix: str = "/g/"
+    distribution_id: str = "E2CHARTERSLOCAL"
+
+    secret_dashboard_token: str = "charters/dashboard-token"
+    secret_scc_service_key: str = "charters/scc-service-key"
+    secret_magic_link_key: str = "charters/magic-link-hmac-key"
+
+    mail_from: str = "bookings@queenofsandiego.com"
+    operations_email: str = "ops@queenofsandiego.com"
+
+    # Crew confirmation endpoint
+    confirm_port: int = 8700
+    confirm_base_url: str = "http://127.0.0.1:8700"
+    magic_link_ttl_hours: int = 24 * 14
+
+    # Workflow behaviour
+    scc_retry_max_interval_seconds: float = 60.0
+    activity_max_interval_seconds: float = 30.0
+    reminder_after_hours: float = 24.0
+    max_reminders: int = 2
+    confirm_deadline_hours_before: float = 48.0
+
+    def temporal_ui_link(self, workflow_id: str) -> str:
+        return (
+            f"{self.temporal_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
+        )
+
+    def guest_page_url(self, slug: str) -> str:
+        return f"{self.guest_site_url}{self.guest_path_prefix}{slug}"

@@ -1,0 +1,86 @@
+"""Starting a booking: read the file, validate it, start the workflow (refused if it exists)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+
+from charters import contract
+from charters.models import (
+    Booking,
+    BookingOptions,
+    BookingResult,
+    CharterBookingInput,
+    parse_booking,
+)
+from charters.settings import Settings
+
+
+class _DecimalLoader(yaml.SafeLoader):
+    """YAML floats become Decimal: money is never a float."""
+
+
+_DecimalLoader.add_constructor(
+    "tag:yaml.org,2002:float", lambda loader, node: Decimal(loader.construct_scalar(node))
+)
+
+
+def load_booking_file(path: Path) -> dict[str, Any]:
+    text = path.read_text()
+    if path.suffix.lower() == ".json":
+        data = json.loads(text, parse_float=Decimal)
+    else:
+        data = yaml.load(text, Loader=_DecimalLoader)  # noqa: S506 - SafeLoader subclass
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a booking file holds one mapping of fields")
+    return data
+
+
+def validate(data: dict[str, Any]) -> Booking:
+    return parse_booking(data, now=datetime.now(UTC))
+
+
+def booking_options(settings: Settings, booking: Booking) -> BookingOptions:
+    return BookingOptions(
+        scc_retry_max_interval_seconds=settings.scc_retry_max_interval_seconds,
+        activity_max_interval_seconds=settings.activity_max_interval_seconds,
+        reminder_after_hours=settings.reminder_after_hours,
+        max_reminders=settings.max_reminders,
+        confirm_deadline_hours_before=settings.confirm_deadline_hours_before,
+        guest_page_url=settings.guest_page_url(booking.page_slug),
+    )
+
+
+async def start_booking(
+    client: Client, settings: Settings, booking: Booking, options: BookingOptions | None = None
+) -> WorkflowHandle[Any, BookingResult]:
+    """Starts `charter-{booking_ref}`. A running or completed booking with that id refuses the
+    start (WorkflowAlreadyStartedError); a failed one may be booked again after a fix."""
+    options = options or booking_options(settings, booking)
+    return await client.start_workflow(
+        contract.WORKFLOW_NAME,
+        CharterBookingInput(booking=booking.model_dump(mode="json"), options=options),
+        id=contract.workflow_id_for(booking.booking_ref),
+        task_queue=settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        search_attributes=TypedSearchAttributes([
+            SearchAttributePair(contract.SA_BOOKING_REF, booking.booking_ref),
+            SearchAttributePair(contract.SA_CHARTER_DATE, booking.starts_at_utc),
+            SearchAttributePair(contract.SA_BOOKING_STAGE, "received"),
+        ]),
+        memo={"guest_page_url": options.guest_page_url},
+        result_type=BookingResult,
+    )

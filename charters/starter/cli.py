@@ -1,0 +1,295 @@
+"""`charters`: one binary for the operator commands, the worker, the web endpoints and the stack."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+from rich.console import Console
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from charters import contract
+from charters.models import (
+    ApproveSccKeyRepair,
+    AssignCrew,
+    BookingResult,
+    BookingStatus,
+    CancelBooking,
+    CrewConfirmation,
+    CrewMember,
+    Reschedule,
+    describe_validation_error,
+)
+from charters.settings import Settings
+from charters.starter import book as booking_start
+from charters.starter.views import show_result, show_status
+from charters.temporal_client import connect
+
+app = typer.Typer(
+    help="Temporal Charters: durable charter bookings.", no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+ops = typer.Typer(help="Operator fixes applied from outside the workflow.", no_args_is_help=True)
+app.add_typer(ops, name="ops")
+console = Console()
+err = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+async def _status(settings: Settings, workflow_id: str) -> BookingStatus:
+    client = await connect(settings)
+    return await client.get_workflow_handle(workflow_id).query(
+        contract.QUERY_STATUS, result_type=BookingStatus
+    )
+
+
+async def _signal(settings: Settings, workflow_id: str, name: str, arg: Any) -> None:
+    client = await connect(settings)
+    await client.get_workflow_handle(workflow_id).signal(name, arg)
+
+
+# ---- bookings ------------------------------------------------------------------------------
+
+
+@app.command()
+def book(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="booking YAML/JSON")],
+    wait: Annotated[bool, typer.Option(help="wait for the result")] = False,
+) -> None:
+    """Validate a booking file and start its workflow (refused if that booking exists)."""
+    settings = _settings()
+    try:
+        booking = booking_start.validate(booking_start.load_booking_file(file))
+    except ValidationError as exc:
+        raise _fail(f"invalid booking {file}: {describe_validation_error(exc)}") from None
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+    async def go() -> None:
+        client = await connect(settings)
+        try:
+            handle = await booking_start.start_booking(client, settings, booking)
+        except WorkflowAlreadyStartedError:
+            wf = contract.workflow_id_for(booking.booking_ref)
+            raise _fail(
+                f"booking {booking.booking_ref} already exists as workflow {wf}: "
+                f"see `charters status {wf}` or {settings.temporal_ui_link(wf)}"
+            ) from None
+        console.print(f"Started [bold]{handle.id}[/]")
+        console.print(f"Web UI: {settings.temporal_ui_link(handle.id)}")
+        console.print(f"Guest page: {settings.guest_page_url(booking.page_slug)}")
+        if wait:
+            show_result(console, await handle.result())
+
+    asyncio.run(go())
+
+
+@app.command()
+def status(
+    workflow_id: str,
+    watch: Annotated[bool, typer.Option(help="refresh every 2 s until it completes")] = False,
+) -> None:
+    """Where a booking stands: stage, each step, each crew answer, what blocks it."""
+    settings = _settings()
+    while True:
+        try:
+            current = asyncio.run(_status(settings, workflow_id))
+        except Exception as exc:  # noqa: BLE001 - report any lookup failure plainly
+            raise _fail(f"cannot query {workflow_id}: {exc}") from None
+        if watch:
+            console.clear()
+        show_status(console, current, settings.temporal_ui_link(workflow_id))
+        if not watch or current.stage in ("confirmed", "cancelled", "failed"):
+            return
+        time.sleep(2)
+
+
+@app.command()
+def confirm(
+    workflow_id: str,
+    crew_id: str,
+    accept: Annotated[bool, typer.Option("--accept/--decline")] = True,
+    by_operator: Annotated[str | None, typer.Option(help="operator confirming for them")] = None,
+) -> None:
+    """Record a crew member's answer (as they would by magic link, or by an operator)."""
+    signal = CrewConfirmation(
+        crew_id=crew_id, decision="accept" if accept else "decline",
+        by=f"operator:{by_operator}" if by_operator else "crew",
+    )
+    asyncio.run(_signal(_settings(), workflow_id, contract.SIGNAL_CREW_CONFIRMATION, signal))
+    console.print(f"{crew_id}: {signal.decision} sent to {workflow_id}")
+
+
+@app.command()
+def assign(workflow_id: str, replaces: str, member_file: Path) -> None:
+    """Replace a crew member (e.g. after a decline) with the member described in a YAML file."""
+    try:
+        member = CrewMember.model_validate(booking_start.load_booking_file(member_file))
+    except ValidationError as exc:
+        raise _fail(f"invalid crew member: {describe_validation_error(exc)}") from None
+    signal = AssignCrew(replaces=replaces, member=member)
+    asyncio.run(_signal(_settings(), workflow_id, contract.SIGNAL_ASSIGN_CREW, signal))
+    console.print(f"{member.id} assigned in place of {replaces}")
+
+
+@app.command()
+def cancel(workflow_id: str, reason: str = "cancelled by operator") -> None:
+    """Cancel a booking: calendar, SCC, guest page and crew are told, once each."""
+    asyncio.run(_signal(_settings(), workflow_id, contract.SIGNAL_CANCEL_BOOKING,
+                        CancelBooking(reason=reason)))
+    console.print(f"cancellation sent to {workflow_id}")
+
+
+@app.command()
+def reschedule(
+    workflow_id: str,
+    starts_at: Annotated[datetime, typer.Option(help="new local start, e.g. 2027-05-31T10:00")],
+    duration_hours: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Move a booking: calendar, SCC, guest page and crew follow."""
+    signal = Reschedule(
+        starts_at=starts_at,
+        duration_hours=Decimal(duration_hours) if duration_hours else None,
+    )
+    asyncio.run(_signal(_settings(), workflow_id, contract.SIGNAL_RESCHEDULE, signal))
+    console.print(f"reschedule sent to {workflow_id}")
+
+
+@app.command("approve-repair")
+def approve_repair(workflow_id: str, by: str = "operator") -> None:
+    """Let the worker set SERVICE_KEY_HASH on the SCC Lambda from the key in Secrets Manager."""
+    asyncio.run(_signal(_settings(), workflow_id, contract.SIGNAL_APPROVE_SCC_KEY_REPAIR,
+                        ApproveSccKeyRepair(approved_by=by)))
+    console.print(f"SCC key repair approved for {workflow_id}")
+
+
+@app.command()
+def result(workflow_id: str) -> None:
+    """Wait for a booking to finish and show what it made."""
+    settings = _settings()
+
+    async def go() -> BookingResult:
+        client = await connect(settings)
+        return await client.get_workflow_handle(workflow_id, result_type=BookingResult).result()
+
+    try:
+        show_result(console, asyncio.run(go()))
+    except WorkflowFailureError as exc:
+        raise _fail(f"{workflow_id} failed: {exc.cause}", 1) from None
+
+
+# ---- operator fixes ------------------------------------------------------------------------
+
+
+@ops.command("fix-scc-key-hash")
+def fix_scc_key_hash() -> None:
+    """Set SERVICE_KEY_HASH on the SCC Lambda to sha256 of the service key, keeping the rest."""
+    from charters.activities.scc_lambda import merge_service_key_hash
+    from charters.activities.secrets import SecretReader
+    from charters.worker.wiring import aws_clients
+
+    settings = _settings()
+    aws = aws_clients(settings)
+    key = SecretReader(aws.secretsmanager).get(settings.secret_scc_service_key)
+    changed = merge_service_key_hash(aws.lambda_, settings.scc_lambda_function, key)
+    console.print("SERVICE_KEY_HASH " + ("set" if changed else "was already correct"))
+
+
+@ops.command("break-scc-key-hash")
+def break_scc_key_hash() -> None:
+    """Local stack only: remove SERVICE_KEY_HASH, as in the seeds' incident."""
+    from charters.devstack.seed import set_service_key_hash
+    from charters.worker.wiring import aws_clients
+
+    settings = _settings()
+    set_service_key_hash(aws_clients(settings), settings, present=False)
+    console.print("SERVICE_KEY_HASH removed from the SCC Lambda")
+
+
+# ---- processes -----------------------------------------------------------------------------
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker (stateless; run as many as you like)."""
+    from charters.worker.main import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run_worker(_settings()))
+
+
+@app.command("confirm-server")
+def confirm_server() -> None:
+    """Serve the crew confirmation endpoint (magic links)."""
+    from charters.activities.secrets import SecretReader
+    from charters.web.confirm_app import confirm_app
+    from charters.worker.wiring import aws_client
+
+    settings = _settings()
+    secrets = SecretReader(aws_client(settings, "secretsmanager"))
+    web = confirm_app(lambda: connect(settings), secrets, settings.secret_magic_link_key)
+    uvicorn.run(web, host="127.0.0.1", port=settings.confirm_port, log_level="warning")
+
+
+@app.command(hidden=True)
+def standins() -> None:
+    """Local stack only: the calendar and SCC stand-ins."""
+    from charters.devstack.standins import serve_standins
+
+    asyncio.run(serve_standins(_settings()))
+
+
+@app.command()
+def dev(
+    break_: Annotated[str | None, typer.Option("--break", help="scc-key-hash")] = None,
+) -> None:
+    """Run the embedded local stack until Ctrl-C (reports the running one instead of a second)."""
+    from charters.devstack.stack import DevStack
+
+    settings = _settings()
+    running = DevStack.running(settings)
+    if running:
+        console.print(f"A stack already runs (pid {running['pid']}): Web UI "
+                      f"{settings.temporal_ui_url}, Temporal {settings.temporal_address}")
+        return
+    stack = DevStack(settings, scc_key_hash=break_ != "scc-key-hash")
+    try:
+        stack.start()
+        console.print(f"Stack up. Web UI {settings.temporal_ui_url} · Temporal "
+                      f"{settings.temporal_address} · logs in {stack.log_dir}. Ctrl-C stops it.")
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+
+
+@app.command()
+def demo(
+    exit_when_done: Annotated[bool, typer.Option(help="stop the stack when the booking is done")] = False,
+    break_: Annotated[str | None, typer.Option("--break", help="scc-key-hash")] = None,
+    file: Annotated[Path, typer.Option(help="booking file")] = Path("examples/seed-charter.yaml"),
+) -> None:
+    """Book the seed charter on the local stack and click the crew's magic links, as crew would."""
+    from charters.starter.demo import run_demo
+
+    code = run_demo(_settings(), console, file, exit_when_done=exit_when_done, broken=break_)
+    raise typer.Exit(code)

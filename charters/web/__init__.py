@@ -1,0 +1,1 @@
+"""Small web endpoints: the crew confirmation page behind the magic links."""

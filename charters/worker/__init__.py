@@ -1,0 +1,1 @@
+"""The worker process: wiring of clients to activities, and the run loop."""
