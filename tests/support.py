@@ -1,0 +1,109 @@
+"""Helpers the end-to-end tests share: booking factories and readers of the emulated systems."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from boto3.dynamodb.types import TypeDeserializer
+
+from charters.devstack.mailbox import Mail, sent_mail
+from charters.settings import Settings
+
+T = TypeVar("T")
+_refs = itertools.count(1)
+_run = format(int(time.time()) % 36**3, "x").upper()
+
+
+def new_ref(prefix: str = "T") -> str:
+    """A unique Boatsetter-like reference per test booking."""
+    return f"{prefix}{_run}{next(_refs):04d}"[:16]
+
+
+def booking_data(ref: str | None = None, **overrides: Any) -> dict[str, Any]:
+    starts = (datetime.now() + timedelta(days=30)).replace(hour=9, minute=0, second=0, microsecond=0)
+    data: dict[str, Any] = {
+        "booking_ref": ref or new_ref(),
+        "starts_at": starts.isoformat(),
+        "timezone": "America/Los_Angeles",
+        "duration_hours": "3",
+        "location": "Sheraton Marina",
+        "guest": {"name": "Boatsetter Guest", "email": "guest@example.com", "party_size": 6},
+        "captain": {"id": "captain-1", "name": "Sam Harbor", "email": "captain@sailjada.com",
+                    "hourly_rate": "50.00"},
+        "crew": [
+            {"id": "crew-1", "name": "Alex Rivera", "email": "alex@sailjada.com", "hourly_rate": "25.00"},
+            {"id": "crew-2", "name": "Jordan Lee", "email": "jordan@sailjada.com", "hourly_rate": "25.00"},
+        ],
+        "money": {"gross": "840.75", "fees": {"boatsetter_fee": "201.34", "port_fee": "50.00"}},
+        "notes": "Birthday celebration",
+    }
+    data.update(overrides)
+    return data
+
+
+REVENUE_STRINGS = ["840.75", "840", "289.41", "251.34", "201.34", "589.41"]
+
+
+def mail_for(settings: Settings, booking_ref: str) -> list[Mail]:
+    return [m for m in sent_mail(settings.aws_endpoint_url or "") if booking_ref in m.subject]
+
+
+def calendar_entries(settings: Settings, booking_ref: str) -> list[dict[str, Any]]:
+    path = settings.state_dir / "calendar.json"
+    entries = json.loads(path.read_text()) if path.exists() else {}
+    return [e for e in entries.values() if e.get("booking_ref") == booking_ref]
+
+
+def scc_items(aws: Any, settings: Settings, booking_ref: str) -> list[dict[str, Any]]:
+    de = TypeDeserializer()
+    pages = aws.dynamodb.get_paginator("scan").paginate(TableName=settings.events_table)
+    items = [{k: de.deserialize(v) for k, v in i.items()} for p in pages for i in p["Items"]]
+    return [i for i in items if i.get("booking_ref") == booking_ref]
+
+
+def invalidations_for(aws: Any, settings: Settings, slug: str) -> list[list[str]]:
+    listing = aws.cloudfront.list_invalidations(DistributionId=settings.distribution_id)
+    found = []
+    for summary in listing["InvalidationList"].get("Items", []) or []:
+        inv = aws.cloudfront.get_invalidation(
+            DistributionId=settings.distribution_id, Id=summary["Id"]
+        )["Invalidation"]
+        paths = inv["InvalidationBatch"]["Paths"].get("Items", [])
+        if f"/g/{slug}" in paths:
+            found.append(paths)
+    return found
+
+
+def follow_link(link: str, decision: str) -> httpx.Response:
+    with httpx.Client(timeout=10) as http:
+        assert http.get(link).status_code == 200
+        return http.post(link, data={"decision": decision})
+
+
+async def eventually(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+    """Polls until `check()` returns something truthy (sync check, run in a thread)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = await asyncio.to_thread(check)
+            if last:
+                return last
+        except AssertionError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}; last value: {last!r}")
+
+
+def write_booking(tmp: Path, data: dict[str, Any]) -> Path:
+    path = tmp / f"{data.get('booking_ref', 'booking')}.json"
+    path.write_text(json.dumps(data))
+    return path
