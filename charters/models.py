@@ -243,6 +243,7 @@ class BookingOptions(BaseModel):
     scc_retry_initial_seconds: float = 2.0
     scc_retry_max_interval_seconds: float = 60.0
     activity_max_interval_seconds: float = 30.0
+    activity_timeout_seconds: float = 30.0
     reminder_after_hours: float = 24.0
     max_reminders: int = 2
     confirm_deadline_hours_before: float = 48.0

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # Workflow behaviour
     scc_retry_max_interval_seconds: float = 60.0
     activity_max_interval_seconds: float = 30.0
+    activity_timeout_seconds: float = Field(
+        30.0, description="start-to-close per attempt; a killed worker's attempt retries after it"
+    )
     reminder_after_hours: float = 24.0
     max_reminders: int = 2
     confirm_deadline_hours_before: float = 48.0

@@ -40,6 +40,7 @@ def stack_settings(state_dir: Any) -> Settings:
         confirm_base_url=f"http://127.0.0.1:{ports['confirm']}",
         scc_retry_max_interval_seconds=2.0,
         activity_max_interval_seconds=2.0,
+        activity_timeout_seconds=5.0,
     )
 
 

@@ -56,6 +56,7 @@ def booking_options(settings: Settings, booking: Booking) -> BookingOptions:
     return BookingOptions(
         scc_retry_max_interval_seconds=settings.scc_retry_max_interval_seconds,
         activity_max_interval_seconds=settings.activity_max_interval_seconds,
+        activity_timeout_seconds=settings.activity_timeout_seconds,
         reminder_after_hours=settings.reminder_after_hours,
         max_reminders=settings.max_reminders,
         confirm_deadline_hours_before=settings.confirm_deadline_hours_before,

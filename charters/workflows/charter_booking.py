@@ -500,7 +500,7 @@ class CharterBookingWorkflow:
         return await workflow.execute_activity(
             fn,
             *args,
-            start_to_close_timeout=timedelta(seconds=30),
+            start_to_close_timeout=timedelta(seconds=self._options.activity_timeout_seconds),
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=1),
                 maximum_interval=timedelta(seconds=self._options.activity_max_interval_seconds),

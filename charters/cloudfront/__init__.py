@@ -1,0 +1,1 @@
+"""CloudFront Function sources shipped as package data (tested with Node in tests/)."""
