@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 WORKFLOW_NAME = "CharterBookingWorkflow"
@@ -19,7 +21,13 @@ SA_BOOKING_STAGE = SearchAttributeKey.for_keyword("BookingStage")
 SA_BLOCKED_ON = SearchAttributeKey.for_keyword("BlockedOn")
 SA_CREW_PENDING = SearchAttributeKey.for_int("CrewPending")
 
-SEARCH_ATTRIBUTES = [SA_BOOKING_REF, SA_CHARTER_DATE, SA_BOOKING_STAGE, SA_BLOCKED_ON, SA_CREW_PENDING]
+SEARCH_ATTRIBUTES: list[SearchAttributeKey[Any]] = [
+    SA_BOOKING_REF,
+    SA_CHARTER_DATE,
+    SA_BOOKING_STAGE,
+    SA_BLOCKED_ON,
+    SA_CREW_PENDING,
+]
 
 BLOCKED_SCC_KEY_HASH = "scc-service-key-hash"
 BLOCKED_CREW_CONFIRMATIONS = "crew-confirmations"

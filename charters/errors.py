@@ -20,7 +20,9 @@ def invalid_booking(message: str) -> ApplicationError:
 def from_http_response(system: str, response: httpx.Response) -> ApplicationError:
     """Classify a failed HTTP answer: throttling and 5xx retry, other 4xx do not."""
     code = response.status_code
-    detail = f"{system} answered HTTP {code} to {response.request.method} {response.request.url.path}"
+    detail = (
+        f"{system} answered HTTP {code} to {response.request.method} {response.request.url.path}"
+    )
     if code == 429 or code >= 500 or code == 408:
         return ApplicationError(detail, type=UPSTREAM_UNAVAILABLE)
     return ApplicationError(detail, type=UPSTREAM_REJECTED, non_retryable=True)

@@ -19,6 +19,7 @@ class MagicLink:
     workflow_id: str
     crew_id: str
     expires_at: int
+    round: int = 1
 
 
 def _b64(data: bytes) -> str:
@@ -31,7 +32,8 @@ def _unb64(text: str) -> bytes:
 
 def sign(key: bytes, link: MagicLink) -> str:
     payload = json.dumps(
-        {"w": link.workflow_id, "c": link.crew_id, "x": link.expires_at}, separators=(",", ":")
+        {"w": link.workflow_id, "c": link.crew_id, "x": link.expires_at, "r": link.round},
+        separators=(",", ":"),
     ).encode()
     mac = hmac.new(key, payload, hashlib.sha256).digest()
     return f"{_b64(payload)}.{_b64(mac)}"
@@ -47,7 +49,9 @@ def verify(key: bytes, token: str, now: datetime) -> MagicLink:
         raise InvalidToken("this link is not valid")
     try:
         fields = json.loads(payload)
-        link = MagicLink(str(fields["w"]), str(fields["c"]), int(fields["x"]))
+        link = MagicLink(
+            str(fields["w"]), str(fields["c"]), int(fields["x"]), int(fields.get("r", 1))
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidToken("malformed link") from exc
     if now.timestamp() >= link.expires_at:

@@ -21,6 +21,8 @@ from pydantic import (
 )
 
 CENT = Decimal("0.01")
+Role = Literal["captain", "crew"]
+EmailKind = Literal["invite", "reminder", "cancelled", "rescheduled"]
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
@@ -133,7 +135,7 @@ class Booking(Strict):
         return f"{self.starts_at:%b}-{self.starts_at.day}-{self.booking_ref}".lower()
 
     @property
-    def members(self) -> list[tuple[str, CrewMember]]:
+    def members(self) -> list[tuple[Role, CrewMember]]:
         return [("captain", self.captain), *(("crew", m) for m in self.crew)]
 
     def pay(self, member: CrewMember) -> Decimal:
@@ -185,7 +187,7 @@ class Financials(Strict):
 class CrewSeat(Strict):
     id: str
     name: str
-    role: Literal["captain", "crew"]
+    role: Role
 
     @property
     def first_name(self) -> str:
@@ -263,7 +265,7 @@ StepState = Literal["pending", "running", "done", "failed", "retrying", "skipped
 class CrewAnswer(BaseModel):
     crew_id: str
     name: str
-    role: Literal["captain", "crew"]
+    role: Role
     answer: Literal["pending", "accepted", "declined", "replaced"] = "pending"
     by: str | None = None
     reminders_sent: int = 0
@@ -273,6 +275,7 @@ class BookingStatus(BaseModel):
     workflow_id: str
     booking_ref: str
     stage: str
+    round: int = 1
     steps: dict[str, StepState]
     crew: list[CrewAnswer]
     blocked_on: str | None = None
@@ -303,6 +306,7 @@ class CrewConfirmation(BaseModel):
     crew_id: str
     decision: Literal["accept", "decline"]
     by: str = "crew"
+    round: int | None = Field(None, description="invitation round of a magic link; None: current")
 
 
 class AssignCrew(BaseModel):
@@ -403,9 +407,10 @@ class CrewEmailRequest(BaseModel):
     idempotency_key: str
     workflow_id: str
     member: CrewMember
-    role: Literal["captain", "crew"]
+    role: Role
     charter: CrewView
-    kind: Literal["invite", "reminder", "cancelled", "rescheduled"] = "invite"
+    kind: EmailKind = "invite"
+    round: int = 1
 
 
 class OperationsAlertRequest(BaseModel):

@@ -1,15 +1,16 @@
-"""All configuration, read once from `CHARTERS_*` and passed in; nothing reads the environment deeper."""
+"""All configuration, read once from `CHARTERS_*` and passed in; nothing deeper reads the
+environment."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    """One profile for the embedded local stack (the defaults) and one for real AWS (`profile=aws`)."""
+    """One profile for the embedded local stack (the defaults), one for real AWS (`profile=aws`)."""
 
     model_config = SettingsConfigDict(env_prefix="CHARTERS_", extra="ignore")
 
@@ -23,9 +24,24 @@ class Settings(BaseSettings):
     temporal_ui_url: str = "http://127.0.0.1:8233"
     task_queue: str = "charters"
 
+    # Payload encryption (charters/codec.py): key ring "kid:base64key,..." (first = active).
+    # Unset means payloads in clear, which only the local profile allows.
+    codec_keys: SecretStr | None = None
+    codec_auth_token: SecretStr | None = Field(None, description="bearer token of the codec server")
+    codec_host: str = "127.0.0.1"
+    codec_port: int = 8704
+    codec_cors_origins: list[str] = Field(
+        default_factory=list, description="default: the origin of temporal_ui_url"
+    )
+    codec_trust_ui_origin: bool = Field(
+        False, description="local only: the Web UI cannot send a static token over http"
+    )
+
     # AWS (local profile points every client at moto)
     aws_region: str = "us-west-2"
-    aws_endpoint_url: str | None = "http://127.0.0.1:5055"
+    aws_endpoint_url: str | None = Field(
+        None, description="AWS endpoint override; the local profile defaults it to moto"
+    )
     moto_port: int = 5055
 
     # External systems
@@ -54,9 +70,15 @@ class Settings(BaseSettings):
     operations_email: str = "ops@queenofsandiego.com"
 
     # Crew confirmation endpoint
+    confirm_host: str = "127.0.0.1"
     confirm_port: int = 8700
     confirm_base_url: str = "http://127.0.0.1:8700"
     magic_link_ttl_hours: int = 24 * 14
+
+    # Worker process
+    health_port: int = Field(8080, description="worker /healthz and /metrics; 0 disables")
+    log_json: bool = Field(False, description="structured JSON logs")
+    worker_threads: int = Field(64, description="threads for the (sync) activities")
 
     # Workflow behaviour
     scc_retry_max_interval_seconds: float = 60.0
@@ -67,6 +89,12 @@ class Settings(BaseSettings):
     reminder_after_hours: float = 24.0
     max_reminders: int = 2
     confirm_deadline_hours_before: float = 48.0
+
+    @model_validator(mode="after")
+    def _local_endpoints(self) -> Settings:
+        if self.profile == "local" and self.aws_endpoint_url is None:
+            self.aws_endpoint_url = f"http://127.0.0.1:{self.moto_port}"
+        return self
 
     def temporal_ui_link(self, workflow_id: str) -> str:
         return (

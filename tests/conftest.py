@@ -22,8 +22,10 @@ from tests.support import eventually, follow_link, mail_for
 
 
 def stack_settings(state_dir: Any) -> Settings:
-    ports = {name: free_port() for name in (
-        "temporal", "ui", "moto", "calendar", "scc", "scc_cf", "confirm")}
+    ports = {
+        name: free_port()
+        for name in ("temporal", "ui", "moto", "calendar", "scc", "scc_cf", "confirm", "codec")
+    }
     return Settings(
         state_dir=state_dir,
         temporal_address=f"127.0.0.1:{ports['temporal']}",
@@ -37,6 +39,7 @@ def stack_settings(state_dir: Any) -> Settings:
         scc_api_url=f"http://127.0.0.1:{ports['scc']}/prod",
         scc_cloudfront_port=ports["scc_cf"],
         confirm_port=ports["confirm"],
+        codec_port=ports["codec"],
         confirm_base_url=f"http://127.0.0.1:{ports['confirm']}",
         scc_retry_max_interval_seconds=2.0,
         activity_max_interval_seconds=2.0,
@@ -99,7 +102,9 @@ class Booker:
             if found:
                 return found
             await asyncio.sleep(0.2)
-        raise AssertionError(f"{workflow_id} never reached {stage}: {await self.status(workflow_id)}")
+        raise AssertionError(
+            f"{workflow_id} never reached {stage}: {await self.status(workflow_id)}"
+        )
 
     async def wait_blocked(self, workflow_id: str, on: str, timeout: float = 60) -> BookingStatus:
         deadline = asyncio.get_running_loop().time() + timeout
@@ -110,12 +115,17 @@ class Booker:
             await asyncio.sleep(0.2)
         raise AssertionError(f"{workflow_id} never blocked on {on}")
 
-    async def answer_all(self, booking_ref: str, decision: str = "accept", expected: int = 3) -> None:
+    async def answer_all(
+        self, booking_ref: str, decision: str = "accept", expected: int = 3
+    ) -> None:
         """Follow every crew member's magic link for this booking, as crew would."""
         mails = await eventually(
-            lambda: [m for m in mail_for(self.settings, booking_ref) if m.magic_links()]
-            if len([m for m in mail_for(self.settings, booking_ref) if m.magic_links()]) >= expected
-            else None,
+            lambda: (
+                [m for m in mail_for(self.settings, booking_ref) if m.magic_links()]
+                if len([m for m in mail_for(self.settings, booking_ref) if m.magic_links()])
+                >= expected
+                else None
+            ),
             what=f"{expected} crew emails for {booking_ref}",
         )
         for mail in mails:

@@ -28,7 +28,9 @@ def new_ref(prefix: str = "T") -> str:
 
 
 def booking_data(ref: str | None = None, **overrides: Any) -> dict[str, Any]:
-    starts = (datetime.now() + timedelta(days=30)).replace(hour=9, minute=0, second=0, microsecond=0)
+    starts = (datetime.now() + timedelta(days=30)).replace(
+        hour=9, minute=0, second=0, microsecond=0
+    )
     data: dict[str, Any] = {
         "booking_ref": ref or new_ref(),
         "starts_at": starts.isoformat(),
@@ -36,11 +38,25 @@ def booking_data(ref: str | None = None, **overrides: Any) -> dict[str, Any]:
         "duration_hours": "3",
         "location": "Sheraton Marina",
         "guest": {"name": "Boatsetter Guest", "email": "guest@example.com", "party_size": 6},
-        "captain": {"id": "captain-1", "name": "Sam Harbor", "email": "captain@sailjada.com",
-                    "hourly_rate": "50.00"},
+        "captain": {
+            "id": "captain-1",
+            "name": "Sam Harbor",
+            "email": "captain@sailjada.com",
+            "hourly_rate": "50.00",
+        },
         "crew": [
-            {"id": "crew-1", "name": "Alex Rivera", "email": "alex@sailjada.com", "hourly_rate": "25.00"},
-            {"id": "crew-2", "name": "Jordan Lee", "email": "jordan@sailjada.com", "hourly_rate": "25.00"},
+            {
+                "id": "crew-1",
+                "name": "Alex Rivera",
+                "email": "alex@sailjada.com",
+                "hourly_rate": "25.00",
+            },
+            {
+                "id": "crew-2",
+                "name": "Jordan Lee",
+                "email": "jordan@sailjada.com",
+                "hourly_rate": "25.00",
+            },
         ],
         "money": {"gross": "840.75", "fees": {"boatsetter_fee": "201.34", "port_fee": "50.00"}},
         "notes": "Birthday celebration",

@@ -29,7 +29,9 @@ SEED = Path(__file__).parent.parent / "examples" / "seed-charter.yaml"
 async def seed_booking(booker: Booker) -> tuple[dict[str, Any], BookingResult]:
     data = load_booking_file(SEED)
     data = {**data, "booking_ref": new_ref("SEED")}
-    data["starts_at"] = data["starts_at"].replace("2027", str(__import__("datetime").date.today().year + 1))
+    data["starts_at"] = data["starts_at"].replace(
+        "2027", str(__import__("datetime").date.today().year + 1)
+    )
     result = await booker.book_and_confirm(data)
     return data, result
 
@@ -44,25 +46,41 @@ async def test_seed_booking_completes_with_every_artifact(
     assert result.guest_page_key == f"guest-pages/may-30-{data['booking_ref'].lower()}.html"
     assert result.invalidation_ids and result.captain_summary_email_id
     assert {a.crew_id: a.answer for a in result.confirmations} == {
-        "captain-1": "accepted", "crew-1": "accepted", "crew-2": "accepted"}
+        "captain-1": "accepted",
+        "crew-1": "accepted",
+        "crew-2": "accepted",
+    }
 
 
 async def test_guest_page_is_in_s3_with_details_and_content_type(
-    seed_booking: tuple[dict[str, Any], BookingResult], aws: AwsClients, settings: Settings,
+    seed_booking: tuple[dict[str, Any], BookingResult],
+    aws: AwsClients,
+    settings: Settings,
 ) -> None:
     _, result = seed_booking
     obj = aws.s3.get_object(Bucket=settings.guest_bucket, Key=result.guest_page_key)
     assert obj["ContentType"] == "text/html; charset=utf-8"
     html = obj["Body"].read().decode()
-    for detail in ("Sheraton Marina", "May 30", "9:00 AM", "3 hours", "Boatsetter Guest",
-                   "Captain Sam", "Alex", "Jordan", result.scc_event_id or "?"):
+    for detail in (
+        "Sheraton Marina",
+        "May 30",
+        "9:00 AM",
+        "3 hours",
+        "Boatsetter Guest",
+        "Captain Sam",
+        "Alex",
+        "Jordan",
+        result.scc_event_id or "?",
+    ):
         assert detail in html, detail
     for amount in REVENUE_STRINGS:
         assert amount not in html
 
 
 async def test_cloudfront_invalidated_both_paths(
-    seed_booking: tuple[dict[str, Any], BookingResult], aws: AwsClients, settings: Settings,
+    seed_booking: tuple[dict[str, Any], BookingResult],
+    aws: AwsClients,
+    settings: Settings,
 ) -> None:
     _, result = seed_booking
     slug = result.guest_page_key.removeprefix("guest-pages/").removesuffix(".html")
@@ -71,7 +89,9 @@ async def test_cloudfront_invalidated_both_paths(
 
 
 async def test_scc_item_holds_no_revenue_and_exactly_one_of_each_effect(
-    seed_booking: tuple[dict[str, Any], BookingResult], aws: AwsClients, settings: Settings,
+    seed_booking: tuple[dict[str, Any], BookingResult],
+    aws: AwsClients,
+    settings: Settings,
 ) -> None:
     data, result = seed_booking
     items = scc_items(aws, settings, data["booking_ref"])
@@ -86,7 +106,8 @@ async def test_scc_item_holds_no_revenue_and_exactly_one_of_each_effect(
 
 
 async def test_each_crew_member_got_one_email_with_a_working_link(
-    seed_booking: tuple[dict[str, Any], BookingResult], settings: Settings,
+    seed_booking: tuple[dict[str, Any], BookingResult],
+    settings: Settings,
 ) -> None:
     data, _ = seed_booking
     mails = mail_for(settings, data["booking_ref"])
@@ -105,21 +126,33 @@ async def test_each_crew_member_got_one_email_with_a_working_link(
 
 
 def test_calendar_stand_in_rejects_missing_and_wrong_token(settings: Settings) -> None:
-    body = {"event_type": "charter", "date": "2030-01-01", "duration_hours": "3",
-            "location": "x", "guest_name": "x", "booking_ref": "NOPE0001"}
+    body = {
+        "event_type": "charter",
+        "date": "2030-01-01",
+        "duration_hours": "3",
+        "location": "x",
+        "guest_name": "x",
+        "booking_ref": "NOPE0001",
+    }
     missing = httpx.post(f"{settings.calendar_url}/calendar", json=body)
-    wrong = httpx.post(f"{settings.calendar_url}/calendar", json=body,
-                       headers={settings.dashboard_token_header: "not-the-token"})
+    wrong = httpx.post(
+        f"{settings.calendar_url}/calendar",
+        json=body,
+        headers={settings.dashboard_token_header: "not-the-token"},
+    )
     assert (missing.status_code, wrong.status_code) == (401, 403)
     assert calendar_entries(settings, "NOPE0001") == []
 
 
 def test_scc_stand_in_rejects_wrong_key_and_missing_hash(
-    settings: Settings, aws: AwsClients,
+    settings: Settings,
+    aws: AwsClients,
 ) -> None:
     from charters.devstack.seed import set_service_key_hash
 
-    key = aws.secretsmanager.get_secret_value(SecretId=settings.secret_scc_service_key)["SecretString"]
+    key = aws.secretsmanager.get_secret_value(SecretId=settings.secret_scc_service_key)[
+        "SecretString"
+    ]
     url = f"{settings.scc_api_url}/events"
     body = {"event_name": "x", "date": "2030-01-01T09:00:00", "booking_ref": "NOPE0002"}
     header = settings.scc_service_key_header

@@ -56,7 +56,10 @@ def assert_exactly_once(aws: AwsClients, settings: Settings, ref: str, slug: str
     assert len(scc_items(aws, settings, ref)) == 1
     invites = [m for m in mail_for(settings, ref) if m.magic_links()]
     assert sorted(r for m in invites for r in m.to) == [
-        "alex@sailjada.com", "captain@sailjada.com", "jordan@sailjada.com"]
+        "alex@sailjada.com",
+        "captain@sailjada.com",
+        "jordan@sailjada.com",
+    ]
     assert len(invalidations_for(aws, settings, slug)) == 1
     listing = aws.s3.list_objects_v2(Bucket=settings.guest_bucket, Prefix=f"guest-pages/{slug}")
     assert listing["KeyCount"] == 1
@@ -64,7 +67,10 @@ def assert_exactly_once(aws: AwsClients, settings: Settings, ref: str, slug: str
 
 @pytest.mark.usefixtures("hash_removed")
 async def test_missing_key_hash_blocks_then_operator_fix_resumes(
-    booker: Booker, client: Client, aws: AwsClients, settings: Settings,
+    booker: Booker,
+    client: Client,
+    aws: AwsClients,
+    settings: Settings,
 ) -> None:
     data = booking_data()
     ref = data["booking_ref"]
@@ -95,7 +101,10 @@ async def test_missing_key_hash_blocks_then_operator_fix_resumes(
 
 @pytest.mark.usefixtures("hash_removed")
 async def test_missing_key_hash_repaired_by_approval_keeps_other_variables(
-    booker: Booker, client: Client, aws: AwsClients, settings: Settings,
+    booker: Booker,
+    client: Client,
+    aws: AwsClients,
+    settings: Settings,
 ) -> None:
     before = lambda_env(aws, settings)
     assert "SERVICE_KEY_HASH" not in before and before["TABLE_NAME"] == settings.events_table
@@ -113,18 +122,24 @@ async def test_missing_key_hash_repaired_by_approval_keeps_other_variables(
     assert_exactly_once(aws, settings, data["booking_ref"], data_slug(data))
     assert "BlockedOn" not in await search_attributes(client, handle.id)
     history = [e async for e in handle.fetch_history_events()]
-    key = aws.secretsmanager.get_secret_value(SecretId=settings.secret_scc_service_key)["SecretString"]
+    key = aws.secretsmanager.get_secret_value(SecretId=settings.secret_scc_service_key)[
+        "SecretString"
+    ]
     assert not any(key in str(e) or after["SERVICE_KEY_HASH"] in str(e) for e in history)
 
 
 async def test_header_stripped_by_cloudfront_fails_naming_the_fix(
-    client: Client, settings: Settings, booker: Booker,
+    client: Client,
+    settings: Settings,
+    booker: Booker,
 ) -> None:
     """A worker configured with SCC's CloudFront URL: the key never arrives; no retry can fix it."""
-    behind_cf = settings.model_copy(update={
-        "task_queue": "charters-behind-cloudfront",
-        "scc_api_url": f"http://127.0.0.1:{settings.scc_cloudfront_port}/prod",
-    })
+    behind_cf = settings.model_copy(
+        update={
+            "task_queue": "charters-behind-cloudfront",
+            "scc_api_url": f"http://127.0.0.1:{settings.scc_cloudfront_port}/prod",
+        }
+    )
     data = booking_data()
     with ThreadPoolExecutor(8) as pool:
         async with build_worker(client, behind_cf, pool):
@@ -155,10 +170,20 @@ BAD_BOOKINGS: list[tuple[str, dict[str, Any], str]] = [
     ("money with fractions of a cent", {"money": {"gross": "1.001", "fees": {}}}, "money.gross"),
     ("duration 0", {"duration_hours": "0"}, "duration_hours"),
     ("duration over 24 h", {"duration_hours": "25"}, "duration_hours"),
-    ("crew without email", {"crew": [{"id": "c1", "name": "A", "hourly_rate": "25"}]}, "crew.0.email"),
-    ("duplicate crew id", {"crew": [
-        {"id": "captain-1", "name": "A", "email": "a@sailjada.com", "hourly_rate": "25"}]},
-     "ids must be unique"),
+    (
+        "crew without email",
+        {"crew": [{"id": "c1", "name": "A", "hourly_rate": "25"}]},
+        "crew.0.email",
+    ),
+    (
+        "duplicate crew id",
+        {
+            "crew": [
+                {"id": "captain-1", "name": "A", "email": "a@sailjada.com", "hourly_rate": "25"}
+            ]
+        },
+        "ids must be unique",
+    ),
     ("slug with slash", {"slug": "a/b"}, "slug"),
     ("slug with dots", {"slug": ".."}, "slug"),
     ("slug upper case", {"slug": "May-30"}, "slug"),
@@ -169,9 +194,15 @@ BAD_BOOKINGS: list[tuple[str, dict[str, Any], str]] = [
 ]
 
 
-@pytest.mark.parametrize(("case", "change", "named"), BAD_BOOKINGS, ids=[c[0] for c in BAD_BOOKINGS])
+@pytest.mark.parametrize(
+    ("case", "change", "named"), BAD_BOOKINGS, ids=[c[0] for c in BAD_BOOKINGS]
+)
 def test_bad_booking_rejected_by_cli_before_anything_starts(
-    case: str, change: dict[str, Any], named: str, tmp_path: Path, settings: Settings,
+    case: str,
+    change: dict[str, Any],
+    named: str,
+    tmp_path: Path,
+    settings: Settings,
 ) -> None:
     data = booking_data()
     data.update(change)
@@ -184,7 +215,9 @@ def test_bad_booking_rejected_by_cli_before_anything_starts(
 
 
 async def test_workflow_validates_again_and_fails_non_retryably(
-    client: Client, settings: Settings, booker: Booker,
+    client: Client,
+    settings: Settings,
+    booker: Booker,
 ) -> None:
     from charters.models import BookingOptions, CharterBookingInput
 
@@ -204,7 +237,9 @@ async def test_workflow_validates_again_and_fails_non_retryably(
 
 
 async def test_html_in_guest_name_is_escaped_everywhere(
-    booker: Booker, aws: AwsClients, settings: Settings,
+    booker: Booker,
+    aws: AwsClients,
+    settings: Settings,
 ) -> None:
     evil = '<script>alert("x")</script> O\'Brien & Co'
     data = booking_data(guest={"name": evil, "email": "guest@example.com", "party_size": 2})
@@ -216,7 +251,9 @@ async def test_html_in_guest_name_is_escaped_everywhere(
 
 
 async def test_same_booking_twice_is_refused_naming_the_workflow(
-    booker: Booker, tmp_path: Path, hash_removed: None,
+    booker: Booker,
+    tmp_path: Path,
+    hash_removed: None,
 ) -> None:
     data = booking_data(booking_ref=new_ref("DUP"))
     path = write_booking(tmp_path, data)

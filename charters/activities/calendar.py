@@ -46,7 +46,11 @@ def calendar_body(booking: Booking, idempotency_key: str, status: str) -> dict[s
 
 class CalendarActivities:
     def __init__(
-        self, http: httpx.Client, secrets: SecretReader, base_url: str, token_header: str,
+        self,
+        http: httpx.Client,
+        secrets: SecretReader,
+        base_url: str,
+        token_header: str,
         token_secret_id: str,
     ) -> None:
         self._http = http

@@ -29,8 +29,15 @@ SUBJECTS = {
 
 class EmailActivities:
     def __init__(
-        self, sesv2: Any, ledger: EffectLedger, secrets: SecretReader, *, mail_from: str,
-        operations_email: str, confirm_base_url: str, magic_key_secret_id: str,
+        self,
+        sesv2: Any,
+        ledger: EffectLedger,
+        secrets: SecretReader,
+        *,
+        mail_from: str,
+        operations_email: str,
+        confirm_base_url: str,
+        magic_key_secret_id: str,
         magic_link_ttl_seconds: int,
     ) -> None:
         self._ses = sesv2
@@ -59,20 +66,26 @@ class EmailActivities:
         message_id, duplicate = self._ledger.once(f"email:{key}", "email", send)
         return EmailSent(message_id=message_id, duplicate=duplicate)
 
-    def magic_link(self, workflow_id: str, crew_id: str) -> str:
+    def magic_link(self, workflow_id: str, crew_id: str, round_: int) -> str:
         key = self._secrets.get(self._magic_secret).encode()
         token = magic_links.sign(
-            key, magic_links.MagicLink(workflow_id, crew_id, int(time.time()) + self._ttl)
+            key,
+            magic_links.MagicLink(workflow_id, crew_id, int(time.time()) + self._ttl, round_),
         )
         return f"{self._confirm_base}/c/{token}"
 
     @activity.defn(name="send_crew_email")
     def send_crew_email(self, req: CrewEmailRequest) -> EmailSent:
         """Crew-facing: built from the money-free CrewView plus the member's own rate."""
-        link = self.magic_link(req.workflow_id, req.member.id)
+        link = self.magic_link(req.workflow_id, req.member.id, req.round)
         html = render(
-            "crew_email.html", member=req.member, role=req.role, charter=req.charter,
-            kind=req.kind, accept_url=f"{link}?d=accept", decline_url=f"{link}?d=decline",
+            "crew_email.html",
+            member=req.member,
+            role=req.role,
+            charter=req.charter,
+            kind=req.kind,
+            accept_url=f"{link}?d=accept",
+            decline_url=f"{link}?d=decline",
         )
         subject = SUBJECTS[req.kind].format(
             ref=req.charter.booking_ref, date=req.charter.starts_at.date().isoformat()
@@ -89,8 +102,11 @@ class EmailActivities:
     def send_captain_summary(self, req: CaptainSummaryRequest) -> EmailSent:
         """The only email with financials; it goes to the captain alone."""
         html = render(
-            "captain_summary.html", booking=req.booking, charter=req.charter,
-            confirmations=req.confirmations, money=req.booking.financials(),
+            "captain_summary.html",
+            booking=req.booking,
+            charter=req.charter,
+            confirmations=req.confirmations,
+            money=req.booking.financials(),
         )
         subject = f"Confirmed: {req.booking.booking_ref} on {req.booking.charter_date.isoformat()}"
         return self._send(req.idempotency_key, req.booking.captain.email, subject, html)

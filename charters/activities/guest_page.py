@@ -19,7 +19,9 @@ def ics_calendar(charter: CrewView) -> str:
     ends = starts + timedelta(hours=float(charter.duration_hours))
 
     def esc(text: str) -> str:
-        return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+        return (
+            text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+        )
 
     return "\r\n".join(
         [
@@ -53,7 +55,10 @@ def render_guest_page(req: GuestPageRequest, presign_base: str) -> str:
     ics = "data:text/calendar;charset=utf-8," + quote(ics_calendar(req.charter))
     presign = f"{presign_base.rstrip('/')}/g/{req.event_id}/presign" if req.event_id else ""
     return render(
-        "guest_page.html", charter=req.charter, event_id=req.event_id, presign_url=presign,
+        "guest_page.html",
+        charter=req.charter,
+        event_id=req.event_id,
+        presign_url=presign,
         ics_href=ics,
     )
 

@@ -27,7 +27,7 @@ class EffectLedger:
         return None
 
     def claim(self, key: str, kind: str) -> None:
-        """Claim the key; a claim left by a crashed attempt is taken over (counted in `attempts`)."""
+        """Claim the key; a crashed attempt's claim is taken over (counted in `attempts`)."""
         try:
             self._ddb.put_item(
                 TableName=self._table,
@@ -62,7 +62,7 @@ class EffectLedger:
         )
 
     def once(self, key: str, kind: str, effect: Any) -> tuple[str, bool]:
-        """Run `effect()` at most once per key (but for the window above); returns (result, duplicate)."""
+        """Run `effect()` once per key (but for the window above); returns (result, duplicate)."""
         done = self.recorded(key)
         if done is not None:
             return done, True

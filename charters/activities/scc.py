@@ -39,12 +39,18 @@ def scc_body(charter: CrewView, idempotency_key: str) -> dict[str, Any]:
 
 
 def _looks_like_cloudfront(response: httpx.Response) -> bool:
-    return "x-amz-cf-id" in response.headers or "cloudfront" in response.headers.get("via", "").lower()
+    return (
+        "x-amz-cf-id" in response.headers or "cloudfront" in response.headers.get("via", "").lower()
+    )
 
 
 class SccActivities:
     def __init__(
-        self, http: httpx.Client, secrets: SecretReader, api_url: str, key_header: str,
+        self,
+        http: httpx.Client,
+        secrets: SecretReader,
+        api_url: str,
+        key_header: str,
         key_secret_id: str,
     ) -> None:
         self._http = http
@@ -62,7 +68,8 @@ class SccActivities:
                 raise ApplicationError(
                     "SCC rejected the service key and the answer came through CloudFront, which "
                     f"strips the {self._header} header. Fix: set CHARTERS_SCC_API_URL to the API "
-                    "Gateway URL (https://<id>.execute-api.<region>.amazonaws.com/prod), or forward "
+                    "Gateway URL (https://<id>.execute-api.<region>.amazonaws.com/prod), "
+                    "or forward "
                     "the header with an origin request policy (AllViewerExceptHostHeader).",
                     type=SCC_HEADER_STRIPPED,
                     non_retryable=True,

@@ -53,7 +53,9 @@ class SccStoreActivities:
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
-        leftover = [f for f, t in _strings(self._item(req.event_id)).items() if redact(t, req.amounts) != t]
+        leftover = [
+            f for f, t in _strings(self._item(req.event_id)).items() if redact(t, req.amounts) != t
+        ]
         if leftover:
             raise ApplicationError(
                 f"revenue still present in SCC event fields {leftover}", type=REDACTION_UNVERIFIED

@@ -51,7 +51,9 @@ class CalendarStore:
             return entry
 
 
-def calendar_app(secrets: SecretReader, token_secret_id: str, header: str, store: CalendarStore) -> Starlette:
+def calendar_app(
+    secrets: SecretReader, token_secret_id: str, header: str, store: CalendarStore
+) -> Starlette:
     def authorised(request: Request) -> JSONResponse | None:
         given = request.headers.get(header)
         if not given:
@@ -85,8 +87,10 @@ def calendar_app(secrets: SecretReader, token_secret_id: str, header: str, store
             return JSONResponse({"error": "no such entry"}, status_code=404)
         return JSONResponse(entry)
 
-    return Starlette(routes=[
-        Route("/calendar", create, methods=["POST"]),
-        Route("/calendar", lookup, methods=["GET"]),
-        Route("/calendar/{entry_id}", update, methods=["PATCH"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/calendar", create, methods=["POST"]),
+            Route("/calendar", lookup, methods=["GET"]),
+            Route("/calendar/{entry_id}", update, methods=["PATCH"]),
+        ]
+    )

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _ser, _de = TypeSerializer(), TypeDeserializer()
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024
@@ -32,8 +32,15 @@ def _plain(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def scc_app(
-    *, lambda_client: Any, dynamodb: Any, s3: Any, secrets: Any, function_name: str, table: str,
-    bucket: str, key_header: str,
+    *,
+    lambda_client: Any,
+    dynamodb: Any,
+    s3: Any,
+    secrets: Any,
+    function_name: str,
+    table: str,
+    bucket: str,
+    key_header: str,
 ) -> Starlette:
     def authorised(request: Request) -> bool:
         env = lambda_client.get_function_configuration(FunctionName=function_name)
@@ -53,7 +60,12 @@ def scc_app(
         if not body.get("event_name") or not body.get("date"):
             return JSONResponse({"message": "event_name and date are required"}, status_code=400)
         event_id = f"evt-{uuid.uuid4().hex[:16]}"
-        record = {**body, "event_id": event_id, "status": "scheduled", "created_at": int(time.time())}
+        record = {
+            **body,
+            "event_id": event_id,
+            "status": "scheduled",
+            "created_at": int(time.time()),
+        }
         dynamodb.put_item(TableName=table, Item=_item(record))
         return JSONResponse({"event_id": event_id}, status_code=201)
 
@@ -108,7 +120,10 @@ def scc_app(
             Bucket=bucket,
             Key=f"photos/{event_id}/{uuid.uuid4().hex[:8]}-{name}",
             Fields={"Content-Type": content_type},
-            Conditions=[["content-length-range", 1, MAX_UPLOAD_BYTES], {"Content-Type": content_type}],
+            Conditions=[
+                ["content-length-range", 1, MAX_UPLOAD_BYTES],
+                {"Content-Type": content_type},
+            ],
             ExpiresIn=3600,
         )
         return JSONResponse(post, headers={"Access-Control-Allow-Origin": "*"})
@@ -139,15 +154,17 @@ class BehindCloudFront:
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != self.stripped]
         scope = {**scope, "headers": headers}
 
-        async def send_with_cf(message: dict[str, Any]) -> None:
+        async def send_with_cf(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message = {**message, "headers": [
-                    *message.get("headers", []),
-                    (b"via", b"1.1 3f2a9c.cloudfront.net (CloudFront)"),
-                    (b"x-amz-cf-id", uuid.uuid4().hex.encode()),
-                    (b"x-cache", b"Miss from cloudfront"),
-                ]}
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", []),
+                        (b"via", b"1.1 3f2a9c.cloudfront.net (CloudFront)"),
+                        (b"x-amz-cf-id", uuid.uuid4().hex.encode()),
+                        (b"x-cache", b"Miss from cloudfront"),
+                    ],
+                }
             await send(message)
 
         await self.app(scope, receive, send_with_cf)
-

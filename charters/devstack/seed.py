@@ -60,7 +60,13 @@ def _distribution(cf: Any, settings: Settings) -> str:
             "Aliases": {"Quantity": 1, "Items": [settings.guest_bucket]},
             "Origins": {
                 "Quantity": 1,
-                "Items": [{"Id": "guest-pages", "DomainName": origin, "S3OriginConfig": {"OriginAccessIdentity": ""}}],
+                "Items": [
+                    {
+                        "Id": "guest-pages",
+                        "DomainName": origin,
+                        "S3OriginConfig": {"OriginAccessIdentity": ""},
+                    }
+                ],
             },
             "DefaultCacheBehavior": {
                 "TargetOriginId": "guest-pages",
@@ -102,14 +108,21 @@ def seed(aws: AwsClients, settings: Settings, with_service_key_hash: bool = True
         Bucket=settings.guest_bucket,
         CORSConfiguration={
             "CORSRules": [
-                {"AllowedMethods": ["POST", "GET"], "AllowedOrigins": ["*"], "AllowedHeaders": ["*"]}
+                {
+                    "AllowedMethods": ["POST", "GET"],
+                    "AllowedOrigins": ["*"],
+                    "AllowedHeaders": ["*"],
+                }
             ]
         },
     )
     _table(aws.dynamodb, settings.events_table, "event_id")
     _table(aws.dynamodb, settings.ledger_table, "key")
-    for name in (settings.secret_dashboard_token, settings.secret_scc_service_key,
-                 settings.secret_magic_link_key):
+    for name in (
+        settings.secret_dashboard_token,
+        settings.secret_scc_service_key,
+        settings.secret_magic_link_key,
+    ):
         _secret(aws.secretsmanager, name)
     domain = settings.mail_from.split("@", 1)[1]
     for identity in (domain, settings.mail_from):
@@ -124,9 +137,18 @@ def seed(aws: AwsClients, settings: Settings, with_service_key_hash: bool = True
     try:
         role_arn = iam.create_role(
             RoleName="scc-api-role",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
-                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                "Action": "sts:AssumeRole"}]}),
+            AssumeRolePolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            ),
         )["Role"]["Arn"]
     except ClientError:
         role_arn = iam.get_role(RoleName="scc-api-role")["Role"]["Arn"]
@@ -137,8 +159,13 @@ def seed(aws: AwsClients, settings: Settings, with_service_key_hash: bool = True
             Role=role_arn,
             Handler="handler.handler",
             Code={"ZipFile": _lambda_zip()},
-            Environment={"Variables": {"TABLE_NAME": settings.events_table, "STAGE": "prod",
-                                       "LOG_LEVEL": "info"}},
+            Environment={
+                "Variables": {
+                    "TABLE_NAME": settings.events_table,
+                    "STAGE": "prod",
+                    "LOG_LEVEL": "info",
+                }
+            },
         )
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceConflictException":

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -17,9 +18,11 @@ from pathlib import Path
 from typing import IO, Any
 
 import httpx
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from charters.codec import generate_key
 from charters.contract import SEARCH_ATTRIBUTES
 from charters.devstack import seed as seeding
 from charters.settings import Settings
@@ -32,9 +35,36 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """The settings as `CHARTERS_*` variables, so every child sees exactly the same config."""
     env: dict[str, str] = {}
     for name, value in settings.model_dump().items():
-        if value is not None:
-            env[f"CHARTERS_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, list | dict):
+            value = json.dumps(value)
+        env[f"CHARTERS_{name.upper()}"] = str(value)
     return env
+
+
+def with_codec(settings: Settings) -> Settings:
+    """The local stack encrypts history too: a key ring and token kept under the state dir, so
+    the SQLite history stays readable across restarts."""
+    if settings.codec_keys is not None:
+        return settings
+    path = settings.state_dir.resolve() / "codec.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+    else:
+        saved = {"keys": f"local-1:{generate_key()}", "token": secrets.token_urlsafe(32)}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(saved))
+        path.chmod(0o600)
+    return settings.model_copy(update={
+        "codec_keys": SecretStr(saved["keys"]),
+        "codec_auth_token": SecretStr(saved["token"]),
+        "codec_trust_ui_origin": True,
+    })
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -76,10 +106,15 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 class DevStack:
     def __init__(
-        self, settings: Settings, *, worker: bool = True, confirm: bool = True,
-        scc_key_hash: bool = True, fresh: bool = False,
+        self,
+        settings: Settings,
+        *,
+        worker: bool = True,
+        confirm: bool = True,
+        scc_key_hash: bool = True,
+        fresh: bool = False,
     ) -> None:
-        self.settings = settings
+        self.settings = with_codec(settings)
         self.with_worker = worker
         self.with_confirm = confirm
         self.scc_key_hash = scc_key_hash
@@ -110,8 +145,12 @@ class DevStack:
         return info if port_open(int(info["temporal_port"])) else None
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, **settings_env(self.settings), **self.extra_env,
-                "PYTHONUNBUFFERED": "1"}
+        return {
+            **os.environ,
+            **settings_env(self.settings),
+            **self.extra_env,
+            "PYTHONUNBUFFERED": "1",
+        }
 
     # ---- processes ----------------------------------------------------------------------
 
@@ -120,7 +159,11 @@ class DevStack:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the child
         self._logs[name] = log
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, env=self.env(), cwd=os.getcwd(),
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env(),
+            cwd=os.getcwd(),
             start_new_session=True,
         )
         self.procs[name] = proc
@@ -132,9 +175,14 @@ class DevStack:
     def ports(self) -> dict[str, int]:
         s = self.settings
         return {
-            "Temporal": int(s.temporal_address.rpartition(":")[2]), "Web UI": s.temporal_ui_port,
-            "moto": s.moto_port, "calendar": s.calendar_port, "SCC": s.scc_port,
-            "SCC via CloudFront": s.scc_cloudfront_port, "confirmation": s.confirm_port,
+            "Temporal": int(s.temporal_address.rpartition(":")[2]),
+            "Web UI": s.temporal_ui_port,
+            "moto": s.moto_port,
+            "calendar": s.calendar_port,
+            "SCC": s.scc_port,
+            "SCC via CloudFront": s.scc_cloudfront_port,
+            "confirmation": s.confirm_port,
+            "codec server": s.codec_port,
         }
 
     def start(self) -> DevStack:
@@ -158,16 +206,41 @@ class DevStack:
                 path.unlink(missing_ok=True)
         host, _, port = s.temporal_address.rpartition(":")
         argv = [
-            temporal_binary(), "server", "start-dev",
-            "--db-filename", str(db), "--port", port, "--ip", host or "127.0.0.1",
-            "--ui-port", str(s.temporal_ui_port), "--http-port", str(free_port()),
-            "--metrics-port", str(free_port()), "--log-level", "error",
+            temporal_binary(),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(db),
+            "--port",
+            port,
+            "--ip",
+            host or "127.0.0.1",
+            "--ui-port",
+            str(s.temporal_ui_port),
+            "--http-port",
+            str(free_port()),
+            "--metrics-port",
+            str(free_port()),
+            "--log-level",
+            "error",
+            "--ui-codec-endpoint",
+            f"http://127.0.0.1:{s.codec_port}",
         ]
         for key in SEARCH_ATTRIBUTES:
             argv += ["--search-attribute", f"{key.name}={SA_TYPES[key.indexed_value_type.name]}"]
         self._spawn("temporal", argv)
-        self._spawn("moto", [sys.executable, "-m", "charters.devstack.moto_host", "-H", "127.0.0.1",
-                             "-p", str(s.moto_port)])
+        self._spawn(
+            "moto",
+            [
+                sys.executable,
+                "-m",
+                "charters.devstack.moto_host",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(s.moto_port),
+            ],
+        )
         wait_for(lambda: port_open(s.moto_port), "moto server")
         wait_for(
             lambda: httpx.get(f"http://127.0.0.1:{s.moto_port}/moto-api/").status_code == 200,
@@ -184,14 +257,21 @@ class DevStack:
             wait_for(lambda p=p: port_open(p), f"stand-in on port {p}")
         if self.with_worker:
             self.start_worker()
+        self._spawn("codec", self._charters("codec-server"))
+        wait_for(lambda: port_open(s.codec_port), "codec server")
         if self.with_confirm:
             self._spawn("confirm", self._charters("confirm-server"))
             wait_for(lambda: port_open(s.confirm_port), "confirmation endpoint")
-        self.state_file.write_text(json.dumps({
-            "pid": os.getpid(),
-            "temporal_port": int(port),
-            "env": settings_env(self.settings),
-        }, indent=1))
+        self.state_file.write_text(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "temporal_port": int(port),
+                    "env": settings_env(self.settings),
+                },
+                indent=1,
+            )
+        )
         return self
 
     async def _temporal_ready(self, timeout: float = 60.0) -> None:

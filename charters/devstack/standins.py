@@ -18,13 +18,20 @@ async def serve_standins(settings: Settings) -> None:
     secrets = SecretReader(aws.secretsmanager, ttl_seconds=2.0)
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     calendar = calendar_app(
-        secrets, settings.secret_dashboard_token, settings.dashboard_token_header,
+        secrets,
+        settings.secret_dashboard_token,
+        settings.dashboard_token_header,
         CalendarStore(settings.state_dir / "calendar.json"),
     )
     scc = scc_app(
-        lambda_client=aws.lambda_, dynamodb=aws.dynamodb, s3=aws.s3, secrets=secrets,
-        function_name=settings.scc_lambda_function, table=settings.events_table,
-        bucket=settings.guest_bucket, key_header=settings.scc_service_key_header,
+        lambda_client=aws.lambda_,
+        dynamodb=aws.dynamodb,
+        s3=aws.s3,
+        secrets=secrets,
+        function_name=settings.scc_lambda_function,
+        table=settings.events_table,
+        bucket=settings.guest_bucket,
+        key_header=settings.scc_service_key_header,
     )
     servers = [
         uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

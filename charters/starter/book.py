@@ -32,9 +32,12 @@ class _DecimalLoader(yaml.SafeLoader):
     """YAML floats become Decimal: money is never a float."""
 
 
-_DecimalLoader.add_constructor(
-    "tag:yaml.org,2002:float", lambda loader, node: Decimal(loader.construct_scalar(node))
-)
+def _decimal(loader: yaml.SafeLoader, node: yaml.Node) -> Decimal:
+    assert isinstance(node, yaml.ScalarNode)
+    return Decimal(str(loader.construct_scalar(node)))
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal)
 
 
 def load_booking_file(path: Path) -> dict[str, Any]:
@@ -77,11 +80,13 @@ async def start_booking(
         task_queue=settings.task_queue,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        search_attributes=TypedSearchAttributes([
-            SearchAttributePair(contract.SA_BOOKING_REF, booking.booking_ref),
-            SearchAttributePair(contract.SA_CHARTER_DATE, booking.starts_at_utc),
-            SearchAttributePair(contract.SA_BOOKING_STAGE, "received"),
-        ]),
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(contract.SA_BOOKING_REF, booking.booking_ref),
+                SearchAttributePair(contract.SA_CHARTER_DATE, booking.starts_at_utc),
+                SearchAttributePair(contract.SA_BOOKING_STAGE, "received"),
+            ]
+        ),
         memo={"guest_page_url": options.guest_page_url},
         result_type=BookingResult,
     )

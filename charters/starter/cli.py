@@ -35,7 +35,8 @@ from charters.starter.views import show_result, show_status
 from charters.temporal_client import connect
 
 app = typer.Typer(
-    help="Temporal Charters: durable charter bookings.", no_args_is_help=True,
+    help="Temporal Charters: durable charter bookings.",
+    no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
 ops = typer.Typer(help="Operator fixes applied from outside the workflow.", no_args_is_help=True)
@@ -130,7 +131,8 @@ def confirm(
 ) -> None:
     """Record a crew member's answer (as they would by magic link, or by an operator)."""
     signal = CrewConfirmation(
-        crew_id=crew_id, decision="accept" if accept else "decline",
+        crew_id=crew_id,
+        decision="accept" if accept else "decline",
         by=f"operator:{by_operator}" if by_operator else "crew",
     )
     asyncio.run(_signal(_settings(), workflow_id, contract.SIGNAL_CREW_CONFIRMATION, signal))
@@ -152,8 +154,11 @@ def assign(workflow_id: str, replaces: str, member_file: Path) -> None:
 @app.command()
 def cancel(workflow_id: str, reason: str = "cancelled by operator") -> None:
     """Cancel a booking: calendar, SCC, guest page and crew are told, once each."""
-    asyncio.run(_signal(_settings(), workflow_id, contract.SIGNAL_CANCEL_BOOKING,
-                        CancelBooking(reason=reason)))
+    asyncio.run(
+        _signal(
+            _settings(), workflow_id, contract.SIGNAL_CANCEL_BOOKING, CancelBooking(reason=reason)
+        )
+    )
     console.print(f"cancellation sent to {workflow_id}")
 
 
@@ -175,8 +180,14 @@ def reschedule(
 @app.command("approve-repair")
 def approve_repair(workflow_id: str, by: str = "operator") -> None:
     """Let the worker set SERVICE_KEY_HASH on the SCC Lambda from the key in Secrets Manager."""
-    asyncio.run(_signal(_settings(), workflow_id, contract.SIGNAL_APPROVE_SCC_KEY_REPAIR,
-                        ApproveSccKeyRepair(approved_by=by)))
+    asyncio.run(
+        _signal(
+            _settings(),
+            workflow_id,
+            contract.SIGNAL_APPROVE_SCC_KEY_REPAIR,
+            ApproveSccKeyRepair(approved_by=by),
+        )
+    )
     console.print(f"SCC key repair approved for {workflow_id}")
 
 
@@ -245,7 +256,36 @@ def confirm_server() -> None:
     settings = _settings()
     secrets = SecretReader(aws_client(settings, "secretsmanager"))
     web = confirm_app(lambda: connect(settings), secrets, settings.secret_magic_link_key)
-    uvicorn.run(web, host="127.0.0.1", port=settings.confirm_port, log_level="warning")
+    uvicorn.run(web, host=settings.confirm_host, port=settings.confirm_port, log_level="warning")
+
+
+@app.command("codec-server")
+def codec_server() -> None:
+    """Serve the codec server that decrypts payloads for the Web UI and `temporal --codec-endpoint`."""
+    from urllib.parse import urlsplit
+
+    from charters.codec import codec_from_key_ring
+    from charters.web.codec_server import codec_app
+
+    settings = _settings()
+    if settings.codec_keys is None or settings.codec_auth_token is None:
+        raise _fail("set CHARTERS_CODEC_KEYS and CHARTERS_CODEC_AUTH_TOKEN first")
+    ui = urlsplit(settings.temporal_ui_url)
+    web = codec_app(
+        codec_from_key_ring(settings.codec_keys.get_secret_value()),
+        settings.codec_auth_token.get_secret_value(),
+        settings.codec_cors_origins or [f"{ui.scheme}://{ui.netloc}"],
+        trust_ui_origin=settings.codec_trust_ui_origin and settings.profile == "local",
+    )
+    uvicorn.run(web, host=settings.codec_host, port=settings.codec_port, log_level="warning")
+
+
+@app.command("codec-keygen")
+def codec_keygen(kid: Annotated[str, typer.Argument(help="key id, e.g. 2026-11")]) -> None:
+    """Print a new key-ring entry; put it first in CHARTERS_CODEC_KEYS to make it active."""
+    from charters.codec import generate_key
+
+    console.print(f"{kid}:{generate_key()}")
 
 
 @app.command(hidden=True)
@@ -266,14 +306,18 @@ def dev(
     settings = _settings()
     running = DevStack.running(settings)
     if running:
-        console.print(f"A stack already runs (pid {running['pid']}): Web UI "
-                      f"{settings.temporal_ui_url}, Temporal {settings.temporal_address}")
+        console.print(
+            f"A stack already runs (pid {running['pid']}): Web UI "
+            f"{settings.temporal_ui_url}, Temporal {settings.temporal_address}"
+        )
         return
     stack = DevStack(settings, scc_key_hash=break_ != "scc-key-hash")
     try:
         stack.start()
-        console.print(f"Stack up. Web UI {settings.temporal_ui_url} · Temporal "
-                      f"{settings.temporal_address} · logs in {stack.log_dir}. Ctrl-C stops it.")
+        console.print(
+            f"Stack up. Web UI {settings.temporal_ui_url} · Temporal "
+            f"{settings.temporal_address} · logs in {stack.log_dir}. Ctrl-C stops it."
+        )
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -284,7 +328,9 @@ def dev(
 
 @app.command()
 def demo(
-    exit_when_done: Annotated[bool, typer.Option(help="stop the stack when the booking is done")] = False,
+    exit_when_done: Annotated[
+        bool, typer.Option(help="stop the stack when the booking is done")
+    ] = False,
     break_: Annotated[str | None, typer.Option("--break", help="scc-key-hash")] = None,
     file: Annotated[Path, typer.Option(help="booking file")] = Path("examples/seed-charter.yaml"),
 ) -> None:

@@ -68,7 +68,9 @@ async def _demo(settings: Settings, console: Console, file: Path) -> int:
         handle = client.get_workflow_handle(wf, result_type=BookingResult)
         console.print(f"{booking.booking_ref} is already booked as {wf}; following it")
     console.print(f"Web UI: {settings.temporal_ui_link(wf)}")
-    status = await _wait_for_stage(client, wf, {"awaiting-crew", "confirmed", "failed", "cancelled"})
+    status = await _wait_for_stage(
+        client, wf, {"awaiting-crew", "confirmed", "failed", "cancelled"}
+    )
     if status.blocked_on == contract.BLOCKED_SCC_KEY_HASH:
         show_status(console, status, settings.temporal_ui_link(wf))
         console.print("[yellow]Approving the repair so the worker sets the hash…[/]")
@@ -88,8 +90,10 @@ async def _demo(settings: Settings, console: Console, file: Path) -> int:
         console.print(f"[bold red]booking failed:[/] {exc.cause}")
         return 1
     show_result(console, result)
-    console.print(f"Guest page: {result.guest_page_url} "
-                  f"(locally: {moto_url}/{settings.guest_bucket}/{result.guest_page_key})")
+    console.print(
+        f"Guest page: {result.guest_page_url} "
+        f"(locally: {moto_url}/{settings.guest_bucket}/{result.guest_page_key})"
+    )
     console.print(f"Web UI: {settings.temporal_ui_link(wf)}")
     return 0
 

@@ -9,8 +9,13 @@ from rich.table import Table
 from charters.models import BookingResult, BookingStatus
 
 STATE_STYLE = {
-    "done": "green", "running": "cyan", "retrying": "yellow", "failed": "red",
-    "pending": "dim", "compensated": "magenta", "skipped": "dim",
+    "done": "green",
+    "running": "cyan",
+    "retrying": "yellow",
+    "failed": "red",
+    "pending": "dim",
+    "compensated": "magenta",
+    "skipped": "dim",
 }
 
 
@@ -21,7 +26,9 @@ def show_status(console: Console, status: BookingStatus, ui_link: str) -> None:
         steps.add_row(step, f"[{STATE_STYLE.get(state, 'white')}]{state}[/]")
     crew = Table("crew", "role", "answer", "by", box=None)
     for answer in status.crew:
-        style = {"accepted": "green", "declined": "red", "replaced": "dim"}.get(answer.answer, "yellow")
+        style = {"accepted": "green", "declined": "red", "replaced": "dim"}.get(
+            answer.answer, "yellow"
+        )
         crew.add_row(answer.name, answer.role, f"[{style}]{answer.answer}[/]", answer.by or "")
     console.print(Panel(steps, title=title, expand=False))
     if status.crew:
@@ -42,8 +49,11 @@ def show_result(console: Console, result: BookingResult) -> None:
     table.add_row("invalidations", ", ".join(result.invalidation_ids) or "-")
     table.add_row("crew emails", ", ".join(f"{k}={v}" for k, v in result.crew_email_ids.items()))
     table.add_row("captain summary", result.captain_summary_email_id or "-")
-    table.add_row("confirmations", ", ".join(
-        f"{a.name}: {a.answer}" + (f" ({a.by})" if a.by and a.by != "crew" else "")
-        for a in result.confirmations
-    ))
+    table.add_row(
+        "confirmations",
+        ", ".join(
+            f"{a.name}: {a.answer}" + (f" ({a.by})" if a.by and a.by != "crew" else "")
+            for a in result.confirmations
+        ),
+    )
     console.print(Panel(table, title=f"Result of {result.workflow_id}", expand=False))

@@ -51,8 +51,16 @@ MIN_TOKEN_CHARS = 16
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
-def codec_app(codec: PayloadCodec, auth_token: str, cors_origins: Sequence[str]) -> ASGIApp:
-    """Builds the ASGI app. `cors_origins` are exact origins, e.g. `http://127.0.0.1:8233`."""
+def codec_app(
+    codec: PayloadCodec,
+    auth_token: str,
+    cors_origins: Sequence[str],
+    trust_ui_origin: bool = False,
+) -> ASGIApp:
+    """Builds the ASGI app. `cors_origins` are exact origins, e.g. `http://127.0.0.1:8233`.
+
+    `trust_ui_origin` is for the local stack only (loopback): a browser request from a listed
+    origin is accepted without the token, since the dev server's UI cannot send a static one."""
     if len(auth_token) < MIN_TOKEN_CHARS:
         raise ValueError(
             f"codec server auth token must be at least {MIN_TOKEN_CHARS} characters "
@@ -64,6 +72,8 @@ def codec_app(codec: PayloadCodec, auth_token: str, cors_origins: Sequence[str])
 
     def authorized(request: Request) -> bool:
         given = request.headers.get("authorization", "").encode("utf-8", errors="replace")
+        if trust_ui_origin and not given and request.headers.get("origin") in cors_origins:
+            return True
         return hmac.compare_digest(given, expected)
 
     def endpoint(

@@ -62,10 +62,18 @@ def confirm_app(client_factory: Any, secrets: SecretReader, magic_key_secret_id:
         return link, status
 
     def seat_page(link: magic_links.MagicLink, status: BookingStatus, answer: str) -> HTMLResponse:
+        if link.round != status.round:
+            return _message(
+                "This invitation was replaced",
+                "The charter changed since this email; please use the link in the newest one.",
+                410,
+            )
         charter = status.charter
         seat = next((s for s in charter.seats if s.id == link.crew_id), None) if charter else None
         if charter is None or seat is None:
-            return _message("Not on this charter", "You are no longer assigned to this charter.", 410)
+            return _message(
+                "Not on this charter", "You are no longer assigned to this charter.", 410
+            )
         return _page("confirm.html", charter=charter, seat=seat, answer=answer)
 
     async def show(request: Request) -> Response:
@@ -88,9 +96,18 @@ def confirm_app(client_factory: Any, secrets: SecretReader, magic_key_secret_id:
         current = next((a.answer for a in status.crew if a.crew_id == link.crew_id), "pending")
         if current in ("accepted", "declined"):
             return seat_page(link, status, current)
-        await state["client"].get_workflow_handle(link.workflow_id).signal(
-            contract.SIGNAL_CREW_CONFIRMATION,
-            CrewConfirmation(crew_id=link.crew_id, decision=decision, by="crew"),  # type: ignore[arg-type]
+        await (
+            state["client"]
+            .get_workflow_handle(link.workflow_id)
+            .signal(
+                contract.SIGNAL_CREW_CONFIRMATION,
+                CrewConfirmation(
+                    crew_id=link.crew_id,
+                    decision=decision,  # type: ignore[arg-type]
+                    by="crew",
+                    round=link.round,
+                ),
+            )
         )
         return seat_page(link, status, "accepted" if decision == "accept" else "declined")
 

@@ -68,7 +68,9 @@ def aws_clients(settings: Settings, max_pool: int = 50) -> AwsClients:
 def http_client(max_connections: int = 50) -> httpx.Client:
     return httpx.Client(
         timeout=httpx.Timeout(20.0, connect=5.0),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        limits=httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        ),
     )
 
 
@@ -76,11 +78,17 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
     secrets = SecretReader(aws.secretsmanager)
     ledger = EffectLedger(aws.dynamodb, settings.ledger_table)
     calendar = CalendarActivities(
-        http, secrets, settings.calendar_url, settings.dashboard_token_header,
+        http,
+        secrets,
+        settings.calendar_url,
+        settings.dashboard_token_header,
         settings.secret_dashboard_token,
     )
     scc = SccActivities(
-        http, secrets, settings.scc_api_url, settings.scc_service_key_header,
+        http,
+        secrets,
+        settings.scc_api_url,
+        settings.scc_service_key_header,
         settings.secret_scc_service_key,
     )
     scc_lambda = SccLambdaActivities(
@@ -94,7 +102,9 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
         aws.cloudfront, ledger, settings.distribution_id, settings.guest_path_prefix
     )
     email = EmailActivities(
-        aws.sesv2, ledger, secrets,
+        aws.sesv2,
+        ledger,
+        secrets,
         mail_from=settings.mail_from,
         operations_email=settings.operations_email,
         confirm_base_url=settings.confirm_base_url,

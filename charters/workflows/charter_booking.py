@@ -7,6 +7,7 @@ step (never the run id), so a reset or a re-run of the same booking finds what w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -46,7 +47,9 @@ with workflow.unsafe.imports_passed_through():
         InvalidationRequest,
         OperationsAlertRequest,
         RedactionRequest,
+        EmailKind,
         Reschedule,
+        Role,
         SccEventRequest,
         SccUpdateRequest,
         StepState,
@@ -55,8 +58,17 @@ with workflow.unsafe.imports_passed_through():
 T = TypeVar("T")
 
 STEPS = [
-    "validate", "calendar", "scc_key", "scc_event", "redact", "guest_page", "invalidate",
-    "notify_crew", "confirmations", "captain_summary", "calendar_confirmed",
+    "validate",
+    "calendar",
+    "scc_key",
+    "scc_event",
+    "redact",
+    "guest_page",
+    "invalidate",
+    "notify_crew",
+    "confirmations",
+    "captain_summary",
+    "calendar_confirmed",
 ]
 
 SCC_KEY_FIX = (
@@ -120,10 +132,13 @@ class CharterBookingWorkflow:
     async def _validate(self, inp: CharterBookingInput) -> Booking:
         self._stage("validating")
         booking = await self._step(
-            "validate", lambda: workflow.execute_activity(
-                validate_booking, inp.booking, start_to_close_timeout=timedelta(seconds=10),
+            "validate",
+            lambda: workflow.execute_activity(
+                validate_booking,
+                inp.booking,
+                start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RetryPolicy(maximum_attempts=3),
-            )
+            ),
         )
         self._booking = booking
         for role, member in booking.members:
@@ -141,10 +156,13 @@ class CharterBookingWorkflow:
         self._check_cancelled()
 
     async def _create_calendar_entry(self, booking: Booking) -> None:
-        ref = await self._step("calendar", lambda: self._activity(
-            CalendarActivities.create_calendar_entry,
-            CalendarEntryRequest(idempotency_key=f"{self._wf_id}:calendar", booking=booking),
-        ))
+        ref = await self._step(
+            "calendar",
+            lambda: self._activity(
+                CalendarActivities.create_calendar_entry,
+                CalendarEntryRequest(idempotency_key=f"{self._wf_id}:calendar", booking=booking),
+            ),
+        )
         self._calendar_id = ref.entry_id
 
     async def _create_scc_event(self, booking: Booking) -> None:
@@ -157,13 +175,16 @@ class CharterBookingWorkflow:
             if check.ok:
                 self._step_state("scc_key", "done")
                 try:
-                    ref = await self._step("scc_event", lambda: self._activity(
-                        SccActivities.create_scc_event,
-                        SccEventRequest(
-                            idempotency_key=f"{self._wf_id}:scc", charter=self._view(booking)
+                    ref = await self._step(
+                        "scc_event",
+                        lambda: self._activity(
+                            SccActivities.create_scc_event,
+                            SccEventRequest(
+                                idempotency_key=f"{self._wf_id}:scc", charter=self._view(booking)
+                            ),
+                            non_retryable=[errors.SCC_AUTH_REJECTED],
                         ),
-                        non_retryable=[errors.SCC_AUTH_REJECTED],
-                    ))
+                    )
                     self._event_id = ref.event_id
                     self._unblock(contract.BLOCKED_SCC_KEY_HASH)
                     return
@@ -178,13 +199,11 @@ class CharterBookingWorkflow:
                 contract.BLOCKED_SCC_KEY_HASH,
                 SCC_KEY_FIX.format(reason=reason, workflow_id=self._wf_id),
             )
-            try:
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._repair_requested or self._cancel is not None,
                     timeout=timedelta(seconds=delay),
                 )
-            except TimeoutError:
-                pass
             delay = min(delay * 2, self._options.scc_retry_max_interval_seconds)
             if self._cancel is not None:
                 return
@@ -195,55 +214,74 @@ class CharterBookingWorkflow:
     async def _redact_revenue(self, booking: Booking) -> None:
         self._stage("redacting")
         assert self._event_id is not None
-        await self._step("redact", lambda: self._activity(
-            SccStoreActivities.redact_scc_revenue,
-            RedactionRequest(event_id=self._event_id or "", amounts=booking.financials().amounts()),
-        ))
+        await self._step(
+            "redact",
+            lambda: self._activity(
+                SccStoreActivities.redact_scc_revenue,
+                RedactionRequest(
+                    event_id=self._event_id or "", amounts=booking.financials().amounts()
+                ),
+            ),
+        )
         self._check_cancelled()
 
     async def _publish_guest_page(self, booking: Booking, cancelled: bool = False) -> None:
         """Render and put the page, then invalidate CloudFront for that exact content."""
         self._stage("publishing")
-        self._page = await self._step("guest_page", lambda: self._activity(
-            GuestPageActivities.publish_guest_page,
-            GuestPageRequest(
-                charter=self._view(booking), event_id=self._event_id, cancelled=cancelled
+        page = await self._step(
+            "guest_page",
+            lambda: self._activity(
+                GuestPageActivities.publish_guest_page,
+                GuestPageRequest(
+                    charter=self._view(booking), event_id=self._event_id, cancelled=cancelled
+                ),
             ),
-        ))
-        page = self._page
-        invalidation = await self._step("invalidate", lambda: self._activity(
-            CloudFrontActivities.invalidate_guest_page,
-            InvalidationRequest(
-                idempotency_key=self._wf_id, slug=booking.page_slug,
-                content_sha256=page.content_sha256,
+        )
+        self._page = page
+        invalidation = await self._step(
+            "invalidate",
+            lambda: self._activity(
+                CloudFrontActivities.invalidate_guest_page,
+                InvalidationRequest(
+                    idempotency_key=self._wf_id,
+                    slug=booking.page_slug,
+                    content_sha256=page.content_sha256,
+                ),
             ),
-        ))
+        )
         if invalidation.invalidation_id not in self._invalidations:
             self._invalidations.append(invalidation.invalidation_id)
         if not cancelled:
             self._check_cancelled()
 
     async def _notify_crew(
-        self, booking: Booking, kind: str, only: list[str] | None = None
+        self, booking: Booking, kind: EmailKind, only: list[str] | None = None
     ) -> None:
         """One email per crew member and captain, each its own retryable activity."""
         self._stage("notifying")
         members = [(r, m) for r, m in self._members(booking) if only is None or m.id in only]
-        await self._step("notify_crew", lambda: asyncio.gather(*(
-            self._email_member(booking, role, member, kind) for role, member in members
-        )))
+        await self._step(
+            "notify_crew",
+            lambda: asyncio.gather(
+                *(self._email_member(booking, role, member, kind) for role, member in members)
+            ),
+        )
         if kind != "cancelled":
             self._check_cancelled()
 
     async def _email_member(
-        self, booking: Booking, role: str, member: CrewMember, kind: str
+        self, booking: Booking, role: Role, member: CrewMember, kind: EmailKind
     ) -> None:
         sent = await self._activity(
             EmailActivities.send_crew_email,
             CrewEmailRequest(
                 idempotency_key=f"{self._wf_id}:{kind}:{self._round}:{member.id}",
-                workflow_id=self._wf_id, member=member, role=role,  # type: ignore[arg-type]
-                charter=self._view(booking), kind=kind,  # type: ignore[arg-type]
+                workflow_id=self._wf_id,
+                member=member,
+                role=role,
+                charter=self._view(booking),
+                kind=kind,
+                round=self._round,
             ),
         )
         self._emails[f"{kind}:{self._round}:{member.id}"] = sent.message_id
@@ -264,8 +302,12 @@ class CharterBookingWorkflow:
         while True:
             self._check_cancelled()
             if self._reschedule is not None:
-                booking = await self._apply_reschedule(booking, self._reschedule)
-                self._reschedule = None
+                change, self._reschedule = self._reschedule, None
+                try:
+                    booking = await self._apply_reschedule(booking, change)
+                except ActivityError as err:
+                    self._status.error = f"reschedule refused: {err.cause or err}"
+                    continue
                 asked_at, escalated = workflow.now(), False
                 deadline = booking.starts_at_utc - timedelta(
                     hours=self._options.confirm_deadline_hours_before
@@ -283,12 +325,16 @@ class CharterBookingWorkflow:
             reminders_done = min(a.reminders_sent for a in pending)
             next_reminder = (
                 asked_at + reminder_every * (reminders_done + 1)
-                if reminders_done < self._options.max_reminders else None
+                if reminders_done < self._options.max_reminders
+                else None
             )
             wake_times = [t for t in (next_reminder, None if escalated else deadline) if t]
             timeout = max(min(wake_times) - now, timedelta(seconds=1)) if wake_times else None
             try:
-                await workflow.wait_condition(lambda: self._changes != seen, timeout=timeout)
+                await workflow.wait_condition(
+                    lambda seen=seen: self._changes != seen,  # type: ignore[misc]
+                    timeout=timeout,
+                )
             except TimeoutError:
                 now = workflow.now()
                 if not escalated and now >= deadline:
@@ -303,17 +349,25 @@ class CharterBookingWorkflow:
 
     async def _finalize(self, booking: Booking) -> str:
         self._stage("finalizing")
-        summary = await self._step("captain_summary", lambda: self._activity(
-            EmailActivities.send_captain_summary,
-            CaptainSummaryRequest(
-                idempotency_key=f"{self._wf_id}:captain-summary:{self._round}", booking=booking,
-                charter=self._view(booking), confirmations=self._current_answers(booking),
+        summary = await self._step(
+            "captain_summary",
+            lambda: self._activity(
+                EmailActivities.send_captain_summary,
+                CaptainSummaryRequest(
+                    idempotency_key=f"{self._wf_id}:captain-summary:{self._round}",
+                    booking=booking,
+                    charter=self._view(booking),
+                    confirmations=self._current_answers(booking),
+                ),
             ),
-        ))
-        await self._step("calendar_confirmed", lambda: self._activity(
-            CalendarActivities.update_calendar_entry,
-            CalendarStatusRequest(entry_id=self._calendar_id or "", status="confirmed"),
-        ))
+        )
+        await self._step(
+            "calendar_confirmed",
+            lambda: self._activity(
+                CalendarActivities.update_calendar_entry,
+                CalendarStatusRequest(entry_id=self._calendar_id or "", status="confirmed"),
+            ),
+        )
         self._stage("confirmed")
         return summary.message_id
 
@@ -352,13 +406,17 @@ class CharterBookingWorkflow:
         update: dict[str, Any] = {"starts_at": change.starts_at}
         if change.duration_hours is not None:
             update["duration_hours"] = change.duration_hours
-        raw = {**booking.model_dump(mode="json"), **{k: str(v) if k == "duration_hours" else v
-                                                    for k, v in update.items()}}
+        raw = {
+            **booking.model_dump(mode="json"),
+            **{k: str(v) if k == "duration_hours" else v for k, v in update.items()},
+        }
         raw["starts_at"] = change.starts_at.isoformat()
         raw["slug"] = booking.page_slug
         booking = await self._activity(validate_booking, raw)
         self._booking = booking
+        self._status.error = None
         self._round += 1
+        self._status.round = self._round
         self._status.charter = self._view(booking)
         for answer in self._answers.values():
             if answer.answer != "replaced":
@@ -416,7 +474,9 @@ class CharterBookingWorkflow:
                 ),
             )
         if declined:
-            self._block(contract.BLOCKED_CREW_DECLINED, "a crew member declined; assign a replacement")
+            self._block(
+                contract.BLOCKED_CREW_DECLINED, "a crew member declined; assign a replacement"
+            )
 
     async def _remind(self, booking: Booking, pending: list[CrewAnswer]) -> None:
         members = {m.id: (r, m) for r, m in self._members(booking)}
@@ -431,8 +491,12 @@ class CharterBookingWorkflow:
                     idempotency_key=(
                         f"{self._wf_id}:reminder:{self._round}:{answer.reminders_sent}:{member.id}"
                     ),
-                    workflow_id=self._wf_id, member=member, role=role,  # type: ignore[arg-type]
-                    charter=self._view(booking), kind="reminder",
+                    workflow_id=self._wf_id,
+                    member=member,
+                    role=role,
+                    charter=self._view(booking),
+                    kind="reminder",
+                    round=self._round,
                 ),
             )
 
@@ -489,6 +553,9 @@ class CharterBookingWorkflow:
         wanted = "accepted" if signal.decision == "accept" else "declined"
         if answer is None or answer.answer in ("replaced", wanted):
             return
+        if signal.round is not None and signal.round != self._round:
+            workflow.logger.info("ignored %s from a superseded invitation", signal.crew_id)
+            return
         answer.answer, answer.by = wanted, signal.by  # type: ignore[assignment]
         self._changes += 1
 
@@ -533,7 +600,7 @@ class CharterBookingWorkflow:
         if self._cancel is not None:
             raise BookingCancelled()
 
-    def _members(self, booking: Booking) -> list[tuple[str, CrewMember]]:
+    def _members(self, booking: Booking) -> list[tuple[Role, CrewMember]]:
         return booking.members
 
     def _current_answers(self, booking: Booking) -> list[CrewAnswer]:
@@ -574,7 +641,7 @@ class CharterBookingWorkflow:
         return BookingResult(
             workflow_id=self._wf_id,
             booking_ref=self._status.booking_ref,
-            outcome=outcome,  # type: ignore[arg-type]
+            outcome=outcome,
             calendar_entry_id=self._calendar_id,
             scc_event_id=self._event_id,
             guest_page_url=self._options.guest_page_url,

@@ -1,0 +1,138 @@
+"""cancel_booking compensates once each, at several stages; reschedule reaches every system."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+import httpx
+
+from charters import contract
+from charters.devstack.seed import set_service_key_hash
+from charters.models import CancelBooking, Reschedule
+from charters.settings import Settings
+from charters.worker.wiring import AwsClients
+from tests.conftest import Booker
+from tests.support import (
+    booking_data,
+    calendar_entries,
+    eventually,
+    follow_link,
+    invalidations_for,
+    mail_for,
+    scc_items,
+)
+
+
+def slug_of(data: dict[str, str]) -> str:
+    from charters.starter.book import validate
+
+    return validate(data).page_slug
+
+
+async def test_cancel_while_blocked_on_scc(
+    booker: Booker,
+    aws: AwsClients,
+    settings: Settings,
+) -> None:
+    set_service_key_hash(aws, settings, present=False)
+    try:
+        data = booking_data()
+        handle = await booker.start(data)
+        await booker.wait_blocked(handle.id, contract.BLOCKED_SCC_KEY_HASH)
+        await handle.signal(contract.SIGNAL_CANCEL_BOOKING, CancelBooking(reason="guest cancelled"))
+        await handle.signal(contract.SIGNAL_CANCEL_BOOKING, CancelBooking(reason="twice"))
+        result = await asyncio.wait_for(handle.result(), 60)
+    finally:
+        set_service_key_hash(aws, settings, present=True)
+    assert result.outcome == "cancelled" and result.scc_event_id is None
+    entries = calendar_entries(settings, data["booking_ref"])
+    assert len(entries) == 1 and entries[0]["status"] == "cancelled"
+    assert scc_items(aws, settings, data["booking_ref"]) == []
+    assert mail_for(settings, data["booking_ref"]) == []
+    status = await booker.status(handle.id)
+    assert status.stage == "cancelled" and status.blocked_on is None
+
+
+async def test_cancel_while_awaiting_crew_compensates_each_effect_once(
+    booker: Booker,
+    aws: AwsClients,
+    settings: Settings,
+) -> None:
+    data = booking_data()
+    ref, slug = data["booking_ref"], slug_of(data)
+    handle = await booker.start(data)
+    await booker.wait_stage(handle.id, "awaiting-crew")
+    await handle.signal(contract.SIGNAL_CANCEL_BOOKING, CancelBooking())
+    await handle.signal(contract.SIGNAL_CANCEL_BOOKING, CancelBooking())
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.outcome == "cancelled"
+    assert calendar_entries(settings, ref)[0]["status"] == "cancelled"
+    items = scc_items(aws, settings, ref)
+    assert len(items) == 1 and items[0]["status"] == "cancelled"
+    page = aws.s3.get_object(Bucket=settings.guest_bucket, Key=f"guest-pages/{slug}.html")
+    assert b"has been cancelled" in page["Body"].read()
+    assert len(invalidations_for(aws, settings, slug)) == 2
+    told = [m for m in mail_for(settings, ref) if m.subject.startswith("Cancelled:")]
+    assert sorted(r for m in told for r in m.to) == [
+        "alex@sailjada.com",
+        "captain@sailjada.com",
+        "jordan@sailjada.com",
+    ]
+
+
+async def test_reschedule_reaches_calendar_scc_page_and_crew(
+    booker: Booker,
+    aws: AwsClients,
+    settings: Settings,
+) -> None:
+    data = booking_data()
+    ref, slug = data["booking_ref"], slug_of(data)
+    handle = await booker.start(data)
+    await booker.wait_stage(handle.id, "awaiting-crew")
+    old_links = [m.magic_links()["accept"] for m in mail_for(settings, ref) if m.magic_links()]
+    new_start = (datetime.fromisoformat(data["starts_at"]) + timedelta(days=2)).replace(hour=14)
+    await handle.signal(contract.SIGNAL_RESCHEDULE, Reschedule(starts_at=new_start))
+
+    asked = await eventually(
+        lambda: (
+            [m for m in mail_for(settings, ref) if m.subject.startswith("Rescheduled:")]
+            if len([m for m in mail_for(settings, ref) if m.subject.startswith("Rescheduled:")])
+            == 3
+            else None
+        ),
+        what="rescheduled emails",
+    )
+    stale = await asyncio.to_thread(httpx.get, old_links[0], timeout=10)
+    assert stale.status_code == 410
+    entry = calendar_entries(settings, ref)[0]
+    assert (entry["date"], entry["start"]) == (new_start.date().isoformat(), "14:00")
+    assert scc_items(aws, settings, ref)[0]["date"].startswith(new_start.date().isoformat())
+    page = aws.s3.get_object(Bucket=settings.guest_bucket, Key=f"guest-pages/{slug}.html")
+    assert "2:00 PM" in page["Body"].read().decode()
+    assert len(invalidations_for(aws, settings, slug)) == 2
+    for mail in asked:
+        response = await asyncio.to_thread(follow_link, mail.magic_links()["accept"], "accept")
+        assert response.status_code == 200
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.outcome == "confirmed"
+    assert calendar_entries(settings, ref)[0]["status"] == "confirmed"
+
+
+async def test_reschedule_into_the_past_is_refused_and_booking_goes_on(booker: Booker) -> None:
+    data = booking_data()
+    handle = await booker.start(data)
+    await booker.wait_stage(handle.id, "awaiting-crew")
+    await handle.signal(
+        contract.SIGNAL_RESCHEDULE, Reschedule(starts_at=datetime.now() - timedelta(days=400))
+    )
+    status = None
+    for _ in range(100):
+        status = await booker.status(handle.id)
+        if status.error:
+            break
+        await asyncio.sleep(0.1)
+    assert status is not None and "reschedule refused" in (status.error or "")
+    assert "starts_at" in (status.error or "")
+    await booker.answer_all(data["booking_ref"])
+    assert (await asyncio.wait_for(handle.result(), 60)).outcome == "confirmed"
