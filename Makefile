@@ -4,7 +4,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PYTHON  ?= python3
 
-.PHONY: install demo test lint dev clean
+.PHONY: install demo test lint dev clean browser
 
 install: $(STAMP)
 
@@ -19,8 +19,26 @@ demo: install
 dev: install
 	$(VENV)/bin/charters dev
 
-test: install
+test: install browser
 	$(VENV)/bin/pytest -q
+
+# Headless Chromium for tests/test_browser.py: Debian's package (Playwright's own browser download
+# does not work here). Idempotent; without apt-get (or without root and sudo) it says so and the
+# browser tests skip themselves.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then \
+	  echo "chromium: $(CHROMIUM) present"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "chromium: $(CHROMIUM) missing and apt-get unavailable; browser tests will be skipped"; \
+	else \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "chromium: $(CHROMIUM) missing and not root (no sudo); browser tests will be skipped"; exit 0; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium \
+	  || echo "chromium: install failed; browser tests will be skipped"; \
+	fi
 
 lint: install
 	$(VENV)/bin/ruff check charters tests

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     scc_service_key_header: str = "X-SCC-Service-Key"
     scc_lambda_function: str = "scc-api"
     scc_cloudfront_port: int = Field(8703, description="stand-in playing SCC behind CloudFront")
+    edge_port: int = Field(8705, description="local CloudFront edge: /g/{slug} from the bucket")
     dashboard_token_header: str = "X-Dashboard-Token"
 
     events_table: str = "scc-events"

@@ -24,7 +24,9 @@ from tests.support import eventually, follow_link, mail_for
 def stack_settings(state_dir: Any) -> Settings:
     ports = {
         name: free_port()
-        for name in ("temporal", "ui", "moto", "calendar", "scc", "scc_cf", "confirm", "codec")
+        for name in (
+            "temporal", "ui", "moto", "calendar", "scc", "scc_cf", "confirm", "codec", "edge"
+        )
     }
     return Settings(
         state_dir=state_dir,
@@ -38,6 +40,7 @@ def stack_settings(state_dir: Any) -> Settings:
         scc_port=ports["scc"],
         scc_api_url=f"http://127.0.0.1:{ports['scc']}/prod",
         scc_cloudfront_port=ports["scc_cf"],
+        edge_port=ports["edge"],
         confirm_port=ports["confirm"],
         codec_port=ports["codec"],
         confirm_base_url=f"http://127.0.0.1:{ports['confirm']}",
@@ -126,6 +129,7 @@ class Booker:
                 >= expected
                 else None
             ),
+            timeout=60,
             what=f"{expected} crew emails for {booking_ref}",
         )
         for mail in mails:

@@ -98,10 +98,19 @@ def invalidations_for(aws: Any, settings: Settings, slug: str) -> list[list[str]
     return found
 
 
-def follow_link(link: str, decision: str) -> httpx.Response:
-    with httpx.Client(timeout=10) as http:
-        assert http.get(link).status_code == 200
-        return http.post(link, data={"decision": decision})
+def follow_link(link: str, decision: str, attempts: int = 4) -> httpx.Response:
+    """Open the link, then press the button; like a person, try again if the page says so."""
+    with httpx.Client(timeout=15) as http:
+        for attempt in range(attempts):
+            try:
+                if http.get(link).status_code == 503:
+                    raise httpx.ReadTimeout("busy")
+                return http.post(link, data={"decision": decision})
+            except httpx.TimeoutException:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(2)
+    raise AssertionError("unreachable")
 
 
 async def eventually(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:

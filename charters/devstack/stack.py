@@ -181,6 +181,7 @@ class DevStack:
             "calendar": s.calendar_port,
             "SCC": s.scc_port,
             "SCC via CloudFront": s.scc_cloudfront_port,
+            "guest edge": s.edge_port,
             "confirmation": s.confirm_port,
             "codec server": s.codec_port,
         }
@@ -253,7 +254,7 @@ class DevStack:
         self._spawn("standins", self._charters("standins"))
         wait_for(lambda: port_open(int(port)), "Temporal dev server", timeout=90)
         asyncio.run(self._temporal_ready())
-        for p in (s.calendar_port, s.scc_port, s.scc_cloudfront_port):
+        for p in (s.calendar_port, s.scc_port, s.scc_cloudfront_port, s.edge_port):
             wait_for(lambda p=p: port_open(p), f"stand-in on port {p}")
         if self.with_worker:
             self.start_worker()

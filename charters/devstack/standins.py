@@ -1,4 +1,5 @@
-"""Runs the calendar and SCC stand-ins (and SCC as seen through CloudFront) in one process."""
+"""Runs the calendar and SCC stand-ins (and SCC as seen through CloudFront) and the guest-page
+CloudFront edge in one process."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uvicorn
 
 from charters.activities.secrets import SecretReader
 from charters.devstack.calendar_standin import CalendarStore, calendar_app
+from charters.devstack.edge import edge_from_settings
 from charters.devstack.scc_standin import BehindCloudFront, scc_app
 from charters.settings import Settings
 from charters.worker.wiring import aws_clients
@@ -39,6 +41,7 @@ async def serve_standins(settings: Settings) -> None:
             (calendar, settings.calendar_port),
             (scc, settings.scc_port),
             (BehindCloudFront(scc, settings.scc_service_key_header), settings.scc_cloudfront_port),
+            (edge_from_settings(settings, aws.s3), settings.edge_port),
         )
     ]
     await asyncio.gather(*(s.serve() for s in servers))

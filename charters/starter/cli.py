@@ -122,6 +122,44 @@ def status(
         time.sleep(2)
 
 
+@app.command("list")
+def list_bookings(
+    stage: Annotated[str | None, typer.Option(help="e.g. awaiting-crew, confirmed")] = None,
+    blocked_on: Annotated[str | None, typer.Option(help="e.g. scc-service-key-hash")] = None,
+    date: Annotated[str | None, typer.Option(help="charter date YYYY-MM-DD (UTC day)")] = None,
+    limit: int = 50,
+) -> None:
+    """Bookings from the visibility store, filtered by stage, what blocks them, or date."""
+    from rich.table import Table
+
+    from charters.starter.listing import visibility_query
+
+    settings = _settings()
+    query = visibility_query(stage=stage, blocked_on=blocked_on, date=date)
+
+    async def go() -> list[Any]:
+        client = await connect(settings)
+        return [wf async for wf in client.list_workflows(query, limit=limit)]
+
+    table = Table(
+        "workflow", "booking", "charter (UTC)", "stage", "blocked on", "crew pending", "status"
+    )
+    for wf in asyncio.run(go()):
+        attrs = {k.name: v for k, v in wf.typed_search_attributes}
+        charter_at = attrs.get("CharterDate")
+        table.add_row(
+            wf.id,
+            str(attrs.get("BookingRef", "")),
+            charter_at.strftime("%Y-%m-%d %H:%M") if charter_at else "",
+            str(attrs.get("BookingStage", "")),
+            str(attrs.get("BlockedOn", "")),
+            str(attrs.get("CrewPending", "")),
+            wf.status.name if wf.status else "",
+        )
+    console.print(table)
+    console.print(f"[dim]query: {query}[/]")
+
+
 @app.command()
 def confirm(
     workflow_id: str,
@@ -240,10 +278,18 @@ def break_scc_key_hash() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker (stateless; run as many as you like)."""
+    import os
+
+    from charters.observability import configure_logging
     from charters.worker.main import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    asyncio.run(run_worker(_settings()))
+    settings = _settings()
+    configure_logging(json=settings.log_json)
+    code = asyncio.run(run_worker(settings))
+    if code:
+        # An activity thread may still be stuck: do not wait for it at interpreter exit.
+        logging.shutdown()
+        os._exit(code)
 
 
 @app.command("confirm-server")
@@ -261,7 +307,7 @@ def confirm_server() -> None:
 
 @app.command("codec-server")
 def codec_server() -> None:
-    """Serve the codec server that decrypts payloads for the Web UI and `temporal --codec-endpoint`."""
+    """Serve the codec server: decrypts payloads for the Web UI and `temporal --codec-endpoint`."""
     from urllib.parse import urlsplit
 
     from charters.codec import codec_from_key_ring

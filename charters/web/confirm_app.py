@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -14,13 +14,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from charters import contract, magic_links
 from charters.activities.secrets import SecretReader
 from charters.models import BookingStatus, CrewConfirmation
 from charters.pages import render
 
+QUERY_TIMEOUT = timedelta(seconds=8)
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -56,9 +57,17 @@ def confirm_app(client_factory: Any, secrets: SecretReader, magic_key_secret_id:
             return _message("Link not valid", f"Sorry, {exc}. Ask operations for a new link.", 403)
         handle = state["client"].get_workflow_handle(link.workflow_id)
         try:
-            status = await handle.query(contract.QUERY_STATUS, result_type=BookingStatus)
-        except RPCError:
-            return _message("Charter not found", "This charter is no longer open.", 404)
+            status = await handle.query(
+                contract.QUERY_STATUS, result_type=BookingStatus, rpc_timeout=QUERY_TIMEOUT
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return _message("Charter not found", "This charter is no longer open.", 404)
+            return _message(
+                "Please try again in a minute",
+                "We could not reach the booking just now. Your link is still good.",
+                503,
+            )
         return link, status
 
     def seat_page(link: magic_links.MagicLink, status: BookingStatus, answer: str) -> HTMLResponse:

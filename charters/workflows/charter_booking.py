@@ -42,12 +42,12 @@ with workflow.unsafe.imports_passed_through():
         CrewEmailRequest,
         CrewMember,
         CrewView,
+        EmailKind,
         GuestPageRef,
         GuestPageRequest,
         InvalidationRequest,
         OperationsAlertRequest,
         RedactionRequest,
-        EmailKind,
         Reschedule,
         Role,
         SccEventRequest,
@@ -611,6 +611,13 @@ class CharterBookingWorkflow:
 
     def _stage(self, stage: str) -> None:
         self._status.stage = stage
+        workflow.metric_meter().create_counter(
+            "charters_booking_stage_transitions", "bookings entering each stage"
+        ).add(1, {"stage": stage})
+        if stage in ("confirmed", "cancelled", "failed"):
+            workflow.metric_meter().create_counter(
+                "charters_bookings_completed", "bookings finished, by outcome"
+            ).add(1, {"outcome": stage})
         workflow.upsert_search_attributes([contract.SA_BOOKING_STAGE.value_set(stage)])
 
     def _step_state(self, step: str, state: StepState) -> None:

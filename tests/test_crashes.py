@@ -1,0 +1,81 @@
+"""kill -9 of the worker at points across the pipeline, then a restart: every booking completes
+with each effect exactly once, counted in the emulated systems themselves."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from charters.devstack.stack import DevStack
+from charters.settings import Settings
+from charters.worker.wiring import AwsClients
+from tests.conftest import Booker
+from tests.support import (
+    booking_data,
+    calendar_entries,
+    follow_link,
+    invalidations_for,
+    mail_for,
+    scc_items,
+)
+
+CREW = ["alex@sailjada.com", "captain@sailjada.com", "jordan@sailjada.com"]
+
+
+def assert_effects_once(aws: AwsClients, settings: Settings, ref: str, slug: str) -> None:
+    assert len(calendar_entries(settings, ref)) == 1, "calendar entries"
+    assert len(scc_items(aws, settings, ref)) == 1, "SCC events"
+    mails = mail_for(settings, ref)
+    invites = sorted(r for m in mails if m.magic_links() for r in m.to)
+    assert invites == CREW, invites
+    assert len([m for m in mails if m.subject.startswith("Confirmed:")]) == 1
+    assert len(invalidations_for(aws, settings, slug)) == 1
+
+
+@pytest.mark.parametrize("kill_after", [0.05, 0.3, 0.8, 1.5])
+async def test_worker_killed_mid_pipeline_then_restarted(
+    kill_after: float, stack: DevStack, booker: Booker, aws: AwsClients, settings: Settings,
+) -> None:
+    from charters.starter.book import validate
+
+    data = booking_data()
+    handle = await booker.start(data)
+    await asyncio.sleep(kill_after)
+    await asyncio.to_thread(stack.kill_worker)
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(stack.start_worker)
+    await booker.answer_all(data["booking_ref"])
+    result = await asyncio.wait_for(handle.result(), 90)
+    assert result.outcome == "confirmed"
+    assert_effects_once(aws, settings, data["booking_ref"], validate(data).page_slug)
+
+
+async def test_signals_while_the_worker_is_down_are_not_lost(
+    stack: DevStack, booker: Booker, aws: AwsClients, settings: Settings,
+) -> None:
+    from charters.starter.book import validate
+
+    data = booking_data()
+    ref = data["booking_ref"]
+    handle = await booker.start(data)
+    await booker.wait_stage(handle.id, "awaiting-crew")
+    invites = [m for m in mail_for(settings, ref) if m.magic_links()]
+    first, rest = invites[0], invites[1:]
+    await asyncio.to_thread(follow_link, first.magic_links()["accept"], "accept")
+    await asyncio.to_thread(stack.kill_worker)
+    for mail in rest:
+        await handle.signal(
+            "crew_confirmation",
+            {"crew_id": _crew_id(data, mail.to[0]), "decision": "accept", "by": "crew"},
+        )
+    await asyncio.to_thread(stack.start_worker)
+    result = await asyncio.wait_for(handle.result(), 90)
+    assert result.outcome == "confirmed"
+    assert all(a.answer == "accepted" for a in result.confirmations)
+    assert_effects_once(aws, settings, ref, validate(data).page_slug)
+
+
+def _crew_id(data: dict[str, object], email: str) -> str:
+    members = [data["captain"], *data["crew"]]  # type: ignore[list-item]
+    return next(str(m["id"]) for m in members if m["email"] == email)  # type: ignore[index]
