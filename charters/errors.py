@@ -10,6 +10,7 @@ SCC_AUTH_REJECTED = "SccAuthRejected"
 SCC_HEADER_STRIPPED = "SccAuthHeaderStripped"
 UPSTREAM_REJECTED = "UpstreamRejected"
 UPSTREAM_UNAVAILABLE = "UpstreamUnavailable"
+UPSTREAM_AUTH_REJECTED = "UpstreamAuthRejected"
 REDACTION_UNVERIFIED = "RedactionUnverified"
 
 
@@ -18,11 +19,14 @@ def invalid_booking(message: str) -> ApplicationError:
 
 
 def from_http_response(system: str, response: httpx.Response) -> ApplicationError:
-    """Classify a failed HTTP answer: throttling and 5xx retry, other 4xx do not."""
+    """Classify a failed HTTP answer: throttling, 5xx and auth (fixed from outside, e.g. a
+    rotated token) retry; any other 4xx is one no retry can fix."""
     code = response.status_code
     detail = (
         f"{system} answered HTTP {code} to {response.request.method} {response.request.url.path}"
     )
+    if code in (401, 403):
+        return ApplicationError(f"{detail}: credentials rejected", type=UPSTREAM_AUTH_REJECTED)
     if code == 429 or code >= 500 or code == 408:
         return ApplicationError(detail, type=UPSTREAM_UNAVAILABLE)
     return ApplicationError(detail, type=UPSTREAM_REJECTED, non_retryable=True)

@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     mail_from: str = "bookings@queenofsandiego.com"
     operations_email: str = "ops@queenofsandiego.com"
 
+    # Latency/fault proxy of the local stack, between the worker and moto and the stand-ins.
+    # Spec text: "delay=50,jitter=5,error=0.1,kinds=503|throttle|reset,after=1" ("" = none).
+    fault_proxy: bool = Field(True, description="local stack: route the worker through the proxy")
+    proxy_aws_port: int = 5056
+    proxy_calendar_port: int = 8711
+    proxy_scc_port: int = 8712
+    faults_aws: str = ""
+    faults_calendar: str = ""
+    faults_scc: str = ""
+
     # Crew confirmation endpoint
     confirm_host: str = "127.0.0.1"
     confirm_port: int = 8700
@@ -77,7 +87,11 @@ class Settings(BaseSettings):
     magic_link_ttl_hours: int = 24 * 14
 
     # Worker process
+    health_host: str = Field("127.0.0.1", description="0.0.0.0 in a container, for scrapes")
     health_port: int = Field(8080, description="worker /healthz and /metrics; 0 disables")
+    graceful_shutdown_seconds: float = Field(
+        10.0, description="in-flight activities' grace period on SIGTERM"
+    )
     log_json: bool = Field(False, description="structured JSON logs")
     worker_threads: int = Field(64, description="threads for the (sync) activities")
 

@@ -14,7 +14,9 @@ def converter(settings: Settings) -> DataConverter:
     ring = settings.codec_keys.get_secret_value() if settings.codec_keys else ""
     if not ring.strip():
         if settings.profile == "aws":
-            raise RuntimeError("CHARTERS_CODEC_KEYS must be set for profile=aws (payload encryption)")
+            raise RuntimeError(
+                "CHARTERS_CODEC_KEYS must be set for profile=aws (payload encryption)"
+            )
         return data_converter(None)
     return data_converter(codec_from_key_ring(ring))
 

@@ -25,7 +25,19 @@ def stack_settings(state_dir: Any) -> Settings:
     ports = {
         name: free_port()
         for name in (
-            "temporal", "ui", "moto", "calendar", "scc", "scc_cf", "confirm", "codec", "edge"
+            "temporal",
+            "ui",
+            "moto",
+            "calendar",
+            "scc",
+            "scc_cf",
+            "confirm",
+            "codec",
+            "edge",
+            "health",
+            "proxy_aws",
+            "proxy_calendar",
+            "proxy_scc",
         )
     }
     return Settings(
@@ -43,6 +55,10 @@ def stack_settings(state_dir: Any) -> Settings:
         edge_port=ports["edge"],
         confirm_port=ports["confirm"],
         codec_port=ports["codec"],
+        health_port=ports["health"],
+        proxy_aws_port=ports["proxy_aws"],
+        proxy_calendar_port=ports["proxy_calendar"],
+        proxy_scc_port=ports["proxy_scc"],
         confirm_base_url=f"http://127.0.0.1:{ports['confirm']}",
         scc_retry_max_interval_seconds=2.0,
         activity_max_interval_seconds=2.0,

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
@@ -60,11 +61,13 @@ def with_codec(settings: Settings) -> Settings:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(saved))
         path.chmod(0o600)
-    return settings.model_copy(update={
-        "codec_keys": SecretStr(saved["keys"]),
-        "codec_auth_token": SecretStr(saved["token"]),
-        "codec_trust_ui_origin": True,
-    })
+    return settings.model_copy(
+        update={
+            "codec_keys": SecretStr(saved["keys"]),
+            "codec_auth_token": SecretStr(saved["token"]),
+            "codec_trust_ui_origin": True,
+        }
+    )
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -154,7 +157,9 @@ class DevStack:
 
     # ---- processes ----------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, name: str, argv: list[str], settings: Settings | None = None
+    ) -> subprocess.Popen[bytes]:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives with the child
         self._logs[name] = log
@@ -162,7 +167,7 @@ class DevStack:
             argv,
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=self.env(),
+            env=self.env() if settings is None else {**self.env(), **settings_env(settings)},
             cwd=os.getcwd(),
             start_new_session=True,
         )
@@ -184,6 +189,16 @@ class DevStack:
             "guest edge": s.edge_port,
             "confirmation": s.confirm_port,
             "codec server": s.codec_port,
+            "worker health": s.health_port,
+            **(
+                {
+                    "fault proxy (aws)": s.proxy_aws_port,
+                    "fault proxy (calendar)": s.proxy_calendar_port,
+                    "fault proxy (scc)": s.proxy_scc_port,
+                }
+                if s.fault_proxy
+                else {}
+            ),
         }
 
     def start(self) -> DevStack:
@@ -256,6 +271,8 @@ class DevStack:
         asyncio.run(self._temporal_ready())
         for p in (s.calendar_port, s.scc_port, s.scc_cloudfront_port, s.edge_port):
             wait_for(lambda p=p: port_open(p), f"stand-in on port {p}")
+        if s.fault_proxy:
+            self._start_fault_proxy()
         if self.with_worker:
             self.start_worker()
         self._spawn("codec", self._charters("codec-server"))
@@ -295,10 +312,79 @@ class DevStack:
                     raise RuntimeError(f"Temporal dev server not ready: {exc}") from exc
             await asyncio.sleep(0.2)
 
+    @property
+    def worker_settings(self) -> Settings:
+        """The worker reaches moto and the stand-ins through the fault proxy, when it runs."""
+        s = self.settings
+        if not s.fault_proxy:
+            return s
+        scc_path = urlsplit(s.scc_api_url).path
+        return s.model_copy(
+            update={
+                "aws_endpoint_url": f"http://127.0.0.1:{s.proxy_aws_port}",
+                "calendar_url": f"http://127.0.0.1:{s.proxy_calendar_port}",
+                "scc_api_url": f"http://127.0.0.1:{s.proxy_scc_port}{scc_path}",
+            }
+        )
+
+    def _start_fault_proxy(self) -> None:
+        s = self.settings
+        targets = [
+            {
+                "name": "aws",
+                "listen_port": s.proxy_aws_port,
+                "aws": True,
+                "upstream": f"http://127.0.0.1:{s.moto_port}",
+                "spec": s.faults_aws,
+            },
+            {
+                "name": "calendar",
+                "listen_port": s.proxy_calendar_port,
+                "upstream": s.calendar_url,
+                "spec": s.faults_calendar,
+            },
+            {
+                "name": "scc",
+                "listen_port": s.proxy_scc_port,
+                "upstream": f"http://127.0.0.1:{s.scc_port}",
+                "spec": s.faults_scc,
+            },
+        ]
+        self._spawn(
+            "faultproxy",
+            [
+                sys.executable,
+                "-m",
+                "charters.devstack.faultproxy",
+                "--targets",
+                json.dumps(targets),
+            ],
+        )
+        for t in targets:
+            wait_for(lambda p=t["listen_port"]: port_open(int(p)), f"fault proxy {t['name']}")
+
+    def proxy_url(self, target: str) -> str:
+        s = self.settings
+        port = {
+            "aws": s.proxy_aws_port,
+            "calendar": s.proxy_calendar_port,
+            "scc": s.proxy_scc_port,
+        }[target]
+        return f"http://127.0.0.1:{port}/__faults"
+
+    def set_faults(self, target: str, spec: str) -> dict[str, Any]:
+        """Changes a proxy's faults at run time; returns its status with counters."""
+        answer = httpx.put(self.proxy_url(target), json=spec, timeout=10)
+        answer.raise_for_status()
+        return dict(answer.json())
+
+    def fault_counters(self, target: str) -> dict[str, Any]:
+        return dict(httpx.get(self.proxy_url(target), timeout=10).json()["counters"])
+
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = self.log_dir / "worker.log"
         before = log.read_text().count("worker polling") if log.exists() else 0
-        proc = self._spawn("worker", self._charters("worker"))
+        proc = self._spawn("worker", self._charters("worker"), self.worker_settings)
         wait_for(lambda: log.read_text().count("worker polling") > before, "worker", timeout=60)
         return proc
 
