@@ -378,6 +378,11 @@ class DevStack:
         answer.raise_for_status()
         return dict(answer.json())
 
+    def reset_fault_counters(self, target: str) -> dict[str, Any]:
+        answer = httpx.delete(self.proxy_url(target), timeout=10)
+        answer.raise_for_status()
+        return dict(answer.json()["counters"])
+
     def fault_counters(self, target: str) -> dict[str, Any]:
         return dict(httpx.get(self.proxy_url(target), timeout=10).json()["counters"])
 
