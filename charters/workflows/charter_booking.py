@@ -78,6 +78,23 @@ SCC_KEY_FIX = (
 )
 
 
+SUMMARIES = {
+    "validate_booking": "Validate the booking",
+    "create_calendar_entry": "Create the JADA calendar entry",
+    "update_calendar_entry": "Update the calendar entry's status",
+    "check_scc_service_key": "Check SERVICE_KEY_HASH on the SCC Lambda",
+    "repair_scc_service_key_hash": "Repair SERVICE_KEY_HASH (operator approved)",
+    "create_scc_event": "Create the crew event in ShipCaptainCrew",
+    "update_scc_event": "Update the SCC event",
+    "redact_scc_revenue": "Remove revenue from the SCC item",
+    "publish_guest_page": "Publish the guest page to S3",
+    "invalidate_guest_page": "Invalidate the guest page in CloudFront",
+    "send_crew_email": "Email a crew member",
+    "alert_operations": "Alert operations",
+    "send_captain_summary": "Send the captain's summary",
+}
+
+
 class BookingCancelled(Exception):
     """Raised inside the run to unwind to compensation."""
 
@@ -568,6 +585,7 @@ class CharterBookingWorkflow:
             fn,
             *args,
             start_to_close_timeout=timedelta(seconds=self._options.activity_timeout_seconds),
+            summary=SUMMARIES.get(getattr(fn, "__name__", "")),
             retry_policy=RetryPolicy(
                 initial_interval=timedelta(seconds=1),
                 maximum_interval=timedelta(seconds=self._options.activity_max_interval_seconds),
@@ -611,6 +629,7 @@ class CharterBookingWorkflow:
 
     def _stage(self, stage: str) -> None:
         self._status.stage = stage
+        self._details()
         workflow.metric_meter().create_counter(
             "charters_booking_stage_transitions", "bookings entering each stage"
         ).add(1, {"stage": stage})
@@ -620,17 +639,26 @@ class CharterBookingWorkflow:
             ).add(1, {"outcome": stage})
         workflow.upsert_search_attributes([contract.SA_BOOKING_STAGE.value_set(stage)])
 
+    def _details(self) -> None:
+        """What the Web UI shows as the workflow's current details."""
+        text = f"**Stage:** {self._status.stage}"
+        if self._status.blocked_on:
+            text += f"\n\n**Blocked on {self._status.blocked_on}:** {self._status.blocked_reason}"
+        workflow.set_current_details(text)
+
     def _step_state(self, step: str, state: StepState) -> None:
         self._status.steps[step] = state
 
     def _block(self, on: str, reason: str) -> None:
         if self._status.blocked_on != on or self._status.blocked_reason != reason:
             self._status.blocked_on, self._status.blocked_reason = on, reason
+            self._details()
             workflow.upsert_search_attributes([contract.SA_BLOCKED_ON.value_set(on)])
 
     def _unblock(self, on: str | None) -> None:
         if self._status.blocked_on is not None and on in (None, self._status.blocked_on):
             self._status.blocked_on = self._status.blocked_reason = None
+            self._details()
             workflow.upsert_search_attributes([contract.SA_BLOCKED_ON.value_unset()])
 
     def _publish_crew_state(self, pending: list[CrewAnswer]) -> None:
