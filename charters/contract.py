@@ -32,6 +32,7 @@ SEARCH_ATTRIBUTES: list[SearchAttributeKey[Any]] = [
 BLOCKED_SCC_KEY_HASH = "scc-service-key-hash"
 BLOCKED_CREW_CONFIRMATIONS = "crew-confirmations"
 BLOCKED_CREW_DECLINED = "crew-declined"
+BLOCKED_CREW_DEADLINE = "crew-deadline"
 
 
 def workflow_id_for(booking_ref: str) -> str:

@@ -17,7 +17,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from charters import contract
 from charters.devstack.mailbox import sent_mail
 from charters.devstack.stack import DevStack
-from charters.models import Booking, BookingResult, BookingStatus
+from charters.models import ApproveSccKeyRepair, Booking, BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.starter import book as booking_start
 from charters.starter.views import show_result, show_status
@@ -47,11 +47,14 @@ def follow_magic_links(moto_url: str, booking: Booking, decision: str = "accept"
     return pressed
 
 
-async def _wait_for_stage(client: Client, workflow_id: str, stages: set[str]) -> BookingStatus:
+async def _wait_for_stage(
+    client: Client, workflow_id: str, stages: set[str], stop_when_blocked: bool = True
+) -> BookingStatus:
     handle = client.get_workflow_handle(workflow_id)
     while True:
         status = await handle.query(contract.QUERY_STATUS, result_type=BookingStatus)
-        if status.stage in stages or status.blocked_on == contract.BLOCKED_SCC_KEY_HASH:
+        blocked = stop_when_blocked and status.blocked_on == contract.BLOCKED_SCC_KEY_HASH
+        if status.stage in stages or blocked:
             return status
         await asyncio.sleep(0.3)
 
@@ -74,8 +77,12 @@ async def _demo(settings: Settings, console: Console, file: Path) -> int:
     if status.blocked_on == contract.BLOCKED_SCC_KEY_HASH:
         show_status(console, status, settings.temporal_ui_link(wf))
         console.print("[yellow]Approving the repair so the worker sets the hash…[/]")
-        await handle.signal(contract.SIGNAL_APPROVE_SCC_KEY_REPAIR, None)
-        status = await _wait_for_stage(client, wf, {"awaiting-crew", "confirmed", "failed"})
+        await handle.signal(
+            contract.SIGNAL_APPROVE_SCC_KEY_REPAIR, ApproveSccKeyRepair(approved_by="demo")
+        )
+        status = await _wait_for_stage(
+            client, wf, {"awaiting-crew", "confirmed", "failed"}, stop_when_blocked=False
+        )
     moto_url = settings.aws_endpoint_url or ""
     deadline = time.monotonic() + 30
     pressed: list[str] = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -71,6 +71,11 @@ STEPS = [
     "calendar_confirmed",
 ]
 
+# Reminders per member (capped, each on its own clock), deadline block cleared on confirmation,
+# one decline alert per member and round, a replacement's confirmation kept when it arrives with
+# the assignment. Histories from before it replay the old behaviour.
+PATCH_CREW_WAITS = "crew-waits-v2"
+
 SCC_KEY_FIX = (
     "SCC rejects our service key: SERVICE_KEY_HASH on the SCC Lambda is {reason}. "
     "Fix: set it to sha256 of the key in Secrets Manager (`charters ops fix-scc-key-hash`), "
@@ -128,6 +133,9 @@ class CharterBookingWorkflow:
         self._invalidations: list[str] = []
         self._emails: dict[str, str] = {}
         self._notified: set[str] = set()
+        self._invited_at: dict[str, datetime] = {}
+        self._alerted: set[str] = set()
+        self._v2 = False
 
     # ---- the business process, top to bottom ---------------------------------------------
 
@@ -310,6 +318,7 @@ class CharterBookingWorkflow:
         operations, who may confirm on someone's behalf or assign a replacement."""
         self._stage("awaiting-crew")
         self._step_state("confirmations", "running")
+        self._v2 = workflow.patched(PATCH_CREW_WAITS)
         asked_at = workflow.now()
         deadline = booking.starts_at_utc - timedelta(
             hours=self._options.confirm_deadline_hours_before
@@ -332,6 +341,10 @@ class CharterBookingWorkflow:
                 continue
             while self._assignments:
                 booking = await self._assign(booking, self._assignments.pop(0))
+            if self._v2:  # confirmations that came in with their member's assignment
+                held, self._early = self._early, []
+                for early in held:
+                    self._apply_confirmation(early)
             await self._alert_declines()
             pending = [a for a in self._current_answers(booking) if a.answer != "accepted"]
             self._publish_crew_state(pending)
@@ -339,12 +352,16 @@ class CharterBookingWorkflow:
                 break
             seen = self._changes
             now = workflow.now()
-            reminders_done = min(a.reminders_sent for a in pending)
-            next_reminder = (
-                asked_at + reminder_every * (reminders_done + 1)
-                if reminders_done < self._options.max_reminders
-                else None
-            )
+            if self._v2:
+                dues = [self._reminder_due(a, asked_at) for a in pending]
+                next_reminder = min((d for d in dues if d is not None), default=None)
+            else:
+                reminders_done = min(a.reminders_sent for a in pending)
+                next_reminder = (
+                    asked_at + reminder_every * (reminders_done + 1)
+                    if reminders_done < self._options.max_reminders
+                    else None
+                )
             wake_times = [t for t in (next_reminder, None if escalated else deadline) if t]
             timeout = max(min(wake_times) - now, timedelta(seconds=1)) if wake_times else None
             try:
@@ -358,11 +375,22 @@ class CharterBookingWorkflow:
                     escalated = True
                     await self._escalate_deadline(booking, pending)
                 elif next_reminder is not None and now >= next_reminder:
-                    await self._remind(booking, pending)
+                    await self._remind(booking, pending, asked_at if self._v2 else None)
         self._step_state("confirmations", "done")
         self._unblock(contract.BLOCKED_CREW_CONFIRMATIONS)
         self._unblock(contract.BLOCKED_CREW_DECLINED)
+        if self._v2:
+            self._unblock(contract.BLOCKED_CREW_DEADLINE)
         return booking
+
+    def _reminder_due(self, answer: CrewAnswer, asked_at: datetime) -> datetime | None:
+        """When this member's next reminder is due, on their own clock (a replacement's starts
+        at their invite); None once they answered or had max_reminders."""
+        if answer.answer != "pending" or answer.reminders_sent >= self._options.max_reminders:
+            return None
+        since = max(asked_at, self._invited_at.get(answer.crew_id, asked_at))
+        every = timedelta(hours=self._options.reminder_after_hours)
+        return since + every * (answer.reminders_sent + 1)
 
     async def _finalize(self, booking: Booking) -> str:
         self._stage("finalizing")
@@ -472,12 +500,17 @@ class CharterBookingWorkflow:
             crew_id=change.member.id, name=change.member.name, role=old.role
         )
         self._status.charter = self._view(booking)
+        self._invited_at[change.member.id] = workflow.now()
         await self._email_member(booking, old.role, change.member, "invite")
         return booking
 
     async def _alert_declines(self) -> None:
         declined = [a for a in self._answers.values() if a.answer == "declined"]
         for answer in declined:
+            if self._v2:
+                if f"{self._round}:{answer.crew_id}" in self._alerted:
+                    continue
+                self._alerted.add(f"{self._round}:{answer.crew_id}")
             await self._activity(
                 EmailActivities.alert_operations,
                 OperationsAlertRequest(
@@ -495,11 +528,20 @@ class CharterBookingWorkflow:
                 contract.BLOCKED_CREW_DECLINED, "a crew member declined; assign a replacement"
             )
 
-    async def _remind(self, booking: Booking, pending: list[CrewAnswer]) -> None:
+    async def _remind(
+        self, booking: Booking, pending: list[CrewAnswer], asked_at: datetime | None = None
+    ) -> None:
+        """Reminds pending members; with `asked_at` (PATCH_CREW_WAITS) only those whose own
+        reminder is due, never past max_reminders."""
         members = {m.id: (r, m) for r, m in self._members(booking)}
+        now = workflow.now()
         for answer in pending:
             if answer.answer != "pending" or answer.crew_id not in members:
                 continue
+            if asked_at is not None:
+                due = self._reminder_due(answer, asked_at)
+                if due is None or due > now:
+                    continue
             answer.reminders_sent += 1
             role, member = members[answer.crew_id]
             await self._activity(
@@ -519,7 +561,8 @@ class CharterBookingWorkflow:
 
     async def _escalate_deadline(self, booking: Booking, pending: list[CrewAnswer]) -> None:
         names = ", ".join(a.name for a in pending)
-        self._block("crew-deadline", f"confirmation deadline passed; still waiting on {names}")
+        reason = f"confirmation deadline passed; still waiting on {names}"
+        self._block(contract.BLOCKED_CREW_DEADLINE, reason)
         await self._activity(
             EmailActivities.alert_operations,
             OperationsAlertRequest(
@@ -555,8 +598,9 @@ class CharterBookingWorkflow:
         self._changes += 1
 
     @workflow.signal(name=contract.SIGNAL_APPROVE_SCC_KEY_REPAIR)
-    def approve_scc_key_repair(self, signal: ApproveSccKeyRepair) -> None:
-        workflow.logger.info("SCC key repair approved by %s", signal.approved_by)
+    def approve_scc_key_repair(self, signal: ApproveSccKeyRepair | None = None) -> None:
+        by = signal.approved_by if signal else "operator"
+        workflow.logger.info("SCC key repair approved by %s", by)
         self._repair_requested = True
 
     @workflow.query(name=contract.QUERY_STATUS)
@@ -567,6 +611,10 @@ class CharterBookingWorkflow:
 
     def _apply_confirmation(self, signal: CrewConfirmation) -> None:
         answer = self._answers.get(signal.crew_id)
+        coming = any(a.member.id == signal.crew_id for a in self._assignments)
+        if answer is None and coming and self._v2:
+            self._early.append(signal)  # applied once _assign has created the answer
+            return
         wanted = "accepted" if signal.decision == "accept" else "declined"
         if answer is None or answer.answer in ("replaced", wanted):
             return
@@ -668,7 +716,7 @@ class CharterBookingWorkflow:
         self._unblock(contract.BLOCKED_CREW_DECLINED)
         if pending:
             names = ", ".join(a.name for a in pending)
-            if self._status.blocked_on != "crew-deadline":
+            if self._status.blocked_on != contract.BLOCKED_CREW_DEADLINE:
                 self._block(contract.BLOCKED_CREW_CONFIRMATIONS, f"waiting for {names}")
 
     def _result(self, outcome: str, summary_id: str | None) -> BookingResult:

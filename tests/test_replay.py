@@ -1,0 +1,111 @@
+"""Replays recorded CharterBookingWorkflow histories against the current workflow code.
+
+Every `tests/histories/*.json` must replay without a non-determinism error: a change to the
+workflow that would break bookings already running fails here first (guard such a change with
+`workflow.patched(...)`). The histories are recorded without a payload codec, so they replay
+without keys (their payloads are test data only: no real guest, no secret).
+
+The files are committed. A missing one fails the test, unless `CHARTERS_RECORD_HISTORIES=1`,
+in which case it is recorded on the time-skipping test server against the session stack (see
+tests/test_crew_waits_time_skipping.py for the scenarios) and then replayed. To re-record one,
+delete it and run `CHARTERS_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_replay.py`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowHandle, WorkflowHistory
+from temporalio.worker import Replayer
+
+from charters import contract
+from charters.codec import data_converter
+from charters.settings import Settings
+from charters.worker import wiring
+from charters.workflows.charter_booking import CharterBookingWorkflow
+from tests.test_crew_waits_time_skipping import (
+    TEST_SERVER,
+    cancel_scenario,
+    decline_and_replace_scenario,
+    skipper,
+)
+
+HISTORIES = Path(__file__).parent / "histories"
+RECORD = os.environ.get("CHARTERS_RECORD_HISTORIES") == "1"
+
+Scenario = Callable[[Any], Awaitable[WorkflowHandle[Any, Any]]]
+SCENARIOS: dict[str, tuple[Scenario, str]] = {
+    "confirmed-decline-replacement": (decline_and_replace_scenario, "confirmed"),
+    "cancelled-after-reminder": (cancel_scenario, "cancelled"),
+}
+NAMES = sorted(set(SCENARIOS) | {p.stem for p in HISTORIES.glob("*.json")})
+
+
+def _payload_json(payloads: dict[str, Any]) -> Any:
+    """The first payload of a JSON history, decoded (no codec: plain json/plain)."""
+    first = payloads["payloads"][0]
+    return json.loads(base64.b64decode(first["data"]))
+
+
+def workflow_id_of(history: dict[str, Any], fallback: str) -> str:
+    """History JSON carries no workflow id; the booking input names the booking."""
+    try:
+        attrs = history["events"][0]["workflowExecutionStartedEventAttributes"]
+        ref = _payload_json(attrs["input"])["booking"]["booking_ref"]
+    except (KeyError, IndexError, ValueError, TypeError):
+        return fallback
+    return contract.workflow_id_for(str(ref))
+
+
+async def record(name: str, settings: Settings, path: Path) -> None:
+    if not TEST_SERVER.exists():
+        pytest.skip(f"recording needs {TEST_SERVER}")
+    scenario, _ = SCENARIOS[name]
+    acts = wiring.activities(settings, wiring.aws_clients(settings), wiring.http_client())
+    async with skipper(settings, acts, data_converter(None)) as ts:
+        handle = await scenario(ts)
+        history = await handle.fetch_history()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(history.to_json() + "\n")
+
+
+@pytest.fixture
+def recorder(request: pytest.FixtureRequest) -> Settings | None:
+    """The session stack's settings when this history must be recorded, else None: replaying
+    committed histories needs no stack. (A sync fixture: the stack starts outside the loop.)"""
+    name = request.node.callspec.params["name"]
+    if RECORD and name in SCENARIOS and not (HISTORIES / f"{name}.json").exists():
+        return request.getfixturevalue("settings")  # type: ignore[no-any-return]
+    return None
+
+
+@pytest.mark.parametrize("name", NAMES)
+async def test_history_replays(name: str, recorder: Settings | None) -> None:
+    path = HISTORIES / f"{name}.json"
+    if not path.exists():
+        if recorder is None:
+            pytest.fail(f"{path} is missing: record it with CHARTERS_RECORD_HISTORIES=1")
+        await record(name, recorder, path)
+
+    raw = json.loads(path.read_text())
+    events = raw["events"]
+    assert events[0]["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"
+    assert events[0]["workflowExecutionStartedEventAttributes"]["workflowType"]["name"] == (
+        contract.WORKFLOW_NAME
+    )
+    last = events[-1]
+    assert last["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED", last["eventType"]
+    if name in SCENARIOS:
+        result = _payload_json(last["workflowExecutionCompletedEventAttributes"]["result"])
+        assert result["outcome"] == SCENARIOS[name][1]
+
+    history = WorkflowHistory.from_json(workflow_id_of(raw, f"charter-replay-{name}"), raw)
+    replayer = Replayer(workflows=[CharterBookingWorkflow], data_converter=data_converter(None))
+    outcome = await replayer.replay_workflow(history)
+    assert outcome.replay_failure is None
