@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     scc_api_url: str = "http://127.0.0.1:8702/prod"
     scc_port: int = 8702
     scc_service_key_header: str = "X-SCC-Service-Key"
+    presign_api_url: str | None = Field(
+        None, description="SCC URL guests' browsers ask for upload presigns; default scc_api_url"
+    )
     scc_lambda_function: str = "scc-api"
     scc_cloudfront_port: int = Field(8703, description="stand-in playing SCC behind CloudFront")
     edge_port: int = Field(8705, description="local CloudFront edge: /g/{slug} from the bucket")

@@ -324,6 +324,7 @@ class DevStack:
                 "aws_endpoint_url": f"http://127.0.0.1:{s.proxy_aws_port}",
                 "calendar_url": f"http://127.0.0.1:{s.proxy_calendar_port}",
                 "scc_api_url": f"http://127.0.0.1:{s.proxy_scc_port}{scc_path}",
+                "presign_api_url": s.presign_api_url or s.scc_api_url,
             }
         )
 

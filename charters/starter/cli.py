@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from datetime import datetime
 from decimal import Decimal
@@ -286,10 +287,12 @@ def worker() -> None:
     settings = _settings()
     configure_logging(json=settings.log_json)
     code = asyncio.run(run_worker(settings))
-    if code:
-        # An activity thread may still be stuck: do not wait for it at interpreter exit.
-        logging.shutdown()
-        os._exit(code)
+    # The worker has drained: exit without interpreter finalization, where an activity thread
+    # that is still stuck, or the SDK core's own threads, can abort the process (SIGABRT).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @app.command("confirm-server")

@@ -96,7 +96,10 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
     )
     store = SccStoreActivities(aws.dynamodb, settings.events_table)
     pages = GuestPageActivities(
-        aws.s3, settings.guest_bucket, settings.guest_key_prefix, settings.scc_api_url
+        aws.s3,
+        settings.guest_bucket,
+        settings.guest_key_prefix,
+        settings.presign_api_url or settings.scc_api_url,
     )
     cloudfront = CloudFrontActivities(
         aws.cloudfront, ledger, settings.distribution_id, settings.guest_path_prefix
