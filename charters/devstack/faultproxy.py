@@ -69,10 +69,21 @@ READ_CHUNK = 64 * 1024
 
 # Headers that describe one hop, never forwarded in either direction (RFC 9110 §7.6.1), plus the
 # ones the proxy computes itself.
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-    "te", "trailer", "transfer-encoding", "upgrade", "expect", "content-length",
-})
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+        "content-length",
+    }
+)
 
 
 HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP)
@@ -83,13 +94,20 @@ HOP_BY_HOP_B = frozenset(h.encode() for h in HOP_BY_HOP)
 
 # key in the compact form -> FaultSpec field
 SPEC_KEYS: dict[str, str] = {
-    "delay": "delay_ms", "delay_ms": "delay_ms",
-    "jitter": "jitter_ms", "jitter_ms": "jitter_ms",
-    "error": "error_rate", "error_rate": "error_rate", "rate": "error_rate",
-    "kinds": "kinds", "kind": "kinds",
-    "slow": "slow_ms", "slow_ms": "slow_ms",
+    "delay": "delay_ms",
+    "delay_ms": "delay_ms",
+    "jitter": "jitter_ms",
+    "jitter_ms": "jitter_ms",
+    "error": "error_rate",
+    "error_rate": "error_rate",
+    "rate": "error_rate",
+    "kinds": "kinds",
+    "kind": "kinds",
+    "slow": "slow_ms",
+    "slow_ms": "slow_ms",
     "seed": "seed",
-    "after": "after_upstream", "after_upstream": "after_upstream",
+    "after": "after_upstream",
+    "after_upstream": "after_upstream",
 }
 
 
@@ -106,13 +124,15 @@ class FaultSpec(BaseModel):
     jitter_ms: float = Field(0.0, ge=0, description="the delay varies uniformly by ± this")
     error_rate: float = Field(0.0, ge=0, le=1, description="share of requests that get a fault")
     kinds: list[FaultKind] = Field(
-        default_factory=_default_kinds, min_length=1,
+        default_factory=_default_kinds,
+        min_length=1,
         description="faults to choose from, uniformly",
     )
     slow_ms: float = Field(2000.0, ge=0, description="how long `slow` holds the answer")
     seed: int | None = Field(None, description="for a repeatable sequence of faults")
     after_upstream: bool = Field(
-        False, description="forward first, then replace the answer with the fault",
+        False,
+        description="forward first, then replace the answer with the fault",
     )
 
     @property
@@ -169,9 +189,15 @@ class FaultSpec(BaseModel):
         """The compact form (only what differs from the default); parse() inverts it."""
         default = FaultSpec()
         parts: list[str] = []
-        for key, field in (("delay", "delay_ms"), ("jitter", "jitter_ms"), ("error", "error_rate"),
-                           ("kinds", "kinds"), ("slow", "slow_ms"), ("seed", "seed"),
-                           ("after", "after_upstream")):
+        for key, field in (
+            ("delay", "delay_ms"),
+            ("jitter", "jitter_ms"),
+            ("error", "error_rate"),
+            ("kinds", "kinds"),
+            ("slow", "slow_ms"),
+            ("seed", "seed"),
+            ("after", "after_upstream"),
+        ):
             value = getattr(self, field)
             if value == getattr(default, field):
                 continue
@@ -225,7 +251,8 @@ class ProxyTarget(BaseModel):
     aws: bool = False
     spec: FaultSpec = Field(default_factory=FaultSpec)
     preserve_host: bool | None = Field(
-        None, description="forward the client's Host header; default: only for AWS targets",
+        None,
+        description="forward the client's Host header; default: only for AWS targets",
     )
 
     @field_validator("spec", mode="before")
@@ -271,8 +298,14 @@ class UpstreamPool:
     longer than `idle_expiry` are not reused (uvicorn closes them after 5 s)."""
 
     def __init__(
-        self, upstream_url: str, *, max_connections: int = 1000, max_idle: int = 500,
-        idle_expiry: float = 4.0, connect_timeout: float = 10.0, timeout: float = 300.0,
+        self,
+        upstream_url: str,
+        *,
+        max_connections: int = 1000,
+        max_idle: int = 500,
+        idle_expiry: float = 4.0,
+        connect_timeout: float = 10.0,
+        timeout: float = 300.0,
     ) -> None:
         parts = _upstream_parts(upstream_url)
         self.host = parts.hostname or ""
@@ -287,7 +320,11 @@ class UpstreamPool:
         self.opened = 0
 
     async def request(
-        self, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]], body: bytes,
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
     ) -> _Answer:
         async with self._slots:
             for attempt in (1, 2):
@@ -296,8 +333,7 @@ class UpstreamPool:
                 received = [0]
                 try:
                     async with asyncio.timeout(self._timeout):
-                        data = conn.send(h11.Request(method=method, target=target,
-                                                     headers=headers))
+                        data = conn.send(h11.Request(method=method, target=target, headers=headers))
                         if body:
                             data += conn.send(h11.Data(data=body))
                         data += conn.send(h11.EndOfMessage())
@@ -318,11 +354,20 @@ class UpstreamPool:
                                 break
                             else:
                                 raise UpstreamError("upstream broke off the answer")
-                except (OSError, h11.ProtocolError, UpstreamError, asyncio.IncompleteReadError,
-                        TimeoutError) as e:
+                except (
+                    OSError,
+                    h11.ProtocolError,
+                    UpstreamError,
+                    asyncio.IncompleteReadError,
+                    TimeoutError,
+                ) as e:
                     writer.close()
-                    if reused and not received[0] and attempt == 1 and not isinstance(
-                            e, TimeoutError):
+                    if (
+                        reused
+                        and not received[0]
+                        and attempt == 1
+                        and not isinstance(e, TimeoutError)
+                    ):
                         continue  # a stale keep-alive connection: once more on a fresh one
                     if isinstance(e, TimeoutError):
                         raise UpstreamError(f"no answer within {self._timeout:g}s") from e
@@ -331,31 +376,34 @@ class UpstreamPool:
                     writer.close()
                     raise
                 self._checkin(conn, reader, writer)
-                return _Answer(event.status_code, list(event.headers.raw_items()),
-                               b"".join(chunks))
+                return _Answer(event.status_code, list(event.headers.raw_items()), b"".join(chunks))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _checkout(self) -> tuple[bool, asyncio.StreamReader, asyncio.StreamWriter]:
         now = time.monotonic()
         while self._idle:
             reader, writer, since = self._idle.pop()
-            if now - since < self._idle_expiry and not reader.at_eof() and \
-                    not writer.is_closing():
+            if now - since < self._idle_expiry and not reader.at_eof() and not writer.is_closing():
                 return True, reader, writer
             writer.close()
         try:
             async with asyncio.timeout(self._connect_timeout):
                 reader, writer = await asyncio.open_connection(
-                    self.host, self.port, ssl=self._ssl, limit=READ_CHUNK * 4)
+                    self.host, self.port, ssl=self._ssl, limit=READ_CHUNK * 4
+                )
         except (OSError, TimeoutError) as e:
             raise UpstreamError(f"cannot connect to {self.host}:{self.port}: {e!r}") from e
         self.opened += 1
         return False, reader, writer
 
-    def _checkin(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:
-        if (conn.our_state is h11.DONE and conn.their_state is h11.DONE
-                and len(self._idle) < self._max_idle):
+    def _checkin(
+        self, conn: h11.Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        if (
+            conn.our_state is h11.DONE
+            and conn.their_state is h11.DONE
+            and len(self._idle) < self._max_idle
+        ):
             self._idle.append((reader, writer, time.monotonic()))
         else:
             writer.close()
@@ -400,8 +448,15 @@ class FaultProxy:
 
     @classmethod
     def from_target(cls, target: ProxyTarget, *, host: str = "127.0.0.1") -> FaultProxy:
-        return cls(target.listen_port, target.upstream, target.spec, target.aws,
-                   name=target.name, host=host, preserve_host=target.preserve_host)
+        return cls(
+            target.listen_port,
+            target.upstream,
+            target.spec,
+            target.aws,
+            name=target.name,
+            host=host,
+            preserve_host=target.preserve_host,
+        )
 
     @property
     def pool(self) -> UpstreamPool | None:
@@ -436,8 +491,12 @@ class FaultProxy:
 
     def status(self) -> dict[str, Any]:
         return {
-            "name": self.name, "listen_port": self.port, "upstream": self.upstream_url,
-            "aws": self.aws, "spec": self.spec.model_dump(), "spec_text": self.spec.to_text(),
+            "name": self.name,
+            "listen_port": self.port,
+            "upstream": self.upstream_url,
+            "aws": self.aws,
+            "spec": self.spec.model_dump(),
+            "spec_text": self.spec.to_text(),
             "counters": self.counters(),
         }
 
@@ -448,12 +507,21 @@ class FaultProxy:
         if self._server is None:
             self._pool = UpstreamPool(self.upstream_url)
             self._server = await asyncio.start_server(
-                self._on_connection, self.host, self.listen_port, backlog=1024,
+                self._on_connection,
+                self.host,
+                self.listen_port,
+                backlog=1024,
                 limit=READ_CHUNK * 4,
             )
             self.port = int(self._server.sockets[0].getsockname()[1])
-            log.info("faultproxy %s listening on %s:%d -> %s (%s)", self.name, self.host,
-                     self.port, self.upstream_url, self.spec.to_text())
+            log.info(
+                "faultproxy %s listening on %s:%d -> %s (%s)",
+                self.name,
+                self.host,
+                self.port,
+                self.upstream_url,
+                self.spec.to_text(),
+            )
         return self.port
 
     async def serve(self) -> None:
@@ -489,8 +557,9 @@ class FaultProxy:
 
     # ---- one client connection ----------------------------------------------------------
 
-    async def _on_connection(self, reader: asyncio.StreamReader,
-                             writer: asyncio.StreamWriter) -> None:
+    async def _on_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._connections.add(task)
@@ -512,8 +581,9 @@ class FaultProxy:
         with contextlib.suppress(Exception):
             await writer.wait_closed()
 
-    async def _serve_connection(self, reader: asyncio.StreamReader,
-                                writer: asyncio.StreamWriter) -> None:
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         conn = h11.Connection(h11.SERVER)
         while True:
             try:
@@ -592,15 +662,21 @@ class FaultProxy:
         if not target.startswith(b"/"):  # absolute-form (http://host/path?q) or "*"
             absolute = urlsplit(target.decode("latin-1"))
             target = (absolute.path or "/").encode("latin-1") + (
-                b"?" + absolute.query.encode("latin-1") if absolute.query else b"")
+                b"?" + absolute.query.encode("latin-1") if absolute.query else b""
+            )
         path = self._prefix + target
         self._forwarded += 1
         try:
             answer = await self._pool.request(request.method, path, out, body)
         except UpstreamError as e:
             self._upstream_errors += 1
-            log.warning("faultproxy %s: upstream %s %s failed: %s", self.name,
-                        request.method.decode(), target.decode("latin-1"), e)
+            log.warning(
+                "faultproxy %s: upstream %s %s failed: %s",
+                self.name,
+                request.method.decode(),
+                target.decode("latin-1"),
+                e,
+            )
             return _json_answer(502, {"message": f"fault proxy: upstream failed: {e}"})
         no_body = request.method == b"HEAD" or answer.status in (204, 304)
         headers = _strip(answer.headers)
@@ -619,8 +695,9 @@ class FaultProxy:
         if kind == "throttle":
             if self.aws:
                 return _aws_error(400, "ThrottlingException", "Rate exceeded", request, marker)
-            return _json_answer(429, {"message": "fault proxy: rate exceeded"},
-                                [(b"retry-after", b"1"), marker])
+            return _json_answer(
+                429, {"message": "fault proxy: rate exceeded"}, [(b"retry-after", b"1"), marker]
+            )
         status = int(kind)
         if self.aws and status == 400:
             return _aws_error(
@@ -648,15 +725,17 @@ class FaultProxy:
             except (ValueError, ValidationError) as e:
                 return _json_answer(400, {"message": str(e)})
             return _json_answer(200, self.status())
-        return _json_answer(405, {"message": "use GET, PUT or DELETE"},
-                            [(b"allow", b"GET, PUT, DELETE")])
+        return _json_answer(
+            405, {"message": "use GET, PUT or DELETE"}, [(b"allow", b"GET, PUT, DELETE")]
+        )
 
 
 # ---- helpers ------------------------------------------------------------------------------
 
 
-async def _next_event(conn: h11.Connection, reader: asyncio.StreamReader,
-                      received: list[int] | None = None) -> Any:
+async def _next_event(
+    conn: h11.Connection, reader: asyncio.StreamReader, received: list[int] | None = None
+) -> Any:
     while True:
         event = conn.next_event()
         if event is not h11.NEED_DATA:
@@ -694,34 +773,47 @@ def _strip(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     items = list(headers)
     named = {
         token.strip().lower()
-        for k, v in items if k.lower() == b"connection" for token in v.split(b",")
+        for k, v in items
+        if k.lower() == b"connection"
+        for token in v.split(b",")
     }
-    return [(k, v) for k, v in items
-            if k.lower() not in HOP_BY_HOP_B and k.lower() not in named]
+    return [(k, v) for k, v in items if k.lower() not in HOP_BY_HOP_B and k.lower() not in named]
 
 
-def _json_answer(status: int, data: Any,
-                 headers: list[tuple[bytes, bytes]] | None = None) -> _Answer:
-    return _Answer(status, [(b"content-type", b"application/json"), *(headers or [])],
-                   json.dumps(data).encode())
+def _json_answer(
+    status: int, data: Any, headers: list[tuple[bytes, bytes]] | None = None
+) -> _Answer:
+    return _Answer(
+        status,
+        [(b"content-type", b"application/json"), *(headers or [])],
+        json.dumps(data).encode(),
+    )
 
 
-def _aws_error(status: int, code: str, message: str, request: h11.Request,
-               marker: tuple[bytes, bytes]) -> _Answer:
+def _aws_error(
+    status: int, code: str, message: str, request: h11.Request, marker: tuple[bytes, bytes]
+) -> _Answer:
     """An AWS error every botocore protocol parser reads as `code`: JSON for the JSON protocols
     (X-Amz-Target / x-amz-json content type), XML otherwise; the x-amzn-ErrorType header covers
     rest-json services whose body is ignored."""
     request_id = str(uuid.uuid4())
     headers = dict(request.headers)  # h11 gives lower-case names
     content_type = headers.get(b"content-type", b"")
-    common = [(b"x-amzn-errortype", code.encode()), (b"x-amzn-requestid", request_id.encode()),
-              (b"x-amz-request-id", request_id.encode()), marker]
+    common = [
+        (b"x-amzn-errortype", code.encode()),
+        (b"x-amzn-requestid", request_id.encode()),
+        (b"x-amz-request-id", request_id.encode()),
+        marker,
+    ]
     if b"x-amz-target" in headers or b"json" in content_type:
-        return _Answer(status, [(b"content-type", b"application/x-amz-json-1.0"), *common],
-                       json.dumps({"__type": code, "message": message}).encode())
+        return _Answer(
+            status,
+            [(b"content-type", b"application/x-amz-json-1.0"), *common],
+            json.dumps({"__type": code, "message": message}).encode(),
+        )
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>'
-        f'{"Sender" if status < 500 else "Receiver"}</Type><Code>{code}</Code>'
+        f"{'Sender' if status < 500 else 'Receiver'}</Type><Code>{code}</Code>"
         f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
     )
     return _Answer(status, [(b"content-type", b"application/xml"), *common], body.encode())
@@ -731,7 +823,9 @@ def _aws_error(status: int, code: str, message: str, request: h11.Request,
 
 
 async def serve_proxies(
-    targets: list[ProxyTarget], *, host: str = "127.0.0.1",
+    targets: list[ProxyTarget],
+    *,
+    host: str = "127.0.0.1",
     on_ready: Callable[[list[FaultProxy]], None] | None = None,
 ) -> None:
     """Runs one proxy per target in this event loop until cancelled."""
@@ -751,7 +845,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[list[ProxyTarget], str]:
     parser = argparse.ArgumentParser(
         prog="python -m charters.devstack.faultproxy",
         description="Latency/fault reverse proxy for the local stack. "
-                    f"Admin: GET/PUT/DELETE {ADMIN_PATH} on each proxy port.",
+        f"Admin: GET/PUT/DELETE {ADMIN_PATH} on each proxy port.",
     )
     parser.add_argument("--listen", type=int, help="port for a single proxy (0: any free port)")
     parser.add_argument("--upstream", help="upstream base URL for a single proxy")
@@ -762,8 +856,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[list[ProxyTarget], str]:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         if args.targets:
             if args.listen is not None or args.upstream:
@@ -775,9 +870,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[list[ProxyTarget], str]:
         else:
             if args.listen is None or not args.upstream:
                 parser.error("--listen and --upstream are required (or --targets)")
-            targets = [ProxyTarget(name=args.name or urlsplit(args.upstream).netloc,
-                                   listen_port=args.listen, upstream=args.upstream, aws=args.aws,
-                                   spec=FaultSpec.parse(args.spec))]
+            targets = [
+                ProxyTarget(
+                    name=args.name or urlsplit(args.upstream).netloc,
+                    listen_port=args.listen,
+                    upstream=args.upstream,
+                    aws=args.aws,
+                    spec=FaultSpec.parse(args.spec),
+                )
+            ]
     except ValueError as e:  # includes pydantic's ValidationError and JSON errors
         parser.error(str(e))
     return targets, args.host
@@ -786,8 +887,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[list[ProxyTarget], str]:
 def _announce(proxies: list[FaultProxy]) -> None:
     # One line per proxy on stdout, for launchers that asked for port 0.
     for p in proxies:
-        print(f"faultproxy {p.name} listening on {p.host}:{p.port} -> {p.upstream_url}",
-              flush=True)
+        print(f"faultproxy {p.name} listening on {p.host}:{p.port} -> {p.upstream_url}", flush=True)
 
 
 async def _run_until_signalled(targets: list[ProxyTarget], host: str) -> None:
