@@ -48,6 +48,20 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def with_local_codec(settings: Settings) -> Settings:
+    """For CLI commands against a running local stack: its key ring, if it made one."""
+    path = settings.state_dir.resolve() / "codec.json"
+    if settings.codec_keys is not None or not path.exists():
+        return settings
+    saved = json.loads(path.read_text())
+    return settings.model_copy(
+        update={
+            "codec_keys": SecretStr(saved["keys"]),
+            "codec_auth_token": SecretStr(saved["token"]),
+        }
+    )
+
+
 def with_codec(settings: Settings) -> Settings:
     """The local stack encrypts history too: a key ring and token kept under the state dir, so
     the SQLite history stays readable across restarts."""

@@ -47,7 +47,13 @@ err = Console(stderr=True)
 
 
 def _settings() -> Settings:
-    return Settings()
+    """Settings from the environment; locally, plus the running stack's payload key ring."""
+    settings = Settings()
+    if settings.profile == "local":
+        from charters.devstack.stack import with_local_codec
+
+        settings = with_local_codec(settings)
+    return settings
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
