@@ -42,7 +42,26 @@ browser:
 
 lint: install
 	$(VENV)/bin/ruff check charters tests
-	$(VENV)/bin/mypy charters
+	$(VENV)/bin/mypy charters tests
 
 clean:
 	rm -rf $(VENV) .charters test-artifacts bench-results
+
+# Chaos run on its own fresh stack: bookings through injected 5xx/throttle/reset/slow answers and
+# worker kills, every effect counted in the emulated systems; fails on a duplicate or a loss.
+# Options: make chaos CHAOS_ARGS="--bookings 200 --kills 8 --fault-rate 0.2 --seed 7"
+.PHONY: chaos
+chaos: install
+	$(VENV)/bin/charters chaos $(CHAOS_ARGS)
+
+# Latency/throughput bench on its own fresh stack (every external call delayed; C = 1, 10, 50);
+# results in bench-results/<timestamp>.json and .png. The PNG needs the `bench` extra (matplotlib).
+# Options: make bench BENCH_ARGS="--latency-ms 50 --concurrency 1 --bookings 20"
+BENCH_STAMP := $(VENV)/.bench-installed
+.PHONY: bench
+bench: $(BENCH_STAMP)
+	$(VENV)/bin/charters bench $(BENCH_ARGS)
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(BENCH_STAMP)

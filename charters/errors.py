@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from temporalio.exceptions import ApplicationError
 
@@ -16,6 +18,19 @@ REDACTION_UNVERIFIED = "RedactionUnverified"
 
 def invalid_booking(message: str) -> ApplicationError:
     return ApplicationError(message, type=INVALID_BOOKING, non_retryable=True)
+
+
+def send(http: httpx.Client, system: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    """One HTTP call. A connection-level failure (reset, refused, timeout) becomes a short,
+    retryable `UpstreamUnavailable` with no chained traceback: httpx's chain can exceed the
+    failure size the server accepts into history."""
+    try:
+        return http.request(method, url, **kwargs)
+    except httpx.TransportError as exc:
+        raise ApplicationError(
+            f"{system} unreachable on {method} {httpx.URL(url).path}: {type(exc).__name__}",
+            type=UPSTREAM_UNAVAILABLE,
+        ) from None
 
 
 def from_http_response(system: str, response: httpx.Response) -> ApplicationError:

@@ -27,7 +27,13 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict: only the one spelling `_b64` produces. The lenient decoder would also take `+`/`/`,
+    stray characters and other values of the last character's unused bits, so several tokens
+    would verify as the same link."""
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not canonical base64url")
+    return data
 
 
 def sign(key: bytes, link: MagicLink) -> str:

@@ -17,7 +17,7 @@ def _amount_pattern(amount: Decimal) -> re.Pattern[str]:
     variants = sorted({whole, f"{int(whole):,}"}, key=len, reverse=True)
     body = "|".join(re.escape(v) for v in variants)
     return re.compile(
-        rf"\$\s*(?:{body})(?:\.{cents})?(?![\d])|(?<![\d.,])(?:{body})\.{cents}(?![\d])"
+        rf"\$\s*(?:{body})(?:\.{cents})?(?![\d])|(?<!\d)(?<!\d[.,])(?:{body})\.{cents}(?![\d])"
     )
 
 

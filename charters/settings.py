@@ -88,6 +88,12 @@ class Settings(BaseSettings):
     confirm_port: int = 8700
     confirm_base_url: str = "http://127.0.0.1:8700"
     magic_link_ttl_hours: int = 24 * 14
+    confirm_limit_per_token_per_minute: int = Field(
+        10, ge=1, description="requests to one magic link a minute, before 429"
+    )
+    confirm_limit_per_client_per_minute: int = Field(
+        60, ge=1, description="requests from one client address a minute, before 429"
+    )
 
     # Worker process
     health_host: str = Field("127.0.0.1", description="0.0.0.0 in a container, for scrapes")

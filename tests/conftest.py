@@ -12,7 +12,8 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from charters import contract
-from charters.devstack.stack import DevStack, free_port, settings_env
+from charters.devstack.isolated import QUICK_RETRIES, isolated_settings
+from charters.devstack.stack import DevStack, settings_env
 from charters.models import BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.starter.book import start_booking, validate
@@ -22,48 +23,7 @@ from tests.support import eventually, follow_link, mail_for
 
 
 def stack_settings(state_dir: Any) -> Settings:
-    ports = {
-        name: free_port()
-        for name in (
-            "temporal",
-            "ui",
-            "moto",
-            "calendar",
-            "scc",
-            "scc_cf",
-            "confirm",
-            "codec",
-            "edge",
-            "health",
-            "proxy_aws",
-            "proxy_calendar",
-            "proxy_scc",
-        )
-    }
-    return Settings(
-        state_dir=state_dir,
-        temporal_address=f"127.0.0.1:{ports['temporal']}",
-        temporal_ui_port=ports["ui"],
-        temporal_ui_url=f"http://127.0.0.1:{ports['ui']}",
-        moto_port=ports["moto"],
-        aws_endpoint_url=f"http://127.0.0.1:{ports['moto']}",
-        calendar_port=ports["calendar"],
-        calendar_url=f"http://127.0.0.1:{ports['calendar']}",
-        scc_port=ports["scc"],
-        scc_api_url=f"http://127.0.0.1:{ports['scc']}/prod",
-        scc_cloudfront_port=ports["scc_cf"],
-        edge_port=ports["edge"],
-        confirm_port=ports["confirm"],
-        codec_port=ports["codec"],
-        health_port=ports["health"],
-        proxy_aws_port=ports["proxy_aws"],
-        proxy_calendar_port=ports["proxy_calendar"],
-        proxy_scc_port=ports["proxy_scc"],
-        confirm_base_url=f"http://127.0.0.1:{ports['confirm']}",
-        scc_retry_max_interval_seconds=2.0,
-        activity_max_interval_seconds=2.0,
-        activity_timeout_seconds=5.0,
-    )
+    return isolated_settings(state_dir, **QUICK_RETRIES)
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,13 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 from boto3.dynamodb.types import TypeDeserializer
 
+from charters.devstack.isolated import sample_charter
 from charters.devstack.mailbox import Mail, sent_mail
 from charters.settings import Settings
 
@@ -28,39 +28,7 @@ def new_ref(prefix: str = "T") -> str:
 
 
 def booking_data(ref: str | None = None, **overrides: Any) -> dict[str, Any]:
-    starts = (datetime.now() + timedelta(days=30)).replace(
-        hour=9, minute=0, second=0, microsecond=0
-    )
-    data: dict[str, Any] = {
-        "booking_ref": ref or new_ref(),
-        "starts_at": starts.isoformat(),
-        "timezone": "America/Los_Angeles",
-        "duration_hours": "3",
-        "location": "Sheraton Marina",
-        "guest": {"name": "Boatsetter Guest", "email": "guest@example.com", "party_size": 6},
-        "captain": {
-            "id": "captain-1",
-            "name": "Sam Harbor",
-            "email": "captain@sailjada.com",
-            "hourly_rate": "50.00",
-        },
-        "crew": [
-            {
-                "id": "crew-1",
-                "name": "Alex Rivera",
-                "email": "alex@sailjada.com",
-                "hourly_rate": "25.00",
-            },
-            {
-                "id": "crew-2",
-                "name": "Jordan Lee",
-                "email": "jordan@sailjada.com",
-                "hourly_rate": "25.00",
-            },
-        ],
-        "money": {"gross": "840.75", "fees": {"boatsetter_fee": "201.34", "port_fee": "50.00"}},
-        "notes": "Birthday celebration",
-    }
+    data = sample_charter(ref or new_ref())
     data.update(overrides)
     return data
 
@@ -86,9 +54,11 @@ def scc_items(aws: Any, settings: Settings, booking_ref: str) -> list[dict[str, 
 
 
 def invalidations_for(aws: Any, settings: Settings, slug: str) -> list[list[str]]:
-    listing = aws.cloudfront.list_invalidations(DistributionId=settings.distribution_id)
+    pages = aws.cloudfront.get_paginator("list_invalidations").paginate(
+        DistributionId=settings.distribution_id
+    )
     found = []
-    for summary in listing["InvalidationList"].get("Items", []) or []:
+    for summary in (s for page in pages for s in page["InvalidationList"].get("Items", []) or []):
         inv = aws.cloudfront.get_invalidation(
             DistributionId=settings.distribution_id, Id=summary["Id"]
         )["Invalidation"]
@@ -113,7 +83,9 @@ def follow_link(link: str, decision: str, attempts: int = 4) -> httpx.Response:
     raise AssertionError("unreachable")
 
 
-async def eventually(check: Callable[[], T], timeout: float = 30.0, what: str = "condition") -> T:
+async def eventually(
+    check: Callable[[], T | None], timeout: float = 30.0, what: str = "condition"
+) -> T:
     """Polls until `check()` returns something truthy (sync check, run in a thread)."""
     deadline = time.monotonic() + timeout
     last: Any = None

@@ -118,7 +118,9 @@ def test_edge_rewrite_matches_cloudfront_function() -> None:
     if node is None:
         pytest.skip("node is not on PATH: the CloudFront Function runs under Node")
     pairs = _uris()
-    cases = [{"uri": uri, "querystring": {}, "rawQueryString": raw or None} for uri, raw in pairs]
+    cases: list[dict[str, Any]] = [
+        {"uri": uri, "querystring": {}, "rawQueryString": raw or None} for uri, raw in pairs
+    ]
     proc = subprocess.run(
         [node, str(HARNESS), str(FUNCTION)],
         input=json.dumps(cases),

@@ -50,10 +50,16 @@ TABLE: list[tuple[str, dict[str, Any], tuple[str, str | None]]] = [
     ("upper-case", case(UPPER), ("301", f"/g/{SLUG}")),
     ("upper-case-slash", case(UPPER + "/"), ("301", f"/g/{SLUG}")),
     ("upper-case-query", case(UPPER, QS), ("301", f"/g/{SLUG}?utm_source=email&ref=crew")),
-    ("all-upper-multi-query", case(f"/g/{SLUG.upper()}", MULTI_QS),
-     ("301", f"/g/{SLUG}?tag=a&tag=b")),
-    ("upper-case-raw-query", case(UPPER, QS, raw="utm_source=e%20mail&ref=crew"),
-     ("301", f"/g/{SLUG}?utm_source=e%20mail&ref=crew")),
+    (
+        "all-upper-multi-query",
+        case(f"/g/{SLUG.upper()}", MULTI_QS),
+        ("301", f"/g/{SLUG}?tag=a&tag=b"),
+    ),
+    (
+        "upper-case-raw-query",
+        case(UPPER, QS, raw="utm_source=e%20mail&ref=crew"),
+        ("301", f"/g/{SLUG}?utm_source=e%20mail&ref=crew"),
+    ),
     ("dotdot", case("/g/.."), ("404", None)),
     ("dotdot-traversal", case("/g/../secret"), ("404", None)),
     ("encoded-dotdot", case("/g/a%2e%2e"), ("404", None)),
@@ -95,9 +101,7 @@ def results() -> dict[str, dict[str, Any]]:
     return {name: r for (name, _, _), r in zip(TABLE, out, strict=True)}
 
 
-@pytest.mark.parametrize(
-    ("name", "given", "expected"), TABLE, ids=[name for name, _, _ in TABLE]
-)
+@pytest.mark.parametrize(("name", "given", "expected"), TABLE, ids=[name for name, _, _ in TABLE])
 def test_guest_rewrite(
     results: dict[str, dict[str, Any]],
     name: str,

@@ -4,6 +4,7 @@ with each effect exactly once, counted in the emulated systems themselves."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -35,7 +36,11 @@ def assert_effects_once(aws: AwsClients, settings: Settings, ref: str, slug: str
 
 @pytest.mark.parametrize("kill_after", [0.05, 0.3, 0.8, 1.5])
 async def test_worker_killed_mid_pipeline_then_restarted(
-    kill_after: float, stack: DevStack, booker: Booker, aws: AwsClients, settings: Settings,
+    kill_after: float,
+    stack: DevStack,
+    booker: Booker,
+    aws: AwsClients,
+    settings: Settings,
 ) -> None:
     from charters.starter.book import validate
 
@@ -52,7 +57,10 @@ async def test_worker_killed_mid_pipeline_then_restarted(
 
 
 async def test_signals_while_the_worker_is_down_are_not_lost(
-    stack: DevStack, booker: Booker, aws: AwsClients, settings: Settings,
+    stack: DevStack,
+    booker: Booker,
+    aws: AwsClients,
+    settings: Settings,
 ) -> None:
     from charters.starter.book import validate
 
@@ -76,6 +84,6 @@ async def test_signals_while_the_worker_is_down_are_not_lost(
     assert_effects_once(aws, settings, ref, validate(data).page_slug)
 
 
-def _crew_id(data: dict[str, object], email: str) -> str:
-    members = [data["captain"], *data["crew"]]  # type: ignore[list-item]
-    return next(str(m["id"]) for m in members if m["email"] == email)  # type: ignore[index]
+def _crew_id(data: dict[str, Any], email: str) -> str:
+    members = [data["captain"], *data["crew"]]
+    return next(str(m["id"]) for m in members if m["email"] == email)

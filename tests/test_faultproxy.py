@@ -54,8 +54,9 @@ class Upstream:
                 "path": request.url.path,
                 "raw_path": request.scope["raw_path"].decode("latin-1"),
                 "query": request.scope["query_string"].decode("latin-1"),
-                "headers": [[k.decode("latin-1"), v.decode("latin-1")]
-                            for k, v in request.scope["headers"]],
+                "headers": [
+                    [k.decode("latin-1"), v.decode("latin-1")] for k, v in request.scope["headers"]
+                ],
                 "body": body.decode("latin-1"),
             },
             status_code=status,
@@ -65,8 +66,11 @@ class Upstream:
     async def gzipped(self, request: Request) -> Response:
         with self.lock:
             self.count += 1
-        return Response(gzip.compress(b"hello " * 100), media_type="text/plain",
-                        headers={"content-encoding": "gzip"})
+        return Response(
+            gzip.compress(b"hello " * 100),
+            media_type="text/plain",
+            headers={"content-encoding": "gzip"},
+        )
 
 
 def bound_socket() -> socket.socket:
@@ -96,10 +100,14 @@ def wait_until(check: Any, what: str, timeout: float = 30.0) -> None:
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Upstream]:
     up = Upstream()
-    app = Starlette(routes=[
-        Route("/gzip", up.gzipped),
-        Route("/{path:path}", up.echo, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/gzip", up.gzipped),
+            Route(
+                "/{path:path}", up.echo, methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"]
+            ),
+        ]
+    )
     sock = bound_socket()
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -154,26 +162,35 @@ def http() -> httpx.Client:
 
 def test_parse_compact_form_round_trips() -> None:
     spec = FaultSpec.parse("delay=50,jitter=5,error=0.1,kinds=503|throttle|reset,after=1")
-    assert spec == FaultSpec(delay_ms=50, jitter_ms=5, error_rate=0.1,
-                             kinds=["503", "throttle", "reset"], after_upstream=True)
+    assert spec == FaultSpec(
+        delay_ms=50,
+        jitter_ms=5,
+        error_rate=0.1,
+        kinds=["503", "throttle", "reset"],
+        after_upstream=True,
+    )
     assert FaultSpec.parse(spec.to_text()) == spec
     assert FaultSpec.parse("delay=1.5s,error=10%,slow=250ms,seed=7") == FaultSpec(
-        delay_ms=1500, error_rate=0.1, slow_ms=250, seed=7)
+        delay_ms=1500, error_rate=0.1, slow_ms=250, seed=7
+    )
     assert FaultSpec.parse("") == FaultSpec.parse("off") == FaultSpec()
     assert not FaultSpec().active
 
 
-@pytest.mark.parametrize(("text", "key"), [
-    ("delay=50,bogus=1", "'bogus'"),
-    ("error=1.5", "'error'"),
-    ("error=lots", "'error'"),
-    ("kinds=503|explode", "'kinds'"),
-    ("delay=-3", "'delay'"),
-    ("after=maybe", "'after'"),
-    ("seed=x", "'seed'"),
-    ("jitter", "'jitter'"),
-    ("delay=1,delay_ms=2", "'delay_ms'"),
-])
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("delay=50,bogus=1", "'bogus'"),
+        ("error=1.5", "'error'"),
+        ("error=lots", "'error'"),
+        ("kinds=503|explode", "'kinds'"),
+        ("delay=-3", "'delay'"),
+        ("after=maybe", "'after'"),
+        ("seed=x", "'seed'"),
+        ("jitter", "'jitter'"),
+        ("delay=1,delay_ms=2", "'delay_ms'"),
+    ],
+)
 def test_parse_errors_name_the_bad_key(text: str, key: str) -> None:
     with pytest.raises(ValueError, match=key):
         FaultSpec.parse(text)
@@ -181,8 +198,14 @@ def test_parse_errors_name_the_bad_key(text: str, key: str) -> None:
 
 def test_target_takes_compact_spec() -> None:
     t = ProxyTarget.model_validate(
-        {"name": "moto", "listen_port": 0, "upstream": "http://127.0.0.1:1", "aws": True,
-         "spec": "error=1,kinds=throttle"})
+        {
+            "name": "moto",
+            "listen_port": 0,
+            "upstream": "http://127.0.0.1:1",
+            "aws": True,
+            "spec": "error=1,kinds=throttle",
+        }
+    )
     assert t.spec.kinds == ["throttle"] and t.spec.error_rate == 1
 
 
@@ -195,9 +218,14 @@ def test_pass_through_preserves_request_and_answer(upstream: Upstream, make_prox
     body = b"\x00binary\xffbody" * 100
     with http() as c:
         r = c.post(
-            f"{proxy.url}/some/path%2Fenc?a=1&b=two%20words&b=3", content=body,
-            headers={"Authorization": "Bearer t0k3n", "X-Custom": "v1", "x-want-status": "201",
-                     "Content-Type": "application/octet-stream"},
+            f"{proxy.url}/some/path%2Fenc?a=1&b=two%20words&b=3",
+            content=body,
+            headers={
+                "Authorization": "Bearer t0k3n",
+                "X-Custom": "v1",
+                "x-want-status": "201",
+                "Content-Type": "application/octet-stream",
+            },
         )
     assert r.status_code == 201
     assert r.headers["x-upstream"] == "yes"
@@ -232,8 +260,7 @@ def test_aws_target_preserves_host(upstream: Upstream, make_proxy: Any) -> None:
     assert dict(seen["headers"])["host"] == "s3.example.test:1234"
 
 
-def test_upstream_path_prefix_and_unreachable_upstream(upstream: Upstream,
-                                                       make_proxy: Any) -> None:
+def test_upstream_path_prefix_and_unreachable_upstream(upstream: Upstream, make_proxy: Any) -> None:
     with http() as c:
         prefixed = make_proxy(upstream.url + "/prod")
         assert c.get(f"{prefixed.url}/events?x=1").json()["raw_path"] == "/prod/events"
@@ -246,8 +273,10 @@ def test_absolute_form_target(upstream: Upstream, make_proxy: Any) -> None:
     proxy = make_proxy(upstream.url)
     port = int(proxy.url.rpartition(":")[2])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(b"GET http://elsewhere.test/abs/path?x=1 HTTP/1.1\r\n"
-                     b"Host: elsewhere.test\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"GET http://elsewhere.test/abs/path?x=1 HTTP/1.1\r\n"
+            b"Host: elsewhere.test\r\nConnection: close\r\n\r\n"
+        )
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -284,8 +313,7 @@ async def test_pool_retries_only_a_stale_keep_alive_connection() -> None:
         accepted = 0
         fresh = UpstreamPool(f"http://127.0.0.1:{port}")
         with pytest.raises(UpstreamError):
-            await fresh.request(b"POST", b"/", [(b"Host", b"x"), (b"Content-Length", b"1")],
-                                b"x")
+            await fresh.request(b"POST", b"/", [(b"Host", b"x"), (b"Content-Length", b"1")], b"x")
         assert accepted == 1
     finally:
         server.close()
@@ -331,8 +359,14 @@ def test_throttle_aws_and_non_aws(upstream: Upstream, make_proxy: Any) -> None:
     plain = make_proxy(upstream.url, "error=1,kinds=throttle")
     before = upstream.count
     with http() as c:
-        r = c.post(aws.url, headers={"X-Amz-Target": "DynamoDB_20120810.PutItem",
-                                     "Content-Type": "application/x-amz-json-1.0"}, content=b"{}")
+        r = c.post(
+            aws.url,
+            headers={
+                "X-Amz-Target": "DynamoDB_20120810.PutItem",
+                "Content-Type": "application/x-amz-json-1.0",
+            },
+            content=b"{}",
+        )
         assert r.status_code == 400
         assert r.headers["x-amzn-errortype"] == "ThrottlingException"
         assert r.json() == {"__type": "ThrottlingException", "message": "Rate exceeded"}
@@ -353,8 +387,9 @@ def test_reset_is_a_connection_error(upstream: Upstream, make_proxy: Any) -> Non
         assert c.get(f"{proxy.url}/__faults").json()["counters"]["faults"]["reset"] == 1
 
 
-def test_after_upstream_effect_happens_but_client_fails(upstream: Upstream,
-                                                       make_proxy: Any) -> None:
+def test_after_upstream_effect_happens_but_client_fails(
+    upstream: Upstream, make_proxy: Any
+) -> None:
     proxy = make_proxy(upstream.url, "error=1,kinds=503,after=1")
     before = upstream.count
     with http() as c:
@@ -408,7 +443,10 @@ def test_admin_get_put_delete(upstream: Upstream, make_proxy: Any) -> None:
         assert status["name"] == "test" and status["upstream"] == upstream.url
         assert status["spec_text"] == "error=1,kinds=throttle"
         assert status["counters"] == {
-            "requests": 3, "forwarded": 1, "upstream_errors": 0, "faults_total": 2,
+            "requests": 3,
+            "forwarded": 1,
+            "upstream_errors": 0,
+            "faults_total": 2,
             "faults": {"400": 0, "500": 0, "503": 1, "throttle": 1, "reset": 0, "slow": 0},
         }
 
@@ -433,13 +471,16 @@ def test_admin_get_put_delete(upstream: Upstream, make_proxy: Any) -> None:
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                             "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: httpx.get(f"{url}/moto-api/", trust_env=False).status_code == 200,
-                   "moto server")
+        wait_until(
+            lambda: httpx.get(f"{url}/moto-api/", trust_env=False).status_code == 200, "moto server"
+        )
         yield url
     finally:
         proc.terminate()
@@ -448,10 +489,17 @@ def moto_url() -> Iterator[str]:
 
 def aws_client(service: str, endpoint: str) -> Any:
     return boto3.client(
-        service, endpoint_url=endpoint, region_name="us-west-2",
-        aws_access_key_id="testing", aws_secret_access_key="testing",
-        config=Config(retries={"max_attempts": 1, "mode": "standard"},
-                      s3={"addressing_style": "path"}, connect_timeout=5, read_timeout=10),
+        service,
+        endpoint_url=endpoint,
+        region_name="us-west-2",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(
+            retries={"max_attempts": 1, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            connect_timeout=5,
+            read_timeout=10,
+        ),
     )
 
 
@@ -459,10 +507,16 @@ def test_boto3_s3_through_proxy(moto_url: str, make_proxy: Any) -> None:
     proxy = make_proxy(moto_url, aws=True)
     s3 = aws_client("s3", proxy.url)
     direct = aws_client("s3", moto_url)
-    s3.create_bucket(Bucket="proxied",
-                     CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
-    s3.put_object(Bucket="proxied", Key="dir/a b+c.html", Body=b"<p>hi</p>",
-                  ContentType="text/html", Metadata={"k": "v"})
+    s3.create_bucket(
+        Bucket="proxied", CreateBucketConfiguration={"LocationConstraint": "us-west-2"}
+    )
+    s3.put_object(
+        Bucket="proxied",
+        Key="dir/a b+c.html",
+        Body=b"<p>hi</p>",
+        ContentType="text/html",
+        Metadata={"k": "v"},
+    )
     got = direct.get_object(Bucket="proxied", Key="dir/a b+c.html")
     assert got["Body"].read() == b"<p>hi</p>" and got["Metadata"] == {"k": "v"}
     big = bytes(range(256)) * (20 * 1024)  # 5 MiB, from a file object: Expect: 100-continue
@@ -472,7 +526,8 @@ def test_boto3_s3_through_proxy(moto_url: str, make_proxy: Any) -> None:
     head = s3.head_object(Bucket="proxied", Key="dir/a b+c.html")
     assert head["ContentLength"] == len(b"<p>hi</p>")
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="proxied")["Contents"]] == [
-        "dir/a b+c.html"]
+        "dir/a b+c.html"
+    ]
     with pytest.raises(ClientError) as missing:
         s3.get_object(Bucket="proxied", Key="nope")
     assert missing.value.response["Error"]["Code"] == "NoSuchKey"
@@ -523,7 +578,9 @@ def test_cli_runs_several_targets(upstream: Upstream) -> None:
     ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "charters.devstack.faultproxy", "--targets", json.dumps(targets)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -543,9 +600,20 @@ def test_cli_runs_several_targets(upstream: Upstream) -> None:
 
 def test_cli_rejects_a_bad_spec() -> None:
     r = subprocess.run(
-        [sys.executable, "-m", "charters.devstack.faultproxy", "--listen", "0",
-         "--upstream", "http://127.0.0.1:1", "--spec", "delay=5,nope=1"],
-        capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "charters.devstack.faultproxy",
+            "--listen",
+            "0",
+            "--upstream",
+            "http://127.0.0.1:1",
+            "--spec",
+            "delay=5,nope=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert r.returncode == 2 and "'nope'" in r.stderr
 
@@ -556,12 +624,17 @@ async def _keep_alive_client(port: int, jobs: Iterator[int]) -> int:
     ok = 0
     try:
         for i in jobs:
-            writer.write(b"POST /load/%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
-                         b"Content-Length: 512\r\n\r\n%s" % (i, port, b"x" * 512))
+            writer.write(
+                b"POST /load/%d HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n"
+                b"Content-Length: 512\r\n\r\n%s" % (i, port, b"x" * 512)
+            )
             await writer.drain()
             head = await reader.readuntil(b"\r\n\r\n")
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
             await reader.readexactly(length)
             ok += head.startswith(b"HTTP/1.1 200 ")
     finally:
@@ -578,8 +651,7 @@ async def test_throughput_with_delay(upstream: Upstream, make_proxy: Any) -> Non
     total, concurrency = 1500, 60
     jobs = iter(range(total))
     t0 = time.monotonic()
-    ok = sum(await asyncio.gather(*(_keep_alive_client(port, jobs)
-                                    for _ in range(concurrency))))
+    ok = sum(await asyncio.gather(*(_keep_alive_client(port, jobs) for _ in range(concurrency))))
     rate = total / (time.monotonic() - t0)
     print(f"fault proxy throughput: {rate:.0f} req/s with 50 ms delay")
     assert ok == total

@@ -27,7 +27,9 @@ async def test_web_ui_story_and_list(booker: Booker, client: Client) -> None:
     assert attrs["BookingRef"] == data["booking_ref"]
     assert attrs["BookingStage"] == "confirmed" and attrs["CrewPending"] == 0
     assert "BlockedOn" not in attrs and attrs["CharterDate"].year >= 2026
-    assert set(attrs) - {"BuildIds"} <= {k.name for k in contract.SEARCH_ATTRIBUTES}
+    assert set(attrs) - {"BuildIds", "TemporalChangeVersion"} <= {
+        k.name for k in contract.SEARCH_ATTRIBUTES
+    }
     assert await desc.memo_value("guest_page_url") == result.guest_page_url
     for value in attrs.values():
         assert "Boatsetter Guest" not in str(value) and "840.75" not in str(value)
@@ -48,7 +50,8 @@ async def test_web_ui_story_and_list(booker: Booker, client: Client) -> None:
 
 
 async def test_history_on_the_server_is_encrypted_and_decodes_through_the_codec_server(
-    booker: Booker, settings: Settings,
+    booker: Booker,
+    settings: Settings,
 ) -> None:
     guest = "Zelda Privateguest"
     data = booking_data(guest={"name": guest, "email": "zelda@example.org", "party_size": 2})
@@ -60,18 +63,23 @@ async def test_history_on_the_server_is_encrypted_and_decodes_through_the_codec_
         assert secret not in raw, secret
 
     started = history.events[0].workflow_execution_started_event_attributes
-    payloads = {"payloads": [
-        {"metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
-         "data": base64.b64encode(p.data).decode()}
-        for p in started.input.payloads
-    ]}
+    payloads = {
+        "payloads": [
+            {
+                "metadata": {k: base64.b64encode(v).decode() for k, v in p.metadata.items()},
+                "data": base64.b64encode(p.data).decode(),
+            }
+            for p in started.input.payloads
+        ]
+    }
     assert settings.codec_auth_token is not None
     url = f"http://127.0.0.1:{settings.codec_port}/decode"
     token = settings.codec_auth_token.get_secret_value()
     refused = httpx.post(url, json=payloads, timeout=10)
     assert refused.status_code == 401
-    decoded = httpx.post(url, json=payloads, headers={"Authorization": f"Bearer {token}"},
-                         timeout=10)
+    decoded = httpx.post(
+        url, json=payloads, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    )
     assert decoded.status_code == 200
     text = b"".join(base64.b64decode(p["data"]) for p in decoded.json()["payloads"])
     assert guest.encode() in text and b"840.75" in text

@@ -153,7 +153,8 @@ def test_admin_tools_register_every_search_attribute_with_its_type(
     tools = services["temporal-admin-tools"]
     assert environment(tools).get("TEMPORAL_ADDRESS") == "temporal:7233"
     lines = [
-        line for line in shell_text(tools).splitlines()
+        line
+        for line in shell_text(tools).splitlines()
         if "temporal operator search-attribute create" in line
     ]
     assert len(lines) == 1, lines
@@ -222,8 +223,13 @@ def test_worker_scales_out_and_stops_gracefully(services: dict[str, Any]) -> Non
     assert not published_ports(worker)  # nor would a fixed host port
     assert worker["stop_grace_period"] == "30s"
     env = environment(worker)
-    for required in ("CHARTERS_CALENDAR_URL", "CHARTERS_SCC_API_URL", "CHARTERS_DISTRIBUTION_ID",
-                     "CHARTERS_GUEST_BUCKET", "CHARTERS_CONFIRM_BASE_URL"):
+    for required in (
+        "CHARTERS_CALENDAR_URL",
+        "CHARTERS_SCC_API_URL",
+        "CHARTERS_DISTRIBUTION_ID",
+        "CHARTERS_GUEST_BUCKET",
+        "CHARTERS_CONFIRM_BASE_URL",
+    ):
         assert re.fullmatch(rf"\$\{{{required}:\?[^}}]+\}}", str(env.get(required))), required
 
 

@@ -35,14 +35,19 @@ def injected(stack: DevStack, target: str) -> int:
 
 
 async def test_stand_ins_answering_5xx_and_throttling_then_recovering(
-    faults: DevStack, booker: Booker, aws: AwsClients, settings: Settings,
+    faults: DevStack,
+    booker: Booker,
+    aws: AwsClients,
+    settings: Settings,
 ) -> None:
     faults.set_faults("calendar", "error=1,kinds=503|500")
     faults.set_faults("scc", "error=1,kinds=throttle|503")
     data = booking_data()
     handle = await booker.start(data)
-    await eventually(lambda: injected(faults, "calendar") >= 3 and injected(faults, "scc") >= 3,
-                     what="three faults on each stand-in")
+    await eventually(
+        lambda: injected(faults, "calendar") >= 3 and injected(faults, "scc") >= 3,
+        what="three faults on each stand-in",
+    )
     seen = {t: faults.fault_counters(t) for t in ("calendar", "scc")}
     faults.set_faults("calendar", "")
     faults.set_faults("scc", "")
@@ -53,7 +58,10 @@ async def test_stand_ins_answering_5xx_and_throttling_then_recovering(
 
 
 async def test_aws_throttling_5xx_and_resets_throughout_a_booking(
-    faults: DevStack, booker: Booker, aws: AwsClients, settings: Settings,
+    faults: DevStack,
+    booker: Booker,
+    aws: AwsClients,
+    settings: Settings,
 ) -> None:
     faults.set_faults("aws", "error=0.25,kinds=throttle|503|reset,seed=11")
     data = booking_data()
@@ -68,15 +76,20 @@ async def test_aws_throttling_5xx_and_resets_throughout_a_booking(
 
 
 async def test_answers_lost_after_the_effect_do_not_duplicate(
-    faults: DevStack, booker: Booker, aws: AwsClients, settings: Settings,
+    faults: DevStack,
+    booker: Booker,
+    aws: AwsClients,
+    settings: Settings,
 ) -> None:
     """The nastiest case: the calendar entry and SCC event are made, the answer never arrives."""
     faults.set_faults("calendar", "error=1,kinds=reset,after=1")
     faults.set_faults("scc", "error=1,kinds=503,after=1")
     data = booking_data()
     handle = await booker.start(data)
-    await eventually(lambda: injected(faults, "calendar") >= 2 and injected(faults, "scc") >= 2,
-                     what="lost answers on both stand-ins")
+    await eventually(
+        lambda: injected(faults, "calendar") >= 2 and injected(faults, "scc") >= 2,
+        what="lost answers on both stand-ins",
+    )
     faults.set_faults("calendar", "")
     faults.set_faults("scc", "")
     await booker.answer_all(data["booking_ref"])
@@ -85,7 +98,8 @@ async def test_answers_lost_after_the_effect_do_not_duplicate(
 
 
 async def test_a_4xx_no_retry_can_fix_fails_the_step_and_names_it(
-    faults: DevStack, booker: Booker,
+    faults: DevStack,
+    booker: Booker,
 ) -> None:
     faults.set_faults("calendar", "error=1,kinds=400")
     data = booking_data()

@@ -8,7 +8,7 @@ import httpx
 from temporalio import activity
 
 from charters.activities.secrets import SecretReader
-from charters.errors import from_http_response
+from charters.errors import from_http_response, send
 from charters.models import Booking, CalendarEntryRef, CalendarEntryRequest, CalendarStatusRequest
 
 
@@ -63,8 +63,13 @@ class CalendarActivities:
         return {self._header: self._secrets.get(self._secret_id)}
 
     def _find(self, idempotency_key: str, booking_ref: str) -> str | None:
-        response = self._http.get(
-            f"{self._base}/calendar", params={"booking_ref": booking_ref}, headers=self._headers()
+        response = send(
+            self._http,
+            "calendar",
+            "GET",
+            f"{self._base}/calendar",
+            params={"booking_ref": booking_ref},
+            headers=self._headers(),
         )
         if response.status_code != 200:
             raise from_http_response("calendar", response)
@@ -79,7 +84,10 @@ class CalendarActivities:
         existing = self._find(req.idempotency_key, req.booking.booking_ref)
         if existing:
             return CalendarEntryRef(entry_id=existing, created=False)
-        response = self._http.post(
+        response = send(
+            self._http,
+            "calendar",
+            "POST",
             f"{self._base}/calendar",
             json=calendar_body(req.booking, req.idempotency_key, req.status),
             headers={**self._headers(), "Idempotency-Key": req.idempotency_key},
@@ -95,8 +103,13 @@ class CalendarActivities:
         if req.booking is not None:
             full = calendar_body(req.booking, "", req.status)
             body.update({k: full[k] for k in ("date", "start", "duration_hours", "event_name")})
-        response = self._http.patch(
-            f"{self._base}/calendar/{req.entry_id}", json=body, headers=self._headers()
+        response = send(
+            self._http,
+            "calendar",
+            "PATCH",
+            f"{self._base}/calendar/{req.entry_id}",
+            json=body,
+            headers=self._headers(),
         )
         if response.status_code != 200:
             raise from_http_response("calendar", response)

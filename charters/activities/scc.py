@@ -9,7 +9,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from charters.activities.secrets import SecretReader
-from charters.errors import SCC_AUTH_REJECTED, SCC_HEADER_STRIPPED, from_http_response
+from charters.errors import SCC_AUTH_REJECTED, SCC_HEADER_STRIPPED, from_http_response, send
 from charters.models import CrewView, SccEventRef, SccEventRequest, SccUpdateRequest
 
 
@@ -83,8 +83,13 @@ class SccActivities:
             raise from_http_response("SCC", response)
 
     def _find(self, idempotency_key: str) -> str | None:
-        response = self._http.get(
-            f"{self._api}/events", params={"external_ref": idempotency_key}, headers=self._headers()
+        response = send(
+            self._http,
+            "scc",
+            "GET",
+            f"{self._api}/events",
+            params={"external_ref": idempotency_key},
+            headers=self._headers(),
         )
         self._raise_for(response)
         events = response.json().get("events", [])
@@ -96,7 +101,10 @@ class SccActivities:
         existing = self._find(req.idempotency_key)
         if existing:
             return SccEventRef(event_id=existing, created=False)
-        response = self._http.post(
+        response = send(
+            self._http,
+            "scc",
+            "POST",
             f"{self._api}/events",
             json=scc_body(req.charter, req.idempotency_key),
             headers={**self._headers(), "Idempotency-Key": req.idempotency_key},
@@ -109,7 +117,12 @@ class SccActivities:
         """Cancel or reschedule; the body is absolute, so a repeat writes the same."""
         body = {**scc_body(req.charter, ""), "status": req.status}
         body.pop("external_ref")
-        response = self._http.patch(
-            f"{self._api}/events/{req.event_id}", json=body, headers=self._headers()
+        response = send(
+            self._http,
+            "scc",
+            "PATCH",
+            f"{self._api}/events/{req.event_id}",
+            json=body,
+            headers=self._headers(),
         )
         self._raise_for(response)

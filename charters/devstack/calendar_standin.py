@@ -1,5 +1,8 @@
 """Stand-in for the JADA Internal Calendar (the dashboard Lambda's URL): token-checked, persisted
-to a JSON file, and deliberately without dedup so a duplicate by the product would show."""
+to a JSON file, and deliberately without dedup so a duplicate by the product would show.
+
+The handlers are async but never block the event loop: the token check (a Secrets Manager call
+when the cache expires) and the file writes run in Starlette's thread pool."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -18,6 +22,11 @@ from starlette.routing import Route
 from charters.activities.secrets import SecretReader
 
 REQUIRED = ("event_type", "date", "duration_hours", "location", "guest_name", "booking_ref")
+
+
+def _copy(entry: dict[str, Any]) -> dict[str, Any]:
+    """What a response may serialise while other threads keep writing the store."""
+    return {k: list(v) if isinstance(v, list) else v for k, v in entry.items()}
 
 
 class CalendarStore:
@@ -29,16 +38,26 @@ class CalendarStore:
         )
 
     def save(self) -> None:
+        """The whole file, atomically; compact, because an indented dump takes json's pure-Python
+        encoder (six times slower, on every write of a file that grows with each booking)."""
         tmp = self._path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.entries, indent=1))
+        tmp.write_text(json.dumps(self.entries))
         tmp.replace(self._path)
+
+    def find(self, booking_ref: str | None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                _copy(e)
+                for e in self.entries.values()
+                if booking_ref is None or e.get("booking_ref") == booking_ref
+            ]
 
     def add(self, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             entry = {**body, "entry_id": f"cal-{uuid.uuid4().hex[:12]}"}
             self.entries[entry["entry_id"]] = entry
             self.save()
-            return entry
+            return _copy(entry)
 
     def update(self, entry_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         with self._lock:
@@ -48,7 +67,7 @@ class CalendarStore:
             entry.update(changes)
             entry.setdefault("history", []).append(changes)
             self.save()
-            return entry
+            return _copy(entry)
 
 
 def calendar_app(
@@ -63,26 +82,26 @@ def calendar_app(
         return None
 
     async def create(request: Request) -> JSONResponse:
-        if (denied := authorised(request)) is not None:
+        if (denied := await run_in_threadpool(authorised, request)) is not None:
             return denied
         body = await request.json()
         missing = [f for f in REQUIRED if not body.get(f)]
         if missing:
             return JSONResponse({"error": f"missing fields: {missing}"}, status_code=400)
-        entry = store.add(body)
+        entry = await run_in_threadpool(store.add, body)
         return JSONResponse({"entry_id": entry["entry_id"]}, status_code=201)
 
     async def lookup(request: Request) -> JSONResponse:
-        if (denied := authorised(request)) is not None:
+        if (denied := await run_in_threadpool(authorised, request)) is not None:
             return denied
-        ref = request.query_params.get("booking_ref")
-        entries = [e for e in store.entries.values() if ref is None or e.get("booking_ref") == ref]
+        entries = await run_in_threadpool(store.find, request.query_params.get("booking_ref"))
         return JSONResponse({"entries": entries})
 
     async def update(request: Request) -> JSONResponse:
-        if (denied := authorised(request)) is not None:
+        if (denied := await run_in_threadpool(authorised, request)) is not None:
             return denied
-        entry = store.update(request.path_params["entry_id"], await request.json())
+        changes = await request.json()
+        entry = await run_in_threadpool(store.update, request.path_params["entry_id"], changes)
         if entry is None:
             return JSONResponse({"error": "no such entry"}, status_code=404)
         return JSONResponse(entry)

@@ -1,19 +1,25 @@
 """Stand-in for the ShipCaptainCrew API on API Gateway. Auth as the real Lambda does it:
 sha256(service key) must equal SERVICE_KEY_HASH, read from the (emulated) Lambda's configuration
 on every request; a missing variable rejects everything, with a body that does not say why.
-Events are written to DynamoDB `scc-events`; no dedup of its own."""
+Events are written to DynamoDB `scc-events`; no dedup of its own.
+
+Every DynamoDB, Lambda and S3 call runs in Starlette's thread pool, never on the event loop. The
+look-up by `external_ref` goes through `ExternalRefIndex` instead of scanning the whole table
+(a scan grew with every booking, on the product's critical path)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import re
+import threading
 import time
 import uuid
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -29,6 +35,61 @@ def _item(body: dict[str, Any]) -> dict[str, Any]:
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     return {k: _de.deserialize(v) for k, v in item.items()}
+
+
+class ExternalRefIndex:
+    """external_ref -> event ids, in creation order, for the `GET /prod/events?external_ref=`
+    look-up. Built by one scan of the table on first use, then kept by `create` (this stand-in
+    is the only writer of new events). Ids are indexed before their item is written and every
+    hit is read back (consistent GetItem), so the answer is what a consistent scan would give:
+    an event is found once it is in the table, and an id whose item is gone (moto restarted) is
+    skipped."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._ddb = dynamodb
+        self._table = table
+        self._lock = threading.Lock()
+        self._ids: dict[str, list[str]] | None = None
+
+    def _loaded(self) -> dict[str, list[str]]:
+        if self._ids is None:
+            ids: dict[str, list[str]] = {}
+            pages = self._ddb.get_paginator("scan").paginate(
+                TableName=self._table,
+                ProjectionExpression="event_id, external_ref",
+                ConsistentRead=True,
+            )
+            for page in pages:
+                for item in page.get("Items", []):
+                    ref = item.get("external_ref", {}).get("S")
+                    if ref:
+                        ids.setdefault(ref, []).append(item["event_id"]["S"])
+            self._ids = ids
+        return self._ids
+
+    def add(self, ref: str, event_id: str) -> None:
+        with self._lock:
+            self._loaded().setdefault(ref, []).append(event_id)
+
+    def discard(self, ref: str, event_id: str) -> None:
+        with self._lock:
+            known = self._loaded().get(ref, [])
+            if event_id in known:
+                known.remove(event_id)
+
+    def find(self, ref: str) -> list[dict[str, Any]]:
+        with self._lock:
+            candidates = list(self._loaded().get(ref, []))
+        events = []
+        for event_id in candidates:
+            item = self._ddb.get_item(
+                TableName=self._table, Key={"event_id": {"S": event_id}}, ConsistentRead=True
+            ).get("Item")
+            if item is None:
+                continue  # not written yet, or gone with a moto restart
+            if item.get("external_ref", {}).get("S") == ref:
+                events.append(_plain(item))
+        return events
 
 
 def scc_app(
@@ -53,8 +114,21 @@ def scc_app(
     def rejected() -> JSONResponse:
         return JSONResponse({"message": "Unauthorized"}, status_code=401)
 
+    index = ExternalRefIndex(dynamodb, table)
+
+    def store(record: dict[str, Any]) -> None:
+        ref = record.get("external_ref")
+        if ref:
+            index.add(ref, record["event_id"])
+        try:
+            dynamodb.put_item(TableName=table, Item=_item(record))
+        except BaseException:
+            if ref:
+                index.discard(ref, record["event_id"])
+            raise
+
     async def create(request: Request) -> JSONResponse:
-        if not authorised(request):
+        if not await run_in_threadpool(authorised, request):
             return rejected()
         body = await request.json()
         if not body.get("event_name") or not body.get("date"):
@@ -66,33 +140,21 @@ def scc_app(
             "status": "scheduled",
             "created_at": int(time.time()),
         }
-        dynamodb.put_item(TableName=table, Item=_item(record))
+        await run_in_threadpool(store, record)
         return JSONResponse({"event_id": event_id}, status_code=201)
 
     async def find(request: Request) -> JSONResponse:
-        if not authorised(request):
+        if not await run_in_threadpool(authorised, request):
             return rejected()
         ref = request.query_params.get("external_ref", "")
-        pages = dynamodb.get_paginator("scan").paginate(
-            TableName=table,
-            FilterExpression="external_ref = :r",
-            ExpressionAttributeValues={":r": {"S": ref}},
-            ConsistentRead=True,
-        )
-        events = [_plain(i) for page in pages for i in page.get("Items", [])]
+        events = await run_in_threadpool(index.find, ref)
         return JSONResponse(
             {"events": [{"event_id": e["event_id"], "status": e.get("status")} for e in events]}
         )
 
-    async def update(request: Request) -> JSONResponse:
-        if not authorised(request):
-            return rejected()
-        event_id = request.path_params["event_id"]
-        body = await request.json()
+    def write(event_id: str, body: dict[str, Any]) -> bool:
         names = {f"#f{i}": k for i, k in enumerate(body)}
         values = {f":v{i}": _ser.serialize(v) for i, v in enumerate(body.values())}
-        if not body:
-            return JSONResponse({"message": "empty update"}, status_code=400)
         try:
             dynamodb.update_item(
                 TableName=table,
@@ -103,29 +165,47 @@ def scc_app(
                 ExpressionAttributeValues=values,
             )
         except dynamodb.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    async def update(request: Request) -> JSONResponse:
+        if not await run_in_threadpool(authorised, request):
+            return rejected()
+        event_id = request.path_params["event_id"]
+        body = await request.json()
+        if not body:
+            return JSONResponse({"message": "empty update"}, status_code=400)
+        if not await run_in_threadpool(write, event_id, body):
             return JSONResponse({"message": "no such event"}, status_code=404)
         return JSONResponse({"event_id": event_id})
+
+    def presigned_post(event_id: str, name: str, content_type: str) -> dict[str, Any] | None:
+        found = dynamodb.get_item(TableName=table, Key={"event_id": {"S": event_id}}).get("Item")
+        if not found:
+            return None
+        return dict(
+            s3.generate_presigned_post(
+                Bucket=bucket,
+                Key=f"photos/{event_id}/{uuid.uuid4().hex[:8]}-{name}",
+                Fields={"Content-Type": content_type},
+                Conditions=[
+                    ["content-length-range", 1, MAX_UPLOAD_BYTES],
+                    {"Content-Type": content_type},
+                ],
+                ExpiresIn=3600,
+            )
+        )
 
     async def presign(request: Request) -> JSONResponse:
         """Presigned POST for a guest photo under photos/{event_id}/ (public route)."""
         event_id = request.path_params["event_id"]
-        found = dynamodb.get_item(TableName=table, Key={"event_id": {"S": event_id}}).get("Item")
-        if not found:
-            return JSONResponse({"message": "no such event"}, status_code=404)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", request.query_params.get("filename", "photo"))[-80:]
         content_type = request.query_params.get("content_type") or "application/octet-stream"
         if not content_type.startswith("image/"):
             return JSONResponse({"message": "only images can be uploaded"}, status_code=400)
-        post = s3.generate_presigned_post(
-            Bucket=bucket,
-            Key=f"photos/{event_id}/{uuid.uuid4().hex[:8]}-{name}",
-            Fields={"Content-Type": content_type},
-            Conditions=[
-                ["content-length-range", 1, MAX_UPLOAD_BYTES],
-                {"Content-Type": content_type},
-            ],
-            ExpiresIn=3600,
-        )
+        post = await run_in_threadpool(presigned_post, event_id, name, content_type)
+        if post is None:
+            return JSONResponse({"message": "no such event"}, status_code=404)
         return JSONResponse(post, headers={"Access-Control-Allow-Origin": "*"})
 
     routes = [

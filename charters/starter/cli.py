@@ -310,7 +310,13 @@ def confirm_server() -> None:
 
     settings = _settings()
     secrets = SecretReader(aws_client(settings, "secretsmanager"))
-    web = confirm_app(lambda: connect(settings), secrets, settings.secret_magic_link_key)
+    web = confirm_app(
+        lambda: connect(settings),
+        secrets,
+        settings.secret_magic_link_key,
+        per_token_per_minute=settings.confirm_limit_per_token_per_minute,
+        per_client_per_minute=settings.confirm_limit_per_client_per_minute,
+    )
     uvicorn.run(web, host=settings.confirm_host, port=settings.confirm_port, log_level="warning")
 
 
@@ -394,3 +400,89 @@ def demo(
 
     code = run_demo(_settings(), console, file, exit_when_done=exit_when_done, broken=break_)
     raise typer.Exit(code)
+
+
+@app.command()
+def bench(
+    bookings: Annotated[
+        list[int] | None,
+        typer.Option(
+            help="bookings per run: one value, or one per --concurrency (default 10 50 200)"
+        ),
+    ] = None,
+    concurrency: Annotated[
+        list[int] | None,
+        typer.Option(help="bookings in flight; repeat for several runs (default 1 10 50)"),
+    ] = None,
+    latency_ms: Annotated[
+        float | None,
+        typer.Option(help="delay the fault proxy adds to every external call (default 50)"),
+    ] = None,
+    baseline_runs: Annotated[int, typer.Option(help="runs of the sequential baseline")] = 5,
+    out_dir: Annotated[Path, typer.Option(help="where the JSON and PNG go")] = Path(
+        "bench-results"
+    ),
+    state_base: Annotated[
+        Path | None,
+        typer.Option(
+            help="parent of the stack's temporary state dir (default /dev/shm if writable)"
+        ),
+    ] = None,
+    plot: Annotated[bool, typer.Option(help="write the PNG (needs matplotlib)")] = True,
+    keep_state: Annotated[bool, typer.Option(help="keep the bench stack's state dir")] = False,
+) -> None:
+    """Latency and throughput of bookings on a fresh embedded stack, every external call delayed
+    --latency-ms; crew confirmations are signalled as soon as a booking awaits the crew."""
+    from charters.devstack.bench import BenchConfig, run_bench
+
+    config = BenchConfig(
+        baseline_runs=baseline_runs,
+        out_dir=out_dir,
+        plot=plot,
+        keep_state=keep_state,
+        state_base=state_base,
+    )
+    if latency_ms is not None:
+        config.latency_ms = latency_ms
+    if concurrency:
+        config.concurrency = list(concurrency)
+        config.bookings = list(bookings) if bookings else [10 * c for c in concurrency]
+    elif bookings:
+        config.bookings = list(bookings)
+    raise typer.Exit(run_bench(config, console))
+
+
+@app.command()
+def chaos(
+    bookings: Annotated[int, typer.Option(help="bookings to run")] = 100,
+    kills: Annotated[int, typer.Option(help="times the worker is killed with SIGKILL")] = 5,
+    fault_rate: Annotated[
+        float, typer.Option(help="share of external calls faulted: 5xx, throttle, reset, slow")
+    ] = 0.1,
+    seed: Annotated[int, typer.Option(help="seeds the faults and the kill schedule")] = 1,
+    concurrency: Annotated[int, typer.Option(help="bookings in flight")] = 20,
+    out_dir: Annotated[Path, typer.Option(help="where chaos-<timestamp>.json goes")] = Path(
+        "bench-results"
+    ),
+    keep_state: Annotated[bool, typer.Option(help="keep the chaos stack's state dir")] = False,
+    strict: Annotated[
+        bool,
+        typer.Option(help="count duplicates of the documented SES send/record window too"),
+    ] = False,
+) -> None:
+    """Bookings through injected faults and worker kills on a fresh embedded stack; then every
+    effect is counted in the emulated systems. Exits 1 on any duplicate or lost booking (an
+    email repeated in the documented SES window is shown apart, counted with --strict)."""
+    from charters.devstack.chaos import ChaosConfig, run_chaos_cli
+
+    config = ChaosConfig(
+        bookings=bookings,
+        kills=kills,
+        fault_rate=fault_rate,
+        seed=seed,
+        concurrency=concurrency,
+        out_dir=out_dir,
+        keep_state=keep_state,
+        strict=strict,
+    )
+    raise typer.Exit(run_chaos_cli(config, console))

@@ -1,9 +1,18 @@
 """Crew confirmation endpoint. Opening a magic link changes nothing (mail scanners open links);
-only the Accept/Decline POST sends the `crew_confirmation` signal."""
+only the Accept/Decline POST sends the `crew_confirmation` signal.
+
+Rate limits (in memory, per process; sliding one-minute windows): every request to `/c/{token}`
+counts against its client address (default 60 a minute) and against its token (default 10 a
+minute), before the token is even checked, so guessing tokens and hammering one link are both
+cut off. Over a limit the answer is 429 with `Retry-After`. Behind a reverse proxy the client
+address is what the ASGI server resolved (uvicorn's `--forwarded-allow-ips`)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,8 +50,85 @@ def _message(title: str, message: str, status: int) -> HTMLResponse:
     return _page("message.html", status=status, title=title, message=message)
 
 
-def confirm_app(client_factory: Any, secrets: SecretReader, magic_key_secret_id: str) -> Starlette:
+class SlidingWindowLimiter:
+    """At most `limit` requests per key in any `window` seconds. Refused requests do not count,
+    so a client that backs off gets through again. Keys are bounded: when there are more than
+    `max_keys`, idle ones are dropped, then the oldest."""
+
+    def __init__(
+        self,
+        limit: int,
+        window: float = 60.0,
+        *,
+        max_keys: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if limit < 1 or window <= 0:
+            raise ValueError("a rate limit needs limit >= 1 and window > 0")
+        self.limit = limit
+        self.window = window
+        self._max_keys = max_keys
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = {}
+
+    def retry_after(self, key: str) -> float:
+        """0 when `key` may make a request now, else the seconds until it may."""
+        hits = self._hits.get(key)
+        if not hits:
+            return 0.0
+        now = self._clock()
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) < self.limit:
+            return 0.0
+        return max(hits[0] + self.window - now, 0.001)
+
+    def record(self, key: str) -> None:
+        hits = self._hits.get(key)
+        if hits is None:
+            if len(self._hits) >= self._max_keys:
+                self._prune()
+            hits = self._hits[key] = deque()
+        hits.append(self._clock())
+
+    def _prune(self) -> None:
+        cutoff = self._clock() - self.window
+        for key in [k for k, h in self._hits.items() if not h or h[-1] <= cutoff]:
+            del self._hits[key]
+        while len(self._hits) >= self._max_keys:
+            del self._hits[next(iter(self._hits))]
+
+
+def _too_many(retry_after: float) -> HTMLResponse:
+    response = _message(
+        "Too many requests", "Please wait a minute, then open the link from your email again.", 429
+    )
+    response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
+
+
+def confirm_app(
+    client_factory: Any,
+    secrets: SecretReader,
+    magic_key_secret_id: str,
+    *,
+    per_token_per_minute: int = 10,
+    per_client_per_minute: int = 60,
+) -> Starlette:
     state: dict[str, Client] = {}
+    per_token = SlidingWindowLimiter(per_token_per_minute)
+    per_client = SlidingWindowLimiter(per_client_per_minute)
+
+    def limited(request: Request) -> Response | None:
+        """Counts the request against its client and its token, or answers 429."""
+        client = request.client.host if request.client else "unknown"
+        token = request.path_params["token"]
+        wait = max(per_client.retry_after(client), per_token.retry_after(token))
+        if wait:
+            return _too_many(wait)
+        per_client.record(client)
+        per_token.record(token)
+        return None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -86,6 +172,9 @@ def confirm_app(client_factory: Any, secrets: SecretReader, magic_key_secret_id:
         return _page("confirm.html", charter=charter, seat=seat, answer=answer)
 
     async def show(request: Request) -> Response:
+        refused = limited(request)
+        if refused is not None:
+            return refused
         found = await link_and_status(request.path_params["token"])
         if isinstance(found, Response):
             return found
@@ -94,6 +183,9 @@ def confirm_app(client_factory: Any, secrets: SecretReader, magic_key_secret_id:
         return seat_page(link, status, answer)
 
     async def answer(request: Request) -> Response:
+        refused = limited(request)
+        if refused is not None:
+            return refused
         found = await link_and_status(request.path_params["token"])
         if isinstance(found, Response):
             return found

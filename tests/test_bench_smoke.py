@@ -1,0 +1,87 @@
+"""`charters bench` on a tiny run through the same code path as `make bench`: its own fresh stack,
+3 bookings at C=1 and at C=3, every external call delayed 5 ms. Checks the shape and sanity of
+the results file, never a performance goal (those depend on the machine)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+from charters.devstack.bench import CRITICAL_PATH, BenchConfig, all_calls, run_bench
+
+LATENCY_MS = 5.0
+REQUIRED = {
+    "bound_ms",
+    "p50_ms_c1",
+    "p95_ms_c1",
+    "p99_ms_c1",
+    "p50_over_bound",
+    "sequential_p50_ms",
+    "bookings_per_s_c50",
+    "latency_ms_injected",
+    "results",
+    "goals",
+    "critical_path",
+    "calls_per_booking_measured",
+    "png",
+}
+
+
+def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
+    out = io.StringIO()
+    config = BenchConfig(
+        concurrency=[1, 3],
+        bookings=[3],
+        latency_ms=LATENCY_MS,
+        baseline_runs=2,
+        warmup=1,
+        out_dir=tmp_path,
+    )
+    code = run_bench(config, Console(file=out, width=160))
+    assert code == 0, out.getvalue()
+    [path] = tmp_path.glob("*.json")
+    report = json.loads(path.read_text())
+
+    assert not REQUIRED - report.keys()
+    bound = len(CRITICAL_PATH) * LATENCY_MS
+    assert report["latency_ms_injected"] == LATENCY_MS
+    assert report["bound_ms"] == bound == 19 * LATENCY_MS
+    # Every call on the chain sleeps in the proxy: nothing finishes under the bound.
+    assert report["p50_ms_c1"] >= bound
+    assert report["p50_ms_c1"] <= report["p95_ms_c1"] <= report["p99_ms_c1"]
+    assert report["p50_over_bound"] == round(report["p50_ms_c1"] / bound, 3)
+    assert report["sequential_p50_ms"] >= len(all_calls()) * LATENCY_MS
+    assert report["bookings_per_s_c50"] is None  # no C=50 run here
+
+    measured = report["calls_per_booking_measured"]
+    expected = report["calls_per_booking_expected"]
+    assert measured["total"] >= expected["total"] == 29
+    assert measured["total"] <= expected["total"] + 3  # a secret read after a cache expiry
+
+    assert [r["concurrency"] for r in report["results"]] == [1, 3]
+    for result in report["results"]:
+        assert result["completed"] == 3 and result["failed"] == 0, result["errors"]
+        assert result["bookings_per_s"] > 0
+        assert len(result["latencies_ms"]) == 3
+        assert all(v >= bound for v in result["latencies_ms"])
+        assert result["crew_wait_ms"]["p50"] >= 0
+        assert result["to_awaiting_crew_ms"]["p50"] > 0
+        for name in ("worker", "temporal"):
+            figures = result["processes"][name]
+            assert figures["cpu_ms_per_booking"] > 0
+            assert figures["peak_rss_mb"] > 0
+
+    for goal in report["goals"].values():
+        assert goal["status"] in ("PASS", "MISS", "n/a")
+    assert report["goals"]["c50_throughput"]["status"] == "n/a"
+
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert report["png"] is None
+    else:
+        assert report["png"] and Path(report["png"]).stat().st_size > 0
+    assert "charters bench" in out.getvalue()
