@@ -1,15 +1,19 @@
 """Effect ledger in DynamoDB: claim a key with a conditional write, do the effect, record it.
 
 Used for effects whose API has no idempotency token (SES) or whose token we cannot rely on
-(CloudFront locally). The one window left is a crash after the effect and before `record`:
-the next attempt then repeats the effect. That window is a few milliseconds wide."""
+(CloudFront locally). Once the effect has happened, recording it is retried on the spot (a
+throttled or failed write must not make the next attempt repeat the effect). The one window left
+is a crash after the effect and before `record`: the next attempt then repeats the effect. That
+window is one DynamoDB write wide."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+
+RECORD_BACKOFF_SECONDS = (0.05, 0.1, 0.2, 0.4, 0.5, 0.5, 0.5)
 
 
 class EffectLedger:
@@ -68,5 +72,17 @@ class EffectLedger:
             return done, True
         self.claim(key, kind)
         result = str(effect())
-        self.record(key, result)
+        self._record_after_effect(key, result)
         return result, False
+
+    def _record_after_effect(self, key: str, result: str) -> None:
+        """`record`, tried up to eight times within about 2 s: giving up here would
+        make Temporal's retry repeat an effect that has already happened."""
+        for pause in (*RECORD_BACKOFF_SECONDS, None):
+            try:
+                self.record(key, result)
+                return
+            except (BotoCoreError, ClientError):
+                if pause is None:
+                    raise
+                time.sleep(pause)

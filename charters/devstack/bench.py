@@ -33,9 +33,10 @@ p50/p95/p99 reported everywhere are of it unless named otherwise.
 (see `WORKFLOW_STAGES`, `CRITICAL_PATH`); with every call delayed L ms no implementation can
 finish faster than `len(CRITICAL_PATH) * L`.
 
-Goals (reported PASS/MISS, never failing the run): at C=1 the p50 latency is at most 1.25 x
-bound and below the sequential baseline; at C=50 at least 30 bookings/s, or the Temporal server
-is what saturates the CPU first.
+Goals (reported PASS or MISS, never failing the run): at C=1 the p50 latency is at most 1.25 x
+bound and below the sequential baseline; at C=50 at least 30 bookings/s. Below that rate with
+every core busy and the Temporal server the largest consumer, the status is CEILING: the figure
+is the ceiling this machine puts on the server, not a fault of the worker.
 
 Results: a Rich table on the console, `bench-results/<timestamp>.json` and `<timestamp>.png`
 (latency histogram, throughput vs concurrency; needs the `bench` extra: matplotlib).
@@ -864,11 +865,12 @@ def goals(report: dict[str, Any], by_c: dict[int, dict[str, Any]]) -> dict[str, 
                 f"inconclusive: {other:.0f}% of the CPU went to processes outside the stack"
             )
         elif saturated and top == "temporal":
-            throughput["status"] = "PASS"
+            throughput["status"] = "CEILING"
             throughput["note"] = (
-                f"CPU-bound, the Temporal server first: every core busy ({busy:.0f}%), the "
-                f"server the largest consumer ({cpu['temporal']:.0f} ms CPU per booking; alone "
-                f"on all {cores} cores it would top out at {temporal_ceiling:.0f} bookings/s)"
+                f"below the goal, CPU-bound with the Temporal server first: every core busy "
+                f"({busy:.0f}%), the server the largest consumer ({cpu['temporal']:.0f} ms CPU "
+                f"per booking, worker {cpu.get('worker', 0):.0f}); alone on all {cores} cores "
+                f"the server would top out at {temporal_ceiling:.0f} bookings/s"
             )
         else:
             throughput["status"] = "MISS"
