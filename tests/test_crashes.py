@@ -4,10 +4,13 @@ with each effect exactly once, counted in the emulated systems themselves."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any
 
 import pytest
 
+from charters import contract
+from charters.devstack.chaos import ledger_takeovers
 from charters.devstack.stack import DevStack
 from charters.settings import Settings
 from charters.worker.wiring import AwsClients
@@ -25,13 +28,28 @@ CREW = ["alex@sailjada.com", "captain@sailjada.com", "jordan@sailjada.com"]
 
 
 def assert_effects_once(aws: AwsClients, settings: Settings, ref: str, slug: str) -> None:
+    """Every effect once. The one exception allowed is SES's documented window (it has no
+    idempotency token): a worker killed after SES took a message and before the ledger recorded
+    it sends that message again, and the ledger then shows the claim taken over."""
     assert len(calendar_entries(settings, ref)) == 1, "calendar entries"
     assert len(scc_items(aws, settings, ref)) == 1, "SCC events"
-    mails = mail_for(settings, ref)
-    invites = sorted(r for m in mails if m.magic_links() for r in m.to)
-    assert invites == CREW, invites
-    assert len([m for m in mails if m.subject.startswith("Confirmed:")]) == 1
     assert len(invalidations_for(aws, settings, slug)) == 1
+    mails = mail_for(settings, ref)
+    invites = Counter(r for m in mails if m.magic_links() for r in m.to)
+    summaries = Counter(r for m in mails if m.subject.startswith("Confirmed:") for r in m.to)
+    assert sorted(invites) == CREW, invites
+    assert list(summaries) == ["captain@sailjada.com"], summaries
+    repeats = {
+        "invite": [to for to, n in invites.items() if n > 1],
+        "captain-summary": [to for to, n in summaries.items() if n > 1],
+    }
+    if not any(repeats.values()):
+        return
+    assert all(n <= 2 for n in [*invites.values(), *summaries.values()]), (invites, summaries)
+    taken_over = ledger_takeovers(aws, settings, {contract.workflow_id_for(ref)})
+    for kind, recipients in repeats.items():
+        claims = [k for k in taken_over if k.split(":")[2] == kind]
+        assert len(recipients) <= len(claims), (kind, recipients, taken_over)
 
 
 @pytest.mark.parametrize("kill_after", [0.05, 0.3, 0.8, 1.5])

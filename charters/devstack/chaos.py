@@ -300,7 +300,7 @@ def _scc_items(aws: AwsClients, settings: Settings) -> dict[str, list[dict[str, 
     return found
 
 
-def _ledger_takeovers(
+def ledger_takeovers(
     aws: AwsClients, settings: Settings, workflow_ids: set[str]
 ) -> dict[str, int]:
     """Effect-ledger keys of this run claimed more than once (key -> claims): an attempt died
@@ -470,7 +470,7 @@ async def read_ledger(
     invalidations = await asyncio.to_thread(_invalidations, aws, settings, slugs)
     mail = await asyncio.to_thread(_mail, settings, refs)
     takeovers = await asyncio.to_thread(
-        _ledger_takeovers, aws, settings, {t.workflow_id for t in tracked}
+        ledger_takeovers, aws, settings, {t.workflow_id for t in tracked}
     )
     pages = await asyncio.gather(
         *(asyncio.to_thread(_page_exists, aws, settings, t.slug) for t in tracked)
