@@ -43,6 +43,9 @@ Scenario = Callable[[Any], Awaitable[WorkflowHandle[Any, Any]]]
 SCENARIOS: dict[str, tuple[Scenario, str]] = {
     "confirmed-decline-replacement": (decline_and_replace_scenario, "confirmed"),
     "cancelled-after-reminder": (cancel_scenario, "cancelled"),
+    # recorded with parallel-steps-v3 (the older two replay the code paths from before it)
+    "v3-confirmed-decline-replacement": (decline_and_replace_scenario, "confirmed"),
+    "v3-cancelled-after-reminder": (cancel_scenario, "cancelled"),
 }
 NAMES = sorted(set(SCENARIOS) | {p.stem for p in HISTORIES.glob("*.json")})
 

@@ -30,8 +30,8 @@ class EffectLedger:
             return str(item["result"]["S"])
         return None
 
-    def claim(self, key: str, kind: str) -> None:
-        """Claim the key; a crashed attempt's claim is taken over (counted in `attempts`)."""
+    def claim(self, key: str, kind: str) -> bool:
+        """Claim a new key with a conditional write; False when the key was there already."""
         try:
             self._ddb.put_item(
                 TableName=self._table,
@@ -47,6 +47,13 @@ class EffectLedger:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
+            return False
+        return True
+
+    def take_over(self, key: str) -> bool:
+        """Take over the claim of an attempt that died before recording (counted in
+        `attempts`); False when the effect has been recorded meanwhile."""
+        try:
             self._ddb.update_item(
                 TableName=self._table,
                 Key={"key": {"S": key}},
@@ -55,6 +62,11 @@ class EffectLedger:
                 ExpressionAttributeNames={"#r": "result"},
                 ExpressionAttributeValues={":one": {"N": "1"}},
             )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def record(self, key: str, result: str) -> None:
         self._ddb.update_item(
@@ -66,11 +78,15 @@ class EffectLedger:
         )
 
     def once(self, key: str, kind: str, effect: Any) -> tuple[str, bool]:
-        """Run `effect()` once per key (but for the window above); returns (result, duplicate)."""
-        done = self.recorded(key)
-        if done is not None:
-            return done, True
-        self.claim(key, kind)
+        """Run `effect()` once per key (but for the window above); returns (result, duplicate).
+        Claim first: a new key, the common case, costs one write before the effect; only a key
+        seen before is read."""
+        if not self.claim(key, kind):
+            done = self.recorded(key)
+            if done is not None:
+                return done, True
+            if not self.take_over(key):
+                return self.recorded(key) or "", True
         result = str(effect())
         self._record_after_effect(key, result)
         return result, False

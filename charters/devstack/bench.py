@@ -105,9 +105,8 @@ class Call:
 
 
 def _ledger(effect: str) -> tuple[Call, ...]:
-    """EffectLedger.once: look up, conditional claim, the effect, record the result."""
+    """EffectLedger.once on a new key: conditional claim, the effect, record the result."""
     return (
-        Call("aws", "dynamodb GetItem (ledger look-up)"),
         Call("aws", "dynamodb PutItem (ledger claim)"),
         Call("aws", effect),
         Call("aws", "dynamodb UpdateItem (ledger record)"),
@@ -147,13 +146,13 @@ MEMBERS = 3
 WORKFLOW_STAGES: tuple[tuple[str, tuple[tuple[str, ...], ...]], ...] = (
     ("validate", (("validate_booking",),)),
     ("provision", (("create_calendar_entry",), ("check_scc_service_key", "create_scc_event"))),
-    ("redact", (("redact_scc_revenue",),)),
-    ("publish", (("publish_guest_page",),)),
-    ("invalidate", (("invalidate_guest_page",),)),
+    (
+        "redact and publish",
+        (("redact_scc_revenue",), ("publish_guest_page", "invalidate_guest_page")),
+    ),
     ("notify crew", (("send_crew_email",),) * MEMBERS),
     # ... awaiting-crew: the human wait, not part of the pipeline ...
-    ("captain summary", (("send_captain_summary",),)),
-    ("calendar confirmed", (("update_calendar_entry",),)),
+    ("finalize", (("send_captain_summary",), ("update_calendar_entry",))),
 )
 
 
@@ -164,10 +163,10 @@ def _branch_calls(branch: tuple[str, ...]) -> list[tuple[str, Call]]:
 def critical_path() -> list[tuple[str, Call]]:
     """The longest chain of dependent calls: per stage, its longest branch.
 
-    validate (0) -> provision: max(calendar look-up + create = 2, SCC: lambda check, look-up,
-    create = 3) -> redact: get, get (2) -> publish: put (1) -> invalidate: ledger get, put,
-    create, update (4) -> notify: per member in parallel, ledger get, put, send, update (4)
-    -> [crew wait] -> captain summary (4) -> calendar patch (1): 19 calls."""
+    validate (0, a local activity) -> provision: max(calendar look-up + create = 2, SCC: lambda
+    check, look-up, create = 3) -> max(redact: get, get = 2; publish: put, then invalidate:
+    ledger claim, create, record = 4) -> notify: per member in parallel, ledger claim, send,
+    record (3) -> [crew wait] -> max(captain summary 3, calendar patch 1): 13 calls."""
     chain: list[tuple[str, Call]] = []
     for _, branches in WORKFLOW_STAGES:
         longest: list[tuple[str, Call]] = []

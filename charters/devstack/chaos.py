@@ -300,9 +300,7 @@ def _scc_items(aws: AwsClients, settings: Settings) -> dict[str, list[dict[str, 
     return found
 
 
-def ledger_takeovers(
-    aws: AwsClients, settings: Settings, workflow_ids: set[str]
-) -> dict[str, int]:
+def ledger_takeovers(aws: AwsClients, settings: Settings, workflow_ids: set[str]) -> dict[str, int]:
     """Effect-ledger keys of this run claimed more than once (key -> claims): an attempt died
     or failed between claim and record, and a later one took the claim over (and did the effect
     again, unless the first attempt never got to it)."""
