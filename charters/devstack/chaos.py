@@ -378,7 +378,8 @@ async def _failure_text(client: Client, failure: Any) -> str:
     parts: list[str] = []
     while exc is not None and len(parts) < 3:
         kind = exc.type if isinstance(exc, ApplicationError) and exc.type else type(exc).__name__
-        parts.append(f"{kind}: {exc}"[:160])
+        message = str(exc).removeprefix(f"{kind}: ")
+        parts.append(f"{kind}: {message}"[:160])
         exc = exc.__cause__
     return " <- ".join(parts)
 
