@@ -8,9 +8,9 @@ PYTHON  ?= python3
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml devtools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e ./devtools
 	touch $(STAMP)
 
 demo: install
@@ -41,8 +41,8 @@ browser:
 	fi
 
 lint: install
-	$(VENV)/bin/ruff check charters tests
-	$(VENV)/bin/mypy charters tests
+	$(VENV)/bin/ruff check charters devtools/charters_dev tests
+	$(VENV)/bin/mypy charters devtools/charters_dev tests
 
 clean:
 	rm -rf $(VENV) .charters test-artifacts bench-results
@@ -63,5 +63,5 @@ bench: $(BENCH_STAMP)
 	$(VENV)/bin/charters bench $(BENCH_ARGS)
 
 $(BENCH_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e './devtools[bench]'
 	touch $(BENCH_STAMP)

@@ -3,6 +3,7 @@ environment."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
@@ -119,6 +120,20 @@ class Settings(BaseSettings):
         if self.profile == "local" and self.aws_endpoint_url is None:
             self.aws_endpoint_url = f"http://127.0.0.1:{self.moto_port}"
         return self
+
+    def with_local_key_ring(self) -> Settings:
+        """Locally, the payload key ring and codec token the running stack keeps (0600) under
+        its state dir, so CLI commands read and write the same encrypted history."""
+        path = self.state_dir.resolve() / "codec.json"
+        if self.profile != "local" or self.codec_keys is not None or not path.exists():
+            return self
+        saved = json.loads(path.read_text())
+        return self.model_copy(
+            update={
+                "codec_keys": SecretStr(saved["keys"]),
+                "codec_auth_token": SecretStr(saved["token"]),
+            }
+        )
 
     def temporal_ui_link(self, workflow_id: str) -> str:
         return (

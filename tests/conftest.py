@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from charters_dev.isolated import QUICK_RETRIES, isolated_settings
+from charters_dev.stack import DevStack, settings_env
 from temporalio.client import Client, WorkflowHandle
 
 from charters import contract
-from charters.devstack.isolated import QUICK_RETRIES, isolated_settings
-from charters.devstack.stack import DevStack, settings_env
 from charters.models import BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.starter.book import start_booking, validate

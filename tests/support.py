@@ -12,9 +12,9 @@ from typing import Any, TypeVar
 
 import httpx
 from boto3.dynamodb.types import TypeDeserializer
+from charters_dev.isolated import sample_charter
+from charters_dev.mailbox import Mail, sent_mail
 
-from charters.devstack.isolated import sample_charter
-from charters.devstack.mailbox import Mail, sent_mail
 from charters.settings import Settings
 
 T = TypeVar("T")

@@ -8,9 +8,8 @@ import io
 import json
 from pathlib import Path
 
+from charters_dev.bench import CRITICAL_PATH, BenchConfig, all_calls, run_bench
 from rich.console import Console
-
-from charters.devstack.bench import CRITICAL_PATH, BenchConfig, all_calls, run_bench
 
 LATENCY_MS = 5.0
 REQUIRED = {

@@ -148,7 +148,7 @@ def test_scc_stand_in_rejects_wrong_key_and_missing_hash(
     settings: Settings,
     aws: AwsClients,
 ) -> None:
-    from charters.devstack.seed import set_service_key_hash
+    from charters_dev.seed import set_service_key_hash
 
     key = aws.secretsmanager.get_secret_value(SecretId=settings.secret_scc_service_key)[
         "SecretString"

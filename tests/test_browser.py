@@ -2,7 +2,7 @@
 driven by Playwright), on a phone viewport, against the running stack.
 
 The guest page comes from the emulated bucket through the local CloudFront edge
-(`charters/devstack/edge.py`) at `/g/{slug}`, with the edge's Content-Security-Policy in force:
+(`devtools/charters_dev/edge.py`) at `/g/{slug}`, with the edge's Content-Security-Policy in force:
 the photo upload runs the page's own script, asks the SCC stand-in for a presigned POST and
 uploads straight to (moto's) S3. The edge's port of the CloudFront Function is checked here
 against the JavaScript original, under Node, over the same URIs.
@@ -31,9 +31,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from charters_dev.edge import inline_hashes, rewrite
 
 from charters import contract
-from charters.devstack.edge import inline_hashes, rewrite
 from charters.models import BookingStatus
 from charters.settings import Settings
 from charters.worker.wiring import AwsClients

@@ -6,9 +6,9 @@ import asyncio
 from datetime import datetime, timedelta
 
 import httpx
+from charters_dev.seed import set_service_key_hash
 
 from charters import contract
-from charters.devstack.seed import set_service_key_hash
 from charters.models import CancelBooking, Reschedule
 from charters.settings import Settings
 from charters.worker.wiring import AwsClients

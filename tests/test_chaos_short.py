@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import json
 
+from charters_dev.chaos import PROXY_TARGETS, ChaosConfig, print_report, run_chaos
+from charters_dev.stack import DevStack
 from rich.console import Console
-
-from charters.devstack.chaos import PROXY_TARGETS, ChaosConfig, print_report, run_chaos
-from charters.devstack.stack import DevStack
 
 
 async def test_short_chaos_run_has_no_duplicate_and_no_loss(stack: DevStack) -> None:

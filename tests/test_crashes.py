@@ -8,10 +8,10 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from charters_dev.chaos import ledger_takeovers
+from charters_dev.stack import DevStack
 
 from charters import contract
-from charters.devstack.chaos import ledger_takeovers
-from charters.devstack.stack import DevStack
 from charters.settings import Settings
 from charters.worker.wiring import AwsClients
 from tests.conftest import Booker

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
+from charters_dev.mailbox import Mail
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
@@ -38,7 +39,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from charters import contract
-from charters.devstack.mailbox import Mail
 from charters.models import (
     AssignCrew,
     BookingOptions,

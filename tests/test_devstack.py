@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from charters_dev.stack import DevStack
 from typer.testing import CliRunner
 
-from charters.devstack.stack import DevStack
 from charters.settings import Settings
 from charters.starter.cli import app
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from charters_dev.seed import set_service_key_hash
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from typer.testing import CliRunner
 
 from charters import contract
-from charters.devstack.seed import set_service_key_hash
 from charters.settings import Settings
 from charters.starter.cli import app
 from charters.worker.main import build_worker

@@ -21,18 +21,17 @@ import pytest
 import uvicorn
 from botocore.config import Config
 from botocore.exceptions import ClientError, HTTPClientError
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
-from charters.devstack.faultproxy import (
+from charters_dev.faultproxy import (
     FaultProxy,
     FaultSpec,
     ProxyTarget,
     UpstreamError,
     UpstreamPool,
 )
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 # ---- a tiny counting upstream ---------------------------------------------------------------
 
@@ -577,7 +576,7 @@ def test_cli_runs_several_targets(upstream: Upstream) -> None:
         {"name": "broken", "listen_port": 0, "upstream": upstream.url, "spec": "error=1"},
     ]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "charters.devstack.faultproxy", "--targets", json.dumps(targets)],
+        [sys.executable, "-m", "charters_dev.faultproxy", "--targets", json.dumps(targets)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -603,7 +602,7 @@ def test_cli_rejects_a_bad_spec() -> None:
         [
             sys.executable,
             "-m",
-            "charters.devstack.faultproxy",
+            "charters_dev.faultproxy",
             "--listen",
             "0",
             "--upstream",

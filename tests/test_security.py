@@ -22,6 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
+from charters_dev.seed import set_service_key_hash
+from charters_dev.stack import DevStack
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
@@ -32,8 +34,6 @@ from temporalio.client import Client, WorkflowHandle
 from charters import contract, magic_links
 from charters.activities.scc_lambda import HASH_VARIABLE, service_key_hash
 from charters.codec import ENCODING, AesGcmCodec, codec_from_key_ring, load_keys
-from charters.devstack.seed import set_service_key_hash
-from charters.devstack.stack import DevStack
 from charters.models import BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.worker.wiring import AwsClients

@@ -8,10 +8,10 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+from charters_dev.stack import DevStack
 from temporalio.client import WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
-from charters.devstack.stack import DevStack
 from charters.settings import Settings
 from charters.starter.book import validate
 from charters.worker.wiring import AwsClients

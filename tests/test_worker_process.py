@@ -24,6 +24,7 @@ import httpx
 import pytest
 import temporalio.activity
 import temporalio.workflow
+from charters_dev.stack import free_port
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
@@ -31,7 +32,6 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 import charters.worker.main as worker_main
-from charters.devstack.stack import free_port
 from charters.observability import JsonFormatter, configure_logging, metrics_runtime
 from charters.settings import Settings
 from charters.temporal_client import converter

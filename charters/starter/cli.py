@@ -48,12 +48,7 @@ err = Console(stderr=True)
 
 def _settings() -> Settings:
     """Settings from the environment; locally, plus the running stack's payload key ring."""
-    settings = Settings()
-    if settings.profile == "local":
-        from charters.devstack.stack import with_local_codec
-
-        settings = with_local_codec(settings)
-    return settings
+    return Settings().with_local_key_ring()
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -268,17 +263,6 @@ def fix_scc_key_hash() -> None:
     console.print("SERVICE_KEY_HASH " + ("set" if changed else "was already correct"))
 
 
-@ops.command("break-scc-key-hash")
-def break_scc_key_hash() -> None:
-    """Local stack only: remove SERVICE_KEY_HASH, as in the seeds' incident."""
-    from charters.devstack.seed import set_service_key_hash
-    from charters.worker.wiring import aws_clients
-
-    settings = _settings()
-    set_service_key_hash(aws_clients(settings), settings, present=False)
-    console.print("SERVICE_KEY_HASH removed from the SCC Lambda")
-
-
 # ---- processes -----------------------------------------------------------------------------
 
 
@@ -349,140 +333,13 @@ def codec_keygen(kid: Annotated[str, typer.Argument(help="key id, e.g. 2026-11")
     console.print(f"{kid}:{generate_key()}")
 
 
-@app.command(hidden=True)
-def standins() -> None:
-    """Local stack only: the calendar and SCC stand-ins."""
-    from charters.devstack.standins import serve_standins
+def _register_plugins() -> None:
+    """Commands that live outside the product (the local stack, demo, bench, chaos) register
+    themselves through the `charters.cli` entry point group: the product never imports them."""
+    from importlib.metadata import entry_points
 
-    asyncio.run(serve_standins(_settings()))
-
-
-@app.command()
-def dev(
-    break_: Annotated[str | None, typer.Option("--break", help="scc-key-hash")] = None,
-) -> None:
-    """Run the embedded local stack until Ctrl-C (reports the running one instead of a second)."""
-    from charters.devstack.stack import DevStack
-
-    settings = _settings()
-    running = DevStack.running(settings)
-    if running:
-        console.print(
-            f"A stack already runs (pid {running['pid']}): Web UI "
-            f"{settings.temporal_ui_url}, Temporal {settings.temporal_address}"
-        )
-        return
-    stack = DevStack(settings, scc_key_hash=break_ != "scc-key-hash")
-    try:
-        stack.start()
-        console.print(
-            f"Stack up. Web UI {settings.temporal_ui_url} · Temporal "
-            f"{settings.temporal_address} · logs in {stack.log_dir}. Ctrl-C stops it."
-        )
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stack.stop()
+    for ep in entry_points(group="charters.cli"):
+        ep.load()(app, ops)
 
 
-@app.command()
-def demo(
-    exit_when_done: Annotated[
-        bool, typer.Option(help="stop the stack when the booking is done")
-    ] = False,
-    break_: Annotated[str | None, typer.Option("--break", help="scc-key-hash")] = None,
-    file: Annotated[Path, typer.Option(help="booking file")] = Path("examples/seed-charter.yaml"),
-) -> None:
-    """Book the seed charter on the local stack and click the crew's magic links, as crew would."""
-    from charters.starter.demo import run_demo
-
-    code = run_demo(_settings(), console, file, exit_when_done=exit_when_done, broken=break_)
-    raise typer.Exit(code)
-
-
-@app.command()
-def bench(
-    bookings: Annotated[
-        list[int] | None,
-        typer.Option(
-            help="bookings per run: one value, or one per --concurrency (default 10 50 200)"
-        ),
-    ] = None,
-    concurrency: Annotated[
-        list[int] | None,
-        typer.Option(help="bookings in flight; repeat for several runs (default 1 10 50)"),
-    ] = None,
-    latency_ms: Annotated[
-        float | None,
-        typer.Option(help="delay the fault proxy adds to every external call (default 50)"),
-    ] = None,
-    baseline_runs: Annotated[int, typer.Option(help="runs of the sequential baseline")] = 5,
-    out_dir: Annotated[Path, typer.Option(help="where the JSON and PNG go")] = Path(
-        "bench-results"
-    ),
-    state_base: Annotated[
-        Path | None,
-        typer.Option(
-            help="parent of the stack's temporary state dir (default /dev/shm if writable)"
-        ),
-    ] = None,
-    plot: Annotated[bool, typer.Option(help="write the PNG (needs matplotlib)")] = True,
-    keep_state: Annotated[bool, typer.Option(help="keep the bench stack's state dir")] = False,
-) -> None:
-    """Latency and throughput of bookings on a fresh embedded stack, every external call delayed
-    --latency-ms; crew confirmations are signalled as soon as a booking awaits the crew."""
-    from charters.devstack.bench import BenchConfig, run_bench
-
-    config = BenchConfig(
-        baseline_runs=baseline_runs,
-        out_dir=out_dir,
-        plot=plot,
-        keep_state=keep_state,
-        state_base=state_base,
-    )
-    if latency_ms is not None:
-        config.latency_ms = latency_ms
-    if concurrency:
-        config.concurrency = list(concurrency)
-        config.bookings = list(bookings) if bookings else [10 * c for c in concurrency]
-    elif bookings:
-        config.bookings = list(bookings)
-    raise typer.Exit(run_bench(config, console))
-
-
-@app.command()
-def chaos(
-    bookings: Annotated[int, typer.Option(help="bookings to run")] = 100,
-    kills: Annotated[int, typer.Option(help="times the worker is killed with SIGKILL")] = 5,
-    fault_rate: Annotated[
-        float, typer.Option(help="share of external calls faulted: 5xx, throttle, reset, slow")
-    ] = 0.1,
-    seed: Annotated[int, typer.Option(help="seeds the faults and the kill schedule")] = 1,
-    concurrency: Annotated[int, typer.Option(help="bookings in flight")] = 20,
-    out_dir: Annotated[Path, typer.Option(help="where chaos-<timestamp>.json goes")] = Path(
-        "bench-results"
-    ),
-    keep_state: Annotated[bool, typer.Option(help="keep the chaos stack's state dir")] = False,
-    strict: Annotated[
-        bool,
-        typer.Option(help="count duplicates of the documented SES send/record window too"),
-    ] = False,
-) -> None:
-    """Bookings through injected faults and worker kills on a fresh embedded stack; then every
-    effect is counted in the emulated systems. Exits 1 on any duplicate or lost booking (an
-    email repeated in the documented SES window is shown apart, counted with --strict)."""
-    from charters.devstack.chaos import ChaosConfig, run_chaos_cli
-
-    config = ChaosConfig(
-        bookings=bookings,
-        kills=kills,
-        fault_rate=fault_rate,
-        seed=seed,
-        concurrency=concurrency,
-        out_dir=out_dir,
-        keep_state=keep_state,
-        strict=strict,
-    )
-    raise typer.Exit(run_chaos_cli(config, console))
+_register_plugins()

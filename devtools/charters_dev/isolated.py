@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from charters.devstack.stack import free_port
 from charters.settings import Settings
+from charters_dev.stack import free_port
 
 QUICK_RETRIES: dict[str, Any] = {
     "scc_retry_max_interval_seconds": 2.0,

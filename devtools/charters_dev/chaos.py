@@ -55,19 +55,19 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from charters import contract
-from charters.devstack.isolated import (
-    QUICK_RETRIES,
-    isolated_settings,
-    sample_charter,
-    without_charters_env,
-)
-from charters.devstack.mailbox import sent_mail
-from charters.devstack.stack import DevStack
 from charters.models import Booking, BookingResult, BookingStatus, CrewConfirmation
 from charters.settings import Settings
 from charters.starter.book import start_booking, validate
 from charters.temporal_client import connect
 from charters.worker.wiring import AwsClients, aws_clients
+from charters_dev.isolated import (
+    QUICK_RETRIES,
+    isolated_settings,
+    sample_charter,
+    without_charters_env,
+)
+from charters_dev.mailbox import sent_mail
+from charters_dev.stack import DevStack
 
 PROXY_TARGETS = ("aws", "calendar", "scc")
 FAULT_KINDS = "500|503|throttle|reset|slow"

@@ -15,13 +15,13 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charters import contract
-from charters.devstack.mailbox import sent_mail
-from charters.devstack.stack import DevStack
 from charters.models import ApproveSccKeyRepair, Booking, BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.starter import book as booking_start
 from charters.starter.views import show_result, show_status
 from charters.temporal_client import connect
+from charters_dev.mailbox import sent_mail
+from charters_dev.stack import DevStack
 
 
 def next_may_30(data: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -25,9 +25,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from charters.codec import generate_key
 from charters.contract import SEARCH_ATTRIBUTES
-from charters.devstack import seed as seeding
 from charters.settings import Settings
 from charters.worker.wiring import aws_clients
+from charters_dev import seed as seeding
 
 SA_TYPES = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "INT": "Int"}
 
@@ -46,20 +46,6 @@ def settings_env(settings: Settings) -> dict[str, str]:
             value = json.dumps(value)
         env[f"CHARTERS_{name.upper()}"] = str(value)
     return env
-
-
-def with_local_codec(settings: Settings) -> Settings:
-    """For CLI commands against a running local stack: its key ring, if it made one."""
-    path = settings.state_dir.resolve() / "codec.json"
-    if settings.codec_keys is not None or not path.exists():
-        return settings
-    saved = json.loads(path.read_text())
-    return settings.model_copy(
-        update={
-            "codec_keys": SecretStr(saved["keys"]),
-            "codec_auth_token": SecretStr(saved["token"]),
-        }
-    )
 
 
 def with_codec(settings: Settings) -> Settings:
@@ -264,7 +250,7 @@ class DevStack:
             [
                 sys.executable,
                 "-m",
-                "charters.devstack.moto_host",
+                "charters_dev.moto_host",
                 "-H",
                 "127.0.0.1",
                 "-p",
@@ -370,7 +356,7 @@ class DevStack:
             [
                 sys.executable,
                 "-m",
-                "charters.devstack.faultproxy",
+                "charters_dev.faultproxy",
                 "--targets",
                 json.dumps(targets),
             ],

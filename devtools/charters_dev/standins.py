@@ -8,11 +8,11 @@ import asyncio
 import uvicorn
 
 from charters.activities.secrets import SecretReader
-from charters.devstack.calendar_standin import CalendarStore, calendar_app
-from charters.devstack.edge import edge_from_settings
-from charters.devstack.scc_standin import BehindCloudFront, scc_app
 from charters.settings import Settings
 from charters.worker.wiring import aws_clients
+from charters_dev.calendar_standin import CalendarStore, calendar_app
+from charters_dev.edge import edge_from_settings
+from charters_dev.scc_standin import BehindCloudFront, scc_app
 
 
 async def serve_standins(settings: Settings) -> None:

@@ -68,8 +68,6 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from charters import contract
-from charters.devstack.isolated import isolated_settings, sample_charter
-from charters.devstack.stack import DevStack
 from charters.models import (
     Booking,
     CalendarEntryRequest,
@@ -87,6 +85,8 @@ from charters.settings import Settings
 from charters.starter.book import start_booking, validate
 from charters.temporal_client import connect
 from charters.worker import wiring
+from charters_dev.isolated import isolated_settings, sample_charter
+from charters_dev.stack import DevStack
 
 GOAL_C1_OVER_BOUND = 1.25
 GOAL_BOOKINGS_PER_S = 30.0

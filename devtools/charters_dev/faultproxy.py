@@ -31,7 +31,7 @@ Admin endpoints on every proxy port (never forwarded): `GET /__faults` (spec and
 `PUT /__faults` (a JSON FaultSpec object, or a JSON string in the compact form) and
 `DELETE /__faults` (answers the counters, then zeroes them).
 
-Run: `python -m charters.devstack.faultproxy --listen 9000 --upstream http://127.0.0.1:5055
+Run: `python -m charters_dev.faultproxy --listen 9000 --upstream http://127.0.0.1:5055
 --aws --spec "delay=50,jitter=5,error=0.1,kinds=503|throttle|reset"` or `--targets '[{"name":
 "moto", "listen_port": 9000, "upstream": "http://127.0.0.1:5055", "aws": true, "spec": "..."}]'`.
 """
@@ -843,7 +843,7 @@ async def serve_proxies(
 
 def parse_args(argv: list[str] | None = None) -> tuple[list[ProxyTarget], str]:
     parser = argparse.ArgumentParser(
-        prog="python -m charters.devstack.faultproxy",
+        prog="python -m charters_dev.faultproxy",
         description="Latency/fault reverse proxy for the local stack. "
         f"Admin: GET/PUT/DELETE {ADMIN_PATH} on each proxy port.",
     )
