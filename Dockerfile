@@ -13,6 +13,7 @@ RUN groupadd --system --gid 10001 charters \
 
 WORKDIR /src
 COPY pyproject.toml ./
+# Only the product: the local stack, stand-ins, bench and chaos (devtools/) never enter the image.
 COPY charters/ ./charters/
 RUN pip install . \
     && rm -rf /src/build /src/*.egg-info
