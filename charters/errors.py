@@ -14,10 +14,22 @@ UPSTREAM_REJECTED = "UpstreamRejected"
 UPSTREAM_UNAVAILABLE = "UpstreamUnavailable"
 UPSTREAM_AUTH_REJECTED = "UpstreamAuthRejected"
 REDACTION_UNVERIFIED = "RedactionUnverified"
+# A configuration or permanent error only a person can fix (SES rejecting an address, a wrong
+# distribution id, a missing bucket or permission). The workflow blocks the step on it, alerts
+# operations once and waits for `resolve_block` (retry or skip).
+NEEDS_OPERATOR = "NeedsOperator"
 
 
 def invalid_booking(message: str) -> ApplicationError:
     return ApplicationError(message, type=INVALID_BOOKING, non_retryable=True)
+
+
+def needs_operator(message: str, fix: str, subject: str | None = None) -> ApplicationError:
+    """A permanent error with the fix a person must apply; `subject` names what it concerns (a
+    crew member id, a distribution id), shown in `status` and the alert."""
+    return ApplicationError(
+        message, {"fix": fix, "subject": subject}, type=NEEDS_OPERATOR, non_retryable=True
+    )
 
 
 def send(http: httpx.Client, system: str, method: str, url: str, **kwargs: Any) -> httpx.Response:

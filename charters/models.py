@@ -259,7 +259,17 @@ class CharterBookingInput(BaseModel):
     options: BookingOptions
 
 
-StepState = Literal["pending", "running", "done", "failed", "retrying", "skipped", "compensated"]
+StepState = Literal[
+    "pending",
+    "running",
+    "done",
+    "failed",
+    "retrying",
+    "blocked",
+    "skipped",
+    "compensated",
+    "cancelled",
+]
 
 
 class CrewAnswer(BaseModel):
@@ -280,6 +290,8 @@ class BookingStatus(BaseModel):
     crew: list[CrewAnswer]
     blocked_on: str | None = None
     blocked_reason: str | None = None
+    blocked_fix: str | None = Field(None, description="the exact command that resolves the block")
+    outcome: Literal["completed", "cancelled"] | None = None
     guest_page_url: str | None = None
     charter: CrewView | None = None
     error: str | None = None
@@ -325,6 +337,32 @@ class Reschedule(BaseModel):
 
 class ApproveSccKeyRepair(BaseModel):
     approved_by: str = "operator"
+
+
+class ResolveBlock(BaseModel):
+    """An operator's answer to a blocked step: try it again now, or skip it where skipping is
+    safe (the step's own rule; a refused skip says why)."""
+
+    action: Literal["retry", "skip"] = "retry"
+    step: str | None = Field(None, description="the blocked step; None: whatever is blocked")
+    by: str = "operator"
+
+
+class EmailBounced(BaseModel):
+    """SES told us (bounce, complaint, or a rejected send) that a crew member's address does not
+    receive mail: their seat is blocked until an operator fixes the address or replaces them."""
+
+    crew_id: str
+    kind: Literal["bounce", "complaint", "rejected"]
+    reason: str
+
+
+class Verdict(BaseModel):
+    """The workflow's own answer to a person's action: what the page or the CLI shows."""
+
+    recorded: bool
+    code: str = Field(description="`recorded`, or why not: contract.REFUSED_*")
+    message: str
 
 
 # ---- Activity messages ------------------------------------------------------------------
