@@ -8,9 +8,11 @@ from typing import Any
 
 from temporalio import activity
 
-from charters import magic_links
+from charters import contract, magic_links
+from charters.activities.email_text import html_to_text
 from charters.activities.ledger import EffectLedger
 from charters.activities.secrets import SecretReader
+from charters.aws_errors import aws_errors
 from charters.models import (
     CaptainSummaryRequest,
     CrewEmailRequest,
@@ -18,6 +20,26 @@ from charters.models import (
     OperationsAlertRequest,
 )
 from charters.pages import render
+
+# SES v2 SendEmail errors only a person can fix (SES v2 API reference, SendEmail "Errors"); a
+# throttle (TooManyRequests) or a 5xx stays retryable (charters.aws_errors).
+FIXES = {
+    "MessageRejected": "correct this recipient's address (or replace the crew member); SES "
+    "refuses it (suppression list, or a sandbox account sending to an unverified address)",
+    "AccountSuspended": "SES sending is suspended for the account: resolve it with AWS, then "
+    "retry the step",
+    "SendingPaused": "sending is paused for the account or CHARTERS_SES_CONFIGURATION_SET: "
+    "resume it (put-account-sending-attributes / put-configuration-set-sending-options)",
+    "MailFromDomainNotVerified": "verify the MAIL FROM domain of CHARTERS_MAIL_FROM in SES",
+    "NotFound": "create the configuration set named by CHARTERS_SES_CONFIGURATION_SET (the "
+    "template does), or set it to the right name",
+    "AccessDenied": "grant the worker's role ses:SendEmail on the identity of CHARTERS_MAIL_FROM "
+    "and on CHARTERS_SES_CONFIGURATION_SET",
+}
+DEFAULT_FIX = "check CHARTERS_MAIL_FROM, CHARTERS_SES_CONFIGURATION_SET and the SES account"
+TAG_WORKFLOW = "workflow_id"
+TAG_CREW = "crew_id"
+TAG_KIND = "kind"
 
 SUBJECTS = {
     "invite": "Can you crew {ref} on {date}?",
@@ -39,6 +61,7 @@ class EmailActivities:
         confirm_base_url: str,
         magic_key_secret_id: str,
         magic_link_ttl_seconds: int,
+        configuration_set: str | None = None,
     ) -> None:
         self._ses = sesv2
         self._ledger = ledger
@@ -48,8 +71,23 @@ class EmailActivities:
         self._confirm_base = confirm_base_url.rstrip("/")
         self._magic_secret = magic_key_secret_id
         self._ttl = magic_link_ttl_seconds
+        self._configuration_set = configuration_set
 
-    def _send(self, key: str, to: str, subject: str, html: str) -> EmailSent:
+    def _send(
+        self,
+        key: str,
+        to: str,
+        subject: str,
+        html: str,
+        tags: dict[str, str],
+        about: str,
+    ) -> EmailSent:
+        """One message, once per key: HTML and its text part, the configuration set (its event
+        destination reports bounces and complaints) and tags naming the workflow and crew
+        member, which SES copies into those events' `mail.tags`. `about` names the recipient in
+        an operator's block (a member id or a role, never the address)."""
+        extra = {"ConfigurationSetName": self._configuration_set} if self._configuration_set else {}
+
         def send() -> str:
             answer = self._ses.send_email(
                 FromEmailAddress=self._from,
@@ -57,13 +95,19 @@ class EmailActivities:
                 Content={
                     "Simple": {
                         "Subject": {"Data": subject, "Charset": "UTF-8"},
-                        "Body": {"Html": {"Data": html, "Charset": "UTF-8"}},
+                        "Body": {
+                            "Text": {"Data": html_to_text(html), "Charset": "UTF-8"},
+                            "Html": {"Data": html, "Charset": "UTF-8"},
+                        },
                     }
                 },
+                EmailTags=[{"Name": k, "Value": v} for k, v in tags.items()],
+                **extra,
             )
             return str(answer["MessageId"])
 
-        message_id, duplicate = self._ledger.once(f"email:{key}", "email", send)
+        with aws_errors("SES", FIXES, DEFAULT_FIX, subject=about):
+            message_id, duplicate = self._ledger.once(f"email:{key}", "email", send)
         return EmailSent(message_id=message_id, duplicate=duplicate)
 
     def magic_link(self, workflow_id: str, crew_id: str, round_: int) -> str:
@@ -90,12 +134,20 @@ class EmailActivities:
         subject = SUBJECTS[req.kind].format(
             ref=req.charter.booking_ref, date=req.charter.starts_at.date().isoformat()
         )
-        return self._send(req.idempotency_key, req.member.email, subject, html)
+        tags = {TAG_WORKFLOW: req.workflow_id, TAG_CREW: req.member.id, TAG_KIND: req.kind}
+        return self._send(
+            req.idempotency_key, req.member.email, subject, html, tags, about=req.member.id
+        )
 
     @activity.defn(name="alert_operations")
     def alert_operations(self, req: OperationsAlertRequest) -> EmailSent:
         return self._send(
-            req.idempotency_key, self._ops, req.subject, render("ops_alert.html", body=req.body)
+            req.idempotency_key,
+            self._ops,
+            req.subject,
+            render("ops_alert.html", body=req.body),
+            {TAG_KIND: "ops-alert"},
+            about="operations",
         )
 
     @activity.defn(name="send_captain_summary")
@@ -109,4 +161,16 @@ class EmailActivities:
             money=req.booking.financials(),
         )
         subject = f"Confirmed: {req.booking.booking_ref} on {req.booking.charter_date.isoformat()}"
-        return self._send(req.idempotency_key, req.booking.captain.email, subject, html)
+        tags = {
+            TAG_WORKFLOW: contract.workflow_id_for(req.booking.booking_ref),
+            TAG_CREW: req.booking.captain.id,
+            TAG_KIND: "captain-summary",
+        }
+        return self._send(
+            req.idempotency_key,
+            req.booking.captain.email,
+            subject,
+            html,
+            tags,
+            about=req.booking.captain.id,
+        )

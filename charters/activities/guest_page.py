@@ -9,8 +9,18 @@ from urllib.parse import quote
 
 from temporalio import activity
 
+from charters.aws_errors import aws_errors
 from charters.models import CrewView, GuestPageRef, GuestPageRequest
 from charters.pages import render
+
+
+FIXES = {
+    "NoSuchBucket": "set CHARTERS_GUEST_BUCKET to the guest site's bucket (the template "
+    "creates it)",
+    "AccessDenied": "grant the worker's role s3:PutObject on CHARTERS_GUEST_BUCKET under "
+    "CHARTERS_GUEST_KEY_PREFIX (and kms:GenerateDataKey if the bucket uses a KMS key)",
+}
+DEFAULT_FIX = "check CHARTERS_GUEST_BUCKET and the worker's S3 permissions on it"
 
 
 def ics_calendar(charter: CrewView) -> str:
@@ -76,14 +86,15 @@ class GuestPageActivities:
         body = render_guest_page(req, self._presign_base).encode()
         digest = hashlib.sha256(body).hexdigest()
         key = f"{self._prefix}{req.charter.slug}.html"
-        self._s3.put_object(
-            Bucket=self._bucket,
-            Key=key,
-            Body=body,
-            ContentType="text/html; charset=utf-8",
-            CacheControl="max-age=60",
-            Metadata={"booking-ref": req.charter.booking_ref, "content-sha256": digest},
-        )
+        with aws_errors("S3", FIXES, DEFAULT_FIX, subject=self._bucket):
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType="text/html; charset=utf-8",
+                CacheControl="max-age=60",
+                Metadata={"booking-ref": req.charter.booking_ref, "content-sha256": digest},
+            )
         return GuestPageRef(
             bucket=self._bucket, key=key, url=req.charter.guest_page_url, content_sha256=digest
         )

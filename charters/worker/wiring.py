@@ -33,7 +33,39 @@ class AwsClients:
     lambda_: Any
 
 
-def aws_client(settings: Settings, name: str, max_pool: int = 50) -> Any:
+BOTO_ATTEMPTS = 2
+"""botocore "standard" mode: total attempts, the first included."""
+BOTO_BACKOFF_SECONDS = 2.0
+"""Standard mode's longest pause before the second attempt (random up to 2**1 s)."""
+LEASE_MARGIN_SECONDS = 5.0
+"""The effect ledger's lease outlives an attempt by this much (clock skew between workers)."""
+
+
+def aws_config(settings: Settings, max_pool: int = 50) -> Config:
+    """Timeouts and retries that fit inside one activity attempt, so that no boto3 call outlives
+    the start-to-close timeout T that ends the attempt (a call still running after T is an
+    attempt Temporal has already retried). Worst case of one API call:
+
+        attempts * (connect + read) + backoff <= T
+        connect = min(3, T/10); read = min(10, (T - backoff - attempts * connect) / attempts)
+
+    T = 30 s: connect 3, read 10 -> 2 * 13 + 2 = 28 s <= 30 s (SES's default was 3 x 60 s).
+    T = 5 s (tests): connect 0.5, read 1 -> 2 * 1.5 + 2 = 5 s. Temporal's retry policy owns
+    retrying beyond that; the Lambda repair's waiter heartbeats and is bounded separately."""
+    budget = settings.activity_timeout_seconds
+    connect = min(3.0, budget / 10)
+    read = min(10.0, (budget - BOTO_BACKOFF_SECONDS - BOTO_ATTEMPTS * connect) / BOTO_ATTEMPTS)
+    return Config(
+        retries={"max_attempts": BOTO_ATTEMPTS, "mode": "standard"},
+        max_pool_connections=max_pool,
+        connect_timeout=connect,
+        read_timeout=max(1.0, read),
+    )
+
+
+def aws_client(
+    settings: Settings, name: str, max_pool: int = 50, config: Config | None = None
+) -> Any:
     """Clients are thread-safe and reused by every activity; boto3's own retries are kept short
     because Temporal's retry policy is the one that owns retrying."""
     local = settings.profile == "local"
@@ -42,13 +74,22 @@ def aws_client(settings: Settings, name: str, max_pool: int = 50) -> Any:
         aws_access_key_id="testing" if local else None,
         aws_secret_access_key="testing" if local else None,
     )
-    config = Config(
-        retries={"max_attempts": 2, "mode": "standard"},
-        max_pool_connections=max_pool,
-        connect_timeout=5,
-        read_timeout=20,
+    return session.client(
+        name,
+        endpoint_url=settings.aws_endpoint_url,
+        config=config or aws_config(settings, max_pool),
     )
-    return session.client(name, endpoint_url=settings.aws_endpoint_url, config=config)
+
+
+def sqs_client(settings: Settings, wait_seconds: int) -> Any:
+    """The bounce listener's SQS client: a long poll holds the read for `wait_seconds`, so the
+    read timeout must exceed it (it runs outside any activity)."""
+    config = Config(
+        retries={"max_attempts": 3, "mode": "standard"},
+        connect_timeout=5,
+        read_timeout=wait_seconds + 10,
+    )
+    return aws_client(settings, "sqs", config=config)
 
 
 def aws_clients(settings: Settings, max_pool: int = 50) -> AwsClients:
@@ -76,7 +117,11 @@ def http_client(max_connections: int = 50) -> httpx.Client:
 
 def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[Callable[..., Any]]:
     secrets = SecretReader(aws.secretsmanager)
-    ledger = EffectLedger(aws.dynamodb, settings.ledger_table)
+    ledger = EffectLedger(
+        aws.dynamodb,
+        settings.ledger_table,
+        lease_seconds=settings.activity_timeout_seconds + LEASE_MARGIN_SECONDS,
+    )
     calendar = CalendarActivities(
         http,
         secrets,
@@ -90,9 +135,17 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
         settings.scc_api_url,
         settings.scc_service_key_header,
         settings.secret_scc_service_key,
+        cloudfront_hosts=settings.scc_cloudfront_hosts,
     )
     scc_lambda = SccLambdaActivities(
-        aws.lambda_, secrets, settings.scc_lambda_function, settings.secret_scc_service_key
+        aws.lambda_,
+        secrets,
+        settings.scc_lambda_function,
+        settings.secret_scc_service_key,
+        qualifier=settings.scc_lambda_qualifier,
+        wait_seconds=min(
+            settings.scc_lambda_wait_seconds, settings.activity_timeout_seconds * 2 / 3
+        ),
     )
     store = SccStoreActivities(aws.dynamodb, settings.events_table)
     pages = GuestPageActivities(
@@ -102,7 +155,11 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
         settings.presign_api_url or settings.scc_api_url,
     )
     cloudfront = CloudFrontActivities(
-        aws.cloudfront, ledger, settings.distribution_id, settings.guest_path_prefix
+        aws.cloudfront,
+        ledger,
+        settings.distribution_id,
+        settings.guest_path_prefix,
+        settings.guest_key_prefix,
     )
     email = EmailActivities(
         aws.sesv2,
@@ -113,6 +170,7 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
         confirm_base_url=settings.confirm_base_url,
         magic_key_secret_id=settings.secret_magic_link_key,
         magic_link_ttl_seconds=settings.magic_link_ttl_hours * 3600,
+        configuration_set=settings.ses_configuration_set,
     )
     return [
         validate_booking,
