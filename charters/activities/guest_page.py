@@ -13,7 +13,6 @@ from charters.aws_errors import aws_errors
 from charters.models import CrewView, GuestPageRef, GuestPageRequest
 from charters.pages import render
 
-
 FIXES = {
     "NoSuchBucket": "set CHARTERS_GUEST_BUCKET to the guest site's bucket (the template "
     "creates it)",
