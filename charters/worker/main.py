@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 from charters.observability import metrics_runtime
 from charters.settings import Settings
 from charters.temporal_client import converter
-from charters.worker import wiring
+from charters.worker import bounces, wiring
 from charters.worker.health import HealthServer
 from charters.workflows.charter_booking import CharterBookingWorkflow
 
@@ -97,12 +97,15 @@ async def _run(settings: Settings, stop: asyncio.Event, abandon: asyncio.Event) 
             log.error("cannot build the worker: %s", exc, exc_info=exc)
             return EXIT_FAILED
         running = asyncio.create_task(worker.run(), name="temporal-worker")
+        listener = bounces.start(client, settings, stop)
         if health:
             health.state = "ok"
         log.info("worker polling task queue %s", settings.task_queue)
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
+        if listener:
+            listener.cancel()
         if health:
             health.state = "shutting-down"
         if running.done():
