@@ -58,6 +58,11 @@ def _variables(config: dict[str, Any]) -> dict[str, str]:
     return dict(config.get("Environment", {}).get("Variables", {}) or {})
 
 
+def _revision(answer: dict[str, Any]) -> dict[str, str]:
+    """The RevisionId to write with. AWS always returns one; moto returns none for functions."""
+    return {"RevisionId": answer["RevisionId"]} if answer.get("RevisionId") else {}
+
+
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
@@ -119,7 +124,7 @@ class _Repair:
                 self._lambda.update_function_configuration(
                     FunctionName=self._function,
                     Environment={"Variables": variables},
-                    RevisionId=config["RevisionId"],
+                    **_revision(config),
                 )
             except ClientError as exc:
                 if _code(exc) not in ("PreconditionFailedException", "ResourceConflictException"):
@@ -159,13 +164,16 @@ class _Repair:
             )
         version = self._lambda.publish_version(
             FunctionName=self._function,
-            RevisionId=latest["RevisionId"],
             Description=f"{HASH_VARIABLE} repaired by charters",
+            **_revision(latest),
         )["Version"]
         self.wait_updated(version)
-        alias_rev = self._lambda.get_alias(FunctionName=self._function, Name=alias)["RevisionId"]
+        current_alias = self._lambda.get_alias(FunctionName=self._function, Name=alias)
         self._lambda.update_alias(
-            FunctionName=self._function, Name=alias, FunctionVersion=version, RevisionId=alias_rev
+            FunctionName=self._function,
+            Name=alias,
+            FunctionVersion=version,
+            **_revision(current_alias),
         )
 
 
