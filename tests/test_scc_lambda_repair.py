@@ -114,9 +114,11 @@ def test_an_update_that_never_finishes_is_retried_not_waited_past_the_attempt(
 
 
 def test_a_failed_update_is_an_operator_error_not_done(setup: dict[str, Any]) -> None:
-    with faithful_lambda(in_progress_reads=10_000, status="Failed"):
-        with pytest.raises(ApplicationError) as raised:
-            ActivityEnvironment().run(activities(setup).repair_scc_service_key_hash)
+    with (
+        faithful_lambda(in_progress_reads=10_000, status="Failed"),
+        pytest.raises(ApplicationError) as raised,
+    ):
+        ActivityEnvironment().run(activities(setup).repair_scc_service_key_hash)
     assert raised.value.type == errors.NEEDS_OPERATOR and raised.value.non_retryable
     assert "EniLimitExceeded" in raised.value.message
 
