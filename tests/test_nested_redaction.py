@@ -63,12 +63,13 @@ def plant(tree: dict[str, Any], revenue: dict[str, Any], path: list[int]) -> dic
 
 def revenue_value(amount: Decimal, how: int, shown: int) -> dict[str, Any]:
     text = formats(amount)[shown % len(formats(amount))]
-    return [
+    shapes: list[dict[str, Any]] = [
         {"S": f"Trip total {text} paid"},
         {"N": f"{amount:.2f}"},
         {"M": {"gross": {"N": f"{amount:.2f}"}, "v": {"S": f"Revenue: {text}"}}},
         {"M": {"net_total": {"S": text}, "v": {"L": [{"S": text}]}}},
-    ][how]
+    ]
+    return shapes[how]
 
 
 def leaves(value: dict[str, Any]) -> list[tuple[str, str]]:
