@@ -17,6 +17,7 @@ from charters.models import (
     CaptainSummaryRequest,
     CrewEmailRequest,
     EmailSent,
+    GuestEmailRequest,
     OperationsAlertRequest,
 )
 from charters.pages import render
@@ -46,6 +47,11 @@ SUBJECTS = {
     "reminder": "Reminder: can you crew {ref} on {date}?",
     "rescheduled": "Rescheduled: can you crew {ref} on {date}?",
     "cancelled": "Cancelled: charter {ref} on {date}",
+    "day-of": "Today: charter {ref}, meet at {location}",
+}
+GUEST_SUBJECTS = {
+    "reminder": "Your charter on {date}: see you soon",
+    "thank-you": "Thank you for sailing with us: your photos",
 }
 
 
@@ -81,26 +87,29 @@ class EmailActivities:
         html: str,
         tags: dict[str, str],
         about: str,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> EmailSent:
         """One message, once per key: HTML and its text part, the configuration set (its event
         destination reports bounces and complaints) and tags naming the workflow and crew
         member, which SES copies into those events' `mail.tags`. `about` names the recipient in
-        an operator's block (a member id or a role, never the address)."""
+        an operator's block (a member id or a role, never the address). `attachments`: SES v2
+        Simple-message attachments (moto accepts and drops them)."""
         extra = {"ConfigurationSetName": self._configuration_set} if self._configuration_set else {}
 
         def send() -> str:
+            simple: dict[str, Any] = {
+                "Subject": {"Data": subject, "Charset": "UTF-8"},
+                "Body": {
+                    "Text": {"Data": html_to_text(html), "Charset": "UTF-8"},
+                    "Html": {"Data": html, "Charset": "UTF-8"},
+                },
+            }
+            if attachments:
+                simple["Attachments"] = attachments
             answer = self._ses.send_email(
                 FromEmailAddress=self._from,
                 Destination={"ToAddresses": [to]},
-                Content={
-                    "Simple": {
-                        "Subject": {"Data": subject, "Charset": "UTF-8"},
-                        "Body": {
-                            "Text": {"Data": html_to_text(html), "Charset": "UTF-8"},
-                            "Html": {"Data": html, "Charset": "UTF-8"},
-                        },
-                    }
-                },
+                Content={"Simple": simple},
                 EmailTags=[{"Name": k, "Value": v} for k, v in tags.items()],
                 **extra,
             )
@@ -132,7 +141,9 @@ class EmailActivities:
             decline_url=f"{link}?d=decline",
         )
         subject = SUBJECTS[req.kind].format(
-            ref=req.charter.booking_ref, date=req.charter.starts_at.date().isoformat()
+            ref=req.charter.booking_ref,
+            date=req.charter.starts_at.date().isoformat(),
+            location=req.charter.location,
         )
         tags = {TAG_WORKFLOW: req.workflow_id, TAG_CREW: req.member.id, TAG_KIND: req.kind}
         return self._send(
@@ -173,4 +184,37 @@ class EmailActivities:
             html,
             tags,
             about=req.booking.captain.id,
+        )
+
+    @activity.defn(name="send_guest_email")
+    def send_guest_email(self, req: GuestEmailRequest) -> EmailSent:
+        """Guest-facing: built from the money-free CrewView; a reminder carries the `.ics`."""
+        html = render(
+            "guest_email.html",
+            charter=req.charter,
+            kind=req.kind,
+            hours_before=req.hours_before,
+            album_url=req.album_url,
+        )
+        subject = (
+            GUEST_SUBJECTS[req.kind].format(date=req.charter.starts_at.date().isoformat())
+            + f" ({req.charter.booking_ref})"
+        )
+        attachments = None
+        if req.kind == "reminder":
+            from charters.activities.guest_page import ics_calendar
+
+            attachments = [
+                {
+                    "RawContent": ics_calendar(req.charter).encode(),
+                    "FileName": f"charter-{req.charter.booking_ref}.ics",
+                    "ContentType": "text/calendar",
+                }
+            ]
+        tags = {
+            TAG_WORKFLOW: contract.workflow_id_for(req.charter.booking_ref),
+            TAG_KIND: f"guest-{req.kind}",
+        }
+        return self._send(
+            req.idempotency_key, req.guest_email, subject, html, tags, "guest", attachments
         )

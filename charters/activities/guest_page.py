@@ -10,7 +10,14 @@ from urllib.parse import quote
 from temporalio import activity
 
 from charters.aws_errors import aws_errors
-from charters.models import CrewView, GuestPageRef, GuestPageRequest
+from charters.models import (
+    AlbumRef,
+    AlbumRequest,
+    CrewView,
+    GuestPageRef,
+    GuestPageRequest,
+    album_slug,
+)
 from charters.pages import render
 
 FIXES = {
@@ -79,12 +86,7 @@ class GuestPageActivities:
         self._prefix = key_prefix
         self._presign_base = presign_base
 
-    @activity.defn(name="publish_guest_page")
-    def publish_guest_page(self, req: GuestPageRequest) -> GuestPageRef:
-        """Deterministic key and body: a repeat writes the same bytes to the same key."""
-        body = render_guest_page(req, self._presign_base).encode()
-        digest = hashlib.sha256(body).hexdigest()
-        key = f"{self._prefix}{req.charter.slug}.html"
+    def _put(self, key: str, body: bytes, booking_ref: str, digest: str) -> None:
         with aws_errors("S3", FIXES, DEFAULT_FIX, subject=self._bucket):
             self._s3.put_object(
                 Bucket=self._bucket,
@@ -92,8 +94,37 @@ class GuestPageActivities:
                 Body=body,
                 ContentType="text/html; charset=utf-8",
                 CacheControl="max-age=60",
-                Metadata={"booking-ref": req.charter.booking_ref, "content-sha256": digest},
+                Metadata={"booking-ref": booking_ref, "content-sha256": digest},
             )
+
+    @activity.defn(name="publish_guest_page")
+    def publish_guest_page(self, req: GuestPageRequest) -> GuestPageRef:
+        """Deterministic key and body: a repeat writes the same bytes to the same key."""
+        body = render_guest_page(req, self._presign_base).encode()
+        digest = hashlib.sha256(body).hexdigest()
+        key = f"{self._prefix}{req.charter.slug}.html"
+        self._put(key, body, req.charter.booking_ref, digest)
         return GuestPageRef(
             bucket=self._bucket, key=key, url=req.charter.guest_page_url, content_sha256=digest
         )
+
+    @activity.defn(name="publish_photo_album")
+    def publish_photo_album(self, req: AlbumRequest) -> AlbumRef:
+        """The album: every photo guests uploaded under `photos/{event_id}/`, linked by path on
+        the guest site (CloudFront serves the bucket's `photos/` keys; the page lives at
+        `/g/{slug}-photos`, a guest page of its own). Same photos, same bytes."""
+        prefix = f"photos/{req.event_id}/"
+        keys: list[str] = []
+        with aws_errors("S3", FIXES, DEFAULT_FIX, subject=self._bucket):
+            for page in self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket, Prefix=prefix
+            ):
+                keys += [obj["Key"] for obj in page.get("Contents", []) or []]
+        photos = [f"/{quote(key)}" for key in sorted(keys)]
+        body = render("album.html", charter=req.charter, photos=photos).encode()
+        digest = hashlib.sha256(body).hexdigest()
+        slug = album_slug(req.charter.slug)
+        key = f"{self._prefix}{slug}.html"
+        self._put(key, body, req.charter.booking_ref, digest)
+        url = req.charter.guest_page_url.rsplit("/", 1)[0] + f"/{slug}"
+        return AlbumRef(key=key, url=url, photos=len(photos), content_sha256=digest)

@@ -254,3 +254,14 @@ class SccLambdaActivities:
                 wait_seconds=self._wait,
             )
         return self.check_scc_service_key()
+
+    @activity.defn(name="await_scc_service_key")
+    def await_scc_service_key(self) -> SccKeyCheck:
+        """Fails (retryably) until the hash is right: the workflow waits on this activity's own
+        retry policy, so a block of any length adds no history per poll."""
+        check = self.check_scc_service_key()
+        if not check.ok:
+            raise ApplicationError(
+                f"SERVICE_KEY_HASH on the SCC Lambda is {check.reason}", type="SccKeyHashNotFixed"
+            )
+        return check
