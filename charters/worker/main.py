@@ -35,7 +35,7 @@ EXIT_FAILED = 1
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    aws = wiring.aws_clients(settings, max_pool=executor._max_workers)
+    aws = wiring.aws_clients(settings, max_pool=executor._max_workers, for_activities=True)
     http = wiring.http_client(executor._max_workers)
     return Worker(
         client,

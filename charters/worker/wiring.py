@@ -37,29 +37,44 @@ BOTO_ATTEMPTS = 2
 """botocore "standard" mode: total attempts, the first included."""
 BOTO_BACKOFF_SECONDS = 2.0
 """Standard mode's longest pause before the second attempt (random up to 2**1 s)."""
+MIN_CONNECT_SECONDS, MIN_READ_SECONDS = 1.0, 3.0
+"""Floors for very short (test) activity timeouts: a loaded local moto needs seconds."""
 LEASE_MARGIN_SECONDS = 5.0
-"""The effect ledger's lease outlives an attempt by this much (clock skew between workers)."""
+"""The effect ledger's lease outlives the longest call by this much (clock skew)."""
 
 
-def aws_config(settings: Settings, max_pool: int = 50) -> Config:
-    """Timeouts and retries that fit inside one activity attempt, so that no boto3 call outlives
-    the start-to-close timeout T that ends the attempt (a call still running after T is an
-    attempt Temporal has already retried). Worst case of one API call:
+def _timeouts(activity_timeout: float) -> tuple[float, float]:
+    connect = max(MIN_CONNECT_SECONDS, min(3.0, activity_timeout / 10))
+    read = (activity_timeout - BOTO_BACKOFF_SECONDS - BOTO_ATTEMPTS * connect) / BOTO_ATTEMPTS
+    return connect, max(MIN_READ_SECONDS, min(10.0, read))
+
+
+def call_bound_seconds(activity_timeout: float) -> float:
+    """The longest one boto3 call of an activity can take, retries included."""
+    connect, read = _timeouts(activity_timeout)
+    return BOTO_ATTEMPTS * (connect + read) + BOTO_BACKOFF_SECONDS
+
+
+def aws_config(max_pool: int = 50, activity_timeout: float | None = None) -> Config:
+    """With `activity_timeout` T (the worker's clients): timeouts and retries that fit inside
+    one activity attempt, so no boto3 call outlives the start-to-close timeout that ends the
+    attempt (a call still running after T belongs to an attempt Temporal has already retried).
+    Worst case of one API call:
 
         attempts * (connect + read) + backoff <= T
         connect = min(3, T/10); read = min(10, (T - backoff - attempts * connect) / attempts)
 
-    T = 30 s: connect 3, read 10 -> 2 * 13 + 2 = 28 s <= 30 s (SES's default was 3 x 60 s).
-    T = 5 s (tests): connect 0.5, read 1 -> 2 * 1.5 + 2 = 5 s. Temporal's retry policy owns
-    retrying beyond that; the Lambda repair's waiter heartbeats and is bounded separately."""
-    budget = settings.activity_timeout_seconds
-    connect = min(3.0, budget / 10)
-    read = min(10.0, (budget - BOTO_BACKOFF_SECONDS - BOTO_ATTEMPTS * connect) / BOTO_ATTEMPTS)
+    T = 30 s: connect 3, read 10 -> 2 * 13 + 2 = 28 s <= 30 s (SES's default was 3 attempts of
+    60 s reads). For T under ~14 s (the tests' 5 s) the floors (connect 1, read 3) win: 10 s;
+    the ledger's lease is computed from this bound, not from T, so it still covers the call.
+    Temporal's retry policy owns retrying beyond one call; the Lambda repair's waiter heartbeats
+    and is bounded separately. Without T (seeding, CLI, tools): 20 s reads, as before."""
+    connect, read = _timeouts(activity_timeout) if activity_timeout else (5.0, 20.0)
     return Config(
         retries={"max_attempts": BOTO_ATTEMPTS, "mode": "standard"},
         max_pool_connections=max_pool,
         connect_timeout=connect,
-        read_timeout=max(1.0, read),
+        read_timeout=read,
     )
 
 
@@ -75,9 +90,7 @@ def aws_client(
         aws_secret_access_key="testing" if local else None,
     )
     return session.client(
-        name,
-        endpoint_url=settings.aws_endpoint_url,
-        config=config or aws_config(settings, max_pool),
+        name, endpoint_url=settings.aws_endpoint_url, config=config or aws_config(max_pool)
     )
 
 
@@ -92,9 +105,12 @@ def sqs_client(settings: Settings, wait_seconds: int) -> Any:
     return aws_client(settings, "sqs", config=config)
 
 
-def aws_clients(settings: Settings, max_pool: int = 50) -> AwsClients:
+def aws_clients(settings: Settings, max_pool: int = 50, for_activities: bool = False) -> AwsClients:
+    """`for_activities`: the worker's clients, each call bounded by the activity timeout."""
+    config = aws_config(max_pool, settings.activity_timeout_seconds if for_activities else None)
+
     def client(name: str) -> Any:
-        return aws_client(settings, name, max_pool)
+        return aws_client(settings, name, max_pool, config)
 
     return AwsClients(
         s3=client("s3"),
@@ -120,7 +136,11 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
     ledger = EffectLedger(
         aws.dynamodb,
         settings.ledger_table,
-        lease_seconds=settings.activity_timeout_seconds + LEASE_MARGIN_SECONDS,
+        lease_seconds=max(
+            settings.activity_timeout_seconds,
+            call_bound_seconds(settings.activity_timeout_seconds),
+        )
+        + LEASE_MARGIN_SECONDS,
     )
     calendar = CalendarActivities(
         http,
