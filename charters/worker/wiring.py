@@ -34,44 +34,64 @@ class AwsClients:
 
 
 BOTO_ATTEMPTS = 2
-"""botocore "standard" mode: total attempts, the first included."""
+"""botocore "standard" mode: total attempts, the first included, for calls a repeat cannot
+harm (reads, conditional writes, same-bytes puts, RevisionId-guarded updates)."""
+EFFECT_ATTEMPTS = 1
+"""SES SendEmail and CloudFront CreateInvalidation: no botocore retry. botocore retries a read
+timeout, and the server may have acted on the first request (SES has no idempotency token;
+moto ignores CloudFront's CallerReference): a blind resend is a second email. Their retry is
+Temporal's, through the effect ledger, which waits out the lease so the first call can finish."""
 BOTO_BACKOFF_SECONDS = 2.0
 """Standard mode's longest pause before the second attempt (random up to 2**1 s)."""
-MIN_CONNECT_SECONDS, MIN_READ_SECONDS = 1.0, 3.0
-"""Floors for very short (test) activity timeouts: a loaded local moto needs seconds."""
+MIN_CONNECT_SECONDS, MIN_READ_SECONDS, MIN_EFFECT_READ_SECONDS = 1.0, 5.0, 10.0
+"""Floors for very short (test) activity timeouts: a loaded local moto needs seconds, and a
+send cut off by a read timeout may still happen unrecorded."""
+EFFECTS = ("sesv2", "cloudfront")
 LEASE_MARGIN_SECONDS = 5.0
 """The effect ledger's lease outlives the longest call by this much (clock skew)."""
 
 
-def _timeouts(activity_timeout: float) -> tuple[float, float]:
+def _timeouts(activity_timeout: float, attempts: int) -> tuple[float, float]:
     connect = max(MIN_CONNECT_SECONDS, min(3.0, activity_timeout / 10))
-    read = (activity_timeout - BOTO_BACKOFF_SECONDS - BOTO_ATTEMPTS * connect) / BOTO_ATTEMPTS
-    return connect, max(MIN_READ_SECONDS, min(10.0, read))
+    backoff = BOTO_BACKOFF_SECONDS if attempts > 1 else 0.0
+    read = (activity_timeout - backoff - attempts * connect) / attempts
+    if attempts > 1:
+        return connect, max(MIN_READ_SECONDS, min(10.0, read))
+    return connect, max(MIN_EFFECT_READ_SECONDS, min(20.0, read))
 
 
 def call_bound_seconds(activity_timeout: float) -> float:
-    """The longest one boto3 call of an activity can take, retries included."""
-    connect, read = _timeouts(activity_timeout)
-    return BOTO_ATTEMPTS * (connect + read) + BOTO_BACKOFF_SECONDS
+    """The longest one boto3 call of an activity can take, botocore's retries included."""
+    bounds = []
+    for attempts in (BOTO_ATTEMPTS, EFFECT_ATTEMPTS):
+        connect, read = _timeouts(activity_timeout, attempts)
+        backoff = BOTO_BACKOFF_SECONDS if attempts > 1 else 0.0
+        bounds.append(attempts * (connect + read) + backoff)
+    return max(bounds)
 
 
-def aws_config(max_pool: int = 50, activity_timeout: float | None = None) -> Config:
+def aws_config(
+    max_pool: int = 50, activity_timeout: float | None = None, attempts: int = BOTO_ATTEMPTS
+) -> Config:
     """With `activity_timeout` T (the worker's clients): timeouts and retries that fit inside
     one activity attempt, so no boto3 call outlives the start-to-close timeout that ends the
     attempt (a call still running after T belongs to an attempt Temporal has already retried).
     Worst case of one API call:
 
-        attempts * (connect + read) + backoff <= T
-        connect = min(3, T/10); read = min(10, (T - backoff - attempts * connect) / attempts)
+        attempts * (connect + read) + backoff <= T,   connect = min(3, T/10)
+        2 attempts: read = min(10, (T - 2 - 2 * connect) / 2)
+        1 attempt (SES, CloudFront): read = min(20, T - connect)
 
-    T = 30 s: connect 3, read 10 -> 2 * 13 + 2 = 28 s <= 30 s (SES's default was 3 attempts of
-    60 s reads). For T under ~14 s (the tests' 5 s) the floors (connect 1, read 3) win: 10 s;
-    the ledger's lease is computed from this bound, not from T, so it still covers the call.
-    Temporal's retry policy owns retrying beyond one call; the Lambda repair's waiter heartbeats
-    and is bounded separately. Without T (seeding, CLI, tools): 20 s reads, as before."""
-    connect, read = _timeouts(activity_timeout) if activity_timeout else (5.0, 20.0)
+    T = 30 s: 2 * (3 + 10) + 2 = 28 s, and 3 + 20 = 23 s (SES's default was 3 attempts of 60 s
+    reads). For T under ~14 s (the tests' 5 s) the floors win (14 s, 11 s); the ledger's lease
+    is computed from this bound, not from T, so it still covers the call. The Lambda repair's
+    waiter heartbeats and is bounded separately. Without T (seeding, CLI, tools): 20 s reads."""
+    if activity_timeout:
+        connect, read = _timeouts(activity_timeout, attempts)
+    else:
+        connect, read = 5.0, 20.0
     return Config(
-        retries={"max_attempts": BOTO_ATTEMPTS, "mode": "standard"},
+        retries={"max_attempts": attempts, "mode": "standard"},
         max_pool_connections=max_pool,
         connect_timeout=connect,
         read_timeout=read,
@@ -107,10 +127,12 @@ def sqs_client(settings: Settings, wait_seconds: int) -> Any:
 
 def aws_clients(settings: Settings, max_pool: int = 50, for_activities: bool = False) -> AwsClients:
     """`for_activities`: the worker's clients, each call bounded by the activity timeout."""
-    config = aws_config(max_pool, settings.activity_timeout_seconds if for_activities else None)
+    budget = settings.activity_timeout_seconds if for_activities else None
+    config = aws_config(max_pool, budget)
+    effects = aws_config(max_pool, budget, EFFECT_ATTEMPTS)
 
     def client(name: str) -> Any:
-        return aws_client(settings, name, max_pool, config)
+        return aws_client(settings, name, max_pool, effects if name in EFFECTS else config)
 
     return AwsClients(
         s3=client("s3"),
