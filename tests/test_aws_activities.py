@@ -226,3 +226,11 @@ def test_classification(code: str, status: int, retryable: bool) -> None:
     assert err.non_retryable is not retryable
     if not retryable:
         assert err.type == errors.NEEDS_OPERATOR and err.details[0]["fix"]
+
+
+def test_a_missing_secret_asks_an_operator_naming_it(settings: Settings) -> None:
+    reader = SecretReader(client(settings, "secretsmanager"))
+    with pytest.raises(ApplicationError) as raised:
+        reader.get("charters/no-such-secret")
+    assert raised.value.type == errors.NEEDS_OPERATOR
+    assert raised.value.details[0]["subject"] == "charters/no-such-secret"
