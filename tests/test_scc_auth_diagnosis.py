@@ -62,3 +62,17 @@ def test_a_cloudfront_url_is_diagnosed_as_header_stripped(url: str, hosts: list[
 def test_only_listed_hosts_count() -> None:
     assert not is_cloudfront_url("http://127.0.0.1:8702/prod", ["127.0.0.1:8703"])
     assert not is_cloudfront_url("https://evil-cloudfront.net.example/prod", [])
+
+
+@pytest.mark.parametrize(("status", "retryable"), [(404, False), (422, False), (429, True)])
+def test_a_calendar_answer_no_retry_can_fix_asks_an_operator(status: int, retryable: bool) -> None:
+    from charters.activities.calendar import CalendarActivities
+
+    http = httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(status)))
+    calendar = CalendarActivities(http, _Secrets(), "https://calendar.example", "X-T", "s")
+    with pytest.raises(ApplicationError) as raised:
+        calendar._find("charter-X:calendar", "X")
+    assert raised.value.non_retryable is not retryable
+    if not retryable:
+        assert raised.value.type == errors.NEEDS_OPERATOR
+        assert "CHARTERS_CALENDAR_URL" in raised.value.details[0]["fix"]

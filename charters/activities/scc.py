@@ -16,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from charters.activities.secrets import SecretReader
-from charters.errors import SCC_AUTH_REJECTED, SCC_HEADER_STRIPPED, from_http_response, send
+from charters.errors import SCC_AUTH_REJECTED, SCC_HEADER_STRIPPED, http_failure, send
 from charters.models import CrewView, SccEventRef, SccEventRequest, SccUpdateRequest
 
 
@@ -92,7 +92,12 @@ class SccActivities:
                 type=SCC_AUTH_REJECTED,
             )
         if response.status_code not in (200, 201):
-            raise from_http_response("SCC", response)
+            raise http_failure(
+                "SCC",
+                response,
+                "check CHARTERS_SCC_API_URL (the API Gateway stage URL) and what SCC refused "
+                "(the message names the request)",
+            )
 
     def _find(self, idempotency_key: str) -> str | None:
         response = send(
