@@ -1,6 +1,7 @@
-"""A 401/403 from SCC: "header stripped" only when the configured URL is a CloudFront domain;
-an edge-optimized API Gateway answers through CloudFront too, and there a wrong key must enter
-the key repair path. SCC is played by an HTTP stand-in answering as each endpoint would."""
+"""HTTP failures classified. A 401/403 from SCC is "header stripped" only when the configured URL
+is a CloudFront domain: an edge-optimized API Gateway answers through CloudFront too, and there a
+wrong key must enter the key repair path. SCC and the calendar are played by HTTP stand-ins
+answering as each endpoint would."""
 
 from __future__ import annotations
 
