@@ -15,7 +15,7 @@ class _Text(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
-        self._href: list[str | None] = []
+        self._href: list[tuple[str | None, int]] = []
         self._skip = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -26,14 +26,15 @@ class _Text(HTMLParser):
         if tag == "li":
             self.out.append("- ")
         if tag == "a":
-            self._href.append(dict(attrs).get("href"))
+            self._href.append((dict(attrs).get("href"), len(self.out)))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("style", "script", "head", "title"):
             self._skip = max(0, self._skip - 1)
         if tag == "a" and self._href:
-            href = self._href.pop()
-            if href and not href.startswith("data:"):
+            href, start = self._href.pop()
+            label = "".join(self.out[start:]).strip()
+            if href and not href.startswith("data:") and label != href:
                 self.out.append(f" <{href}>")
         if tag in ("p", "ul", "ol", "table"):
             self.out.append("\n")
