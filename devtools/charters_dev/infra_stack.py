@@ -120,8 +120,7 @@ def deploy(aws: AwsClients, settings: Settings) -> dict[str, str]:
             StackName=STACK_NAME,
             TemplateBody=TEMPLATE.read_text(),
             Parameters=[
-                {"ParameterKey": k, "ParameterValue": v}
-                for k, v in parameters(settings).items()
+                {"ParameterKey": k, "ParameterValue": v} for k, v in parameters(settings).items()
             ],
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
@@ -146,10 +145,13 @@ def deploy(aws: AwsClients, settings: Settings) -> dict[str, str]:
 
 
 def skipped_types(aws: AwsClients, settings: Settings) -> set[str]:
-    """Resource types of the deployed stack that moto did not create."""
+    """Resource types of the deployed stack that moto did not create (it lists them with neither
+    a physical id nor a type)."""
     cfn = aws_client(settings, "cloudformation")
     summaries = cfn.list_stack_resources(StackName=STACK_NAME)["StackResourceSummaries"]
-    return {r["ResourceType"] for r in summaries if not r.get("PhysicalResourceId")}
+    created = {r["LogicalResourceId"] for r in summaries if r.get("PhysicalResourceId")}
+    resources = load_template()["Resources"]
+    return {str(r["Type"]) for logical, r in resources.items() if logical not in created}
 
 
 def _outputs_of(template: dict[str, Any], logical: str, physical: str) -> dict[str, str]:
@@ -225,7 +227,10 @@ def _exists_ok(create: Any) -> None:
     try:
         create()
     except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("AlreadyExistsException", "AlreadyExists"):
+        if exc.response["Error"]["Code"] not in (
+            "AlreadyExistsException",
+            "ConfigurationSetAlreadyExistsException",
+        ):
             raise
 
 
