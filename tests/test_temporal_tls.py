@@ -32,7 +32,7 @@ def _name(cn: str) -> x509.Name:
 
 
 def _cert(
-    subject: str, key: Key, issuer: tuple[str, Key] | None, usage: ExtendedKeyUsageOID | None
+    subject: str, key: Key, issuer: tuple[str, Key] | None, usage: x509.ObjectIdentifier | None
 ) -> x509.Certificate:
     now = dt.datetime.now(dt.UTC)
     issuer_name, issuer_key = issuer or (subject, key)
