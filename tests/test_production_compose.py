@@ -207,7 +207,7 @@ def test_no_secret_sits_in_a_plain_environment_variable(compose: dict[str, Any])
     declared = set(compose["secrets"])
     for name, service in compose["services"].items():
         for key, value in environment(service).items():
-            if key in NOT_SECRETS:
+            if key in NOT_SECRETS or key.startswith("CHARTERS_SECRET_"):  # Secrets Manager ids
                 continue
             if any(word in key for word in SECRET_WORDS):
                 assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), (
