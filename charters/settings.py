@@ -102,9 +102,9 @@ class Settings(BaseSettings):
     mail_from: str = "bookings@queenofsandiego.com"
     operations_email: str = "ops@queenofsandiego.com"
     ses_configuration_set: str | None = Field(
-        "charters-mail", description="SES configuration set on every send (event destination)"
+        "charters", description="SES configuration set on every send (event destination)"
     )
-    ses_events_queue_url: str | None = Field(
+    bounce_queue_url: str | None = Field(
         None,
         description="SQS queue subscribed to the configuration set's SNS topic (bounces, "
         "complaints); the worker consumes it. Unset: no listener",

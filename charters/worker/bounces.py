@@ -2,7 +2,7 @@
 
 Path: every send names the configuration set (`ses_configuration_set`); its event destination
 publishes Bounce, Complaint and Reject events to an SNS topic; an SQS queue
-(`ses_events_queue_url`) subscribes to the topic; this listener long-polls the queue and signals
+(`bounce_queue_url`) subscribes to the topic; this listener long-polls the queue and signals
 `contract.SIGNAL_EMAIL_BOUNCED` with `models.EmailBounced` to the workflow named in the event's
 `mail.tags` (SES copies the send's EmailTags there: SES guide, "Contents of event data that
 Amazon SES publishes to Amazon SNS", the `mail` object's `tags`).
@@ -23,6 +23,8 @@ import contextlib
 import json
 import logging
 import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -116,9 +118,35 @@ async def deliver(client: Client, bounce: Bounce) -> bool:
     return True
 
 
+async def _in_daemon_thread(fn: Callable[..., Any], **kwargs: Any) -> Any:
+    """Runs a blocking call in a daemon thread: a long poll still waiting when the worker stops
+    must not hold the process's exit (asyncio.to_thread's pool threads are joined at exit)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = fn(**kwargs), None
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="ses-bounces-poll", daemon=True).start()
+    return await done
+
+
 async def poll_once(client: Client, sqs: Any, queue_url: str, wait_seconds: int) -> int:
     """One long poll; returns how many messages were handled (and deleted)."""
-    answer = await asyncio.to_thread(
+    answer = await _in_daemon_thread(
         sqs.receive_message,
         QueueUrl=queue_url,
         MaxNumberOfMessages=10,
@@ -155,7 +183,7 @@ async def run(
 
 def start(client: Client, settings: Settings, stop: asyncio.Event) -> asyncio.Task[None] | None:
     """The listener as a task of the worker process, or None when no queue is configured."""
-    queue_url = settings.ses_events_queue_url
+    queue_url = settings.bounce_queue_url
     if not queue_url:
         return None
     log.info("SES bounce/complaint listener on %s", queue_url)
