@@ -195,12 +195,6 @@ def merge_service_key_hash(
     return changed
 
 
-def remove_service_key_hash(lambda_client: Any, function_name: str) -> bool:
-    """Removes SERVICE_KEY_HASH from $LATEST, keeping every other variable (for the stack's
-    reference failure)."""
-    return _Repair(lambda_client, function_name, 60.0).merge(HASH_VARIABLE, None)
-
-
 class SccLambdaActivities:
     def __init__(
         self,
