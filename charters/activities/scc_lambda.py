@@ -112,6 +112,7 @@ class _Repair:
         re-merged. Returns whether anything had to change."""
         for _ in range(WRITE_TRIES):
             self.wait_updated()
+            _beat("reading the configuration")
             config = self._lambda.get_function_configuration(FunctionName=self._function)
             variables = _variables(config)
             if variables.get(name) == value:
@@ -131,6 +132,7 @@ class _Repair:
                     raise
                 _beat("concurrent change: reading again")
                 continue
+            _beat("configuration written")
             self.wait_updated()
             return True
         raise ApplicationError(
