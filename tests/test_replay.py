@@ -2,12 +2,13 @@
 
 Every `tests/histories/*.json` must replay without a non-determinism error: a change to the
 workflow that would break bookings already running fails here first (after the first deploy,
-guard such a change with `workflow.patched(...)`: see the README's versioning policy). The histories are recorded without a payload codec, so they replay
-without keys (their payloads are test data only: no real guest, no secret).
+guard such a change with `workflow.patched(...)`: see the README's versioning policy). The
+histories are recorded without a payload codec, so they replay without keys (their payloads are
+test data only: no real guest, no secret).
 
 The files are committed. A missing one fails the test, unless `CHARTERS_RECORD_HISTORIES=1`,
 in which case it is recorded on the time-skipping test server against the session stack (see
-tests/test_crew_waits_time_skipping.py for the scenarios) and then replayed. To re-record one,
+tests/scenarios.py) and then replayed. To re-record one,
 delete it and run `CHARTERS_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_replay.py`.
 """
 
