@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from charters import contract, errors
@@ -120,9 +120,12 @@ class CharterBookingWorkflow(BookingHandlers):
             await self._after_trip()
         except BookingCancelled:
             await self._compensation.run()
-        except asyncio.CancelledError:
-            # A native cancel (Web UI, `temporal workflow cancel`): compensate exactly like
-            # `charters cancel`, then end CANCELED, which is what the operator asked of Temporal.
+        except BaseException as err:
+            if not is_cancelled_exception(err):
+                raise
+            # A native cancel (Web UI, `temporal workflow cancel`), met in whatever the run was
+            # awaiting: compensate exactly like `charters cancel`, then end CANCELED, which is
+            # what the operator asked of Temporal.
             if not self._s.departed:
                 self._s.cancel = self._s.cancel or CancelBooking(reason="cancelled in Temporal")
                 await self._compensation.run()
