@@ -86,7 +86,9 @@ class GuestPageActivities:
         self._prefix = key_prefix
         self._presign_base = presign_base
 
-    def _put(self, key: str, body: bytes, booking_ref: str, digest: str) -> None:
+    def _put_html(self, key: str, body: bytes, booking_ref: str) -> str:
+        """Deterministic key and body: a repeat writes the same bytes to the same key."""
+        digest = hashlib.sha256(body).hexdigest()
         with aws_errors("S3", FIXES, DEFAULT_FIX, subject=self._bucket):
             self._s3.put_object(
                 Bucket=self._bucket,
@@ -96,14 +98,14 @@ class GuestPageActivities:
                 CacheControl="max-age=60",
                 Metadata={"booking-ref": booking_ref, "content-sha256": digest},
             )
+        return digest
 
     @activity.defn(name="publish_guest_page")
     def publish_guest_page(self, req: GuestPageRequest) -> GuestPageRef:
         """Deterministic key and body: a repeat writes the same bytes to the same key."""
         body = render_guest_page(req, self._presign_base).encode()
-        digest = hashlib.sha256(body).hexdigest()
         key = f"{self._prefix}{req.charter.slug}.html"
-        self._put(key, body, req.charter.booking_ref, digest)
+        digest = self._put_html(key, body, req.charter.booking_ref)
         return GuestPageRef(
             bucket=self._bucket, key=key, url=req.charter.guest_page_url, content_sha256=digest
         )
@@ -122,9 +124,8 @@ class GuestPageActivities:
                 keys += [obj["Key"] for obj in page.get("Contents", []) or []]
         photos = [f"/{quote(key)}" for key in sorted(keys)]
         body = render("album.html", charter=req.charter, photos=photos).encode()
-        digest = hashlib.sha256(body).hexdigest()
         slug = album_slug(req.charter.slug)
         key = f"{self._prefix}{slug}.html"
-        self._put(key, body, req.charter.booking_ref, digest)
+        digest = self._put_html(key, body, req.charter.booking_ref)
         url = req.charter.guest_page_url.rsplit("/", 1)[0] + f"/{slug}"
         return AlbumRef(key=key, url=url, photos=len(photos), content_sha256=digest)

@@ -15,8 +15,6 @@ from charters import contract
 from charters.models import (
     AssignCrew,
     Booking,
-    BookingOptions,
-    BookingState,
     CrewAnswer,
     CrewConfirmation,
     CrewEmailRequest,
@@ -26,8 +24,7 @@ from charters.models import (
     Role,
     Verdict,
 )
-from charters.workflows.bookkeeping import Bookkeeping
-from charters.workflows.steps import StepRunner
+from charters.workflows.steps import Part
 
 with workflow.unsafe.imports_passed_through():
     from charters.activities.email import EmailActivities
@@ -38,21 +35,7 @@ def refuse(code: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=code, non_retryable=True)
 
 
-class CrewWaits:
-    def __init__(
-        self,
-        state: BookingState,
-        book: Bookkeeping,
-        steps: StepRunner,
-        options: BookingOptions,
-        wf_id: str,
-    ) -> None:
-        self._s = state
-        self._book = book
-        self._steps = steps
-        self._o = options
-        self._wf_id = wf_id
-
+class CrewWaits(Part):
     # ---- who is aboard ----------------------------------------------------------------------
 
     def seat(self, booking: Booking) -> None:
