@@ -338,7 +338,7 @@ class CharterBookingWorkflow(BookingHandlers):
 
     async def _apply_changes(self) -> None:
         while self._s.bounces:
-            self._crew.bounced(self._s.bounces.pop(0))
+            await self._crew.bounced(self._s.bounces.pop(0))
         while self._s.reschedules:
             await self._life.reschedule(self._s.reschedules.pop(0), self._publishing)
         while self._s.assignments:

@@ -281,7 +281,7 @@ class Lifecycle(Part):
             await self._steps.run(
                 "scc_key",
                 lambda: self._steps.activity(
-                    SccLambdaActivities.repair_scc_service_key_hash, timeout=120, heartbeat=20
+                    SccLambdaActivities.repair_scc_service_key_hash, timeout=120, heartbeat=30
                 ),
                 block_on="scc-key-repair",
             )
