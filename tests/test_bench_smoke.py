@@ -38,6 +38,7 @@ def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
         baseline_runs=2,
         warmup=1,
         out_dir=tmp_path,
+        variants=["sandboxed:1", "passthrough:2"],  # before/after, and two worker processes
     )
     code = run_bench(config, Console(file=out, width=160))
     assert code == 0, out.getvalue()

@@ -24,6 +24,7 @@ from charters.settings import Settings
 from charters.temporal_client import converter
 from charters.worker import wiring
 from charters.worker.health import HealthServer
+from charters.worker.runner import workflow_runner
 from charters.workflows.charter_booking import CharterBookingWorkflow
 
 log = logging.getLogger("charters.worker")
@@ -41,6 +42,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
         client,
         task_queue=settings.task_queue,
         workflows=[CharterBookingWorkflow],
+        workflow_runner=workflow_runner(settings.workflow_runner),
         activities=wiring.activities(settings, aws, http),
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
