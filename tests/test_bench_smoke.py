@@ -61,7 +61,27 @@ def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
     assert measured["total"] >= expected["total"] == 24
     assert measured["total"] <= expected["total"] + 3  # a secret read after a cache expiry
 
-    assert [r["concurrency"] for r in report["results"]] == [1, 3]
+    # before and after in one run: each variant through every concurrency
+    assert [(r["variant"], r["concurrency"]) for r in report["results"]] == [
+        ("sandboxed:1", 1),
+        ("sandboxed:1", 3),
+        ("passthrough:2", 1),
+        ("passthrough:2", 3),
+    ]
+    assert report["before_variant"] == "sandboxed:1"
+    assert report["primary_variant"] == "passthrough:2"  # no passthrough:1 asked for
+    assert report["crew_notified_bound_ms"] == 10 * LATENCY_MS
+    assert report["p50_crew_notified_ms_c1"] >= report["crew_notified_bound_ms"]
+    assert [v["variant"] for v in report["variants"]] == ["sandboxed:1", "passthrough:2"]
+    for variant in report["variants"]:
+        assert set(variant["by_concurrency"]) == {"1", "3"}
+        assert variant["throughput_stops"] is not None
+    for result in report["results"]:
+        assert result["processes"]["worker"].get("process_count", 1) == result["workers"]
+        cpu = result["cpu_ms_per_booking"]
+        assert cpu["worker"] > 0 and cpu["server"] > 0 and cpu["emulators"] > 0
+        assert result["events_per_booking"] > 0
+        assert result["crew_notified_ms"]["p50"] < result["latency_ms"]["p50"]
     for result in report["results"]:
         assert result["completed"] == 3 and result["failed"] == 0, result["errors"]
         assert result["bookings_per_s"] > 0
@@ -74,6 +94,7 @@ def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
             assert figures["cpu_ms_per_booking"] > 0
             assert figures["peak_rss_mb"] > 0
 
+    assert report["goals"]["c50_worker_cpu"]["status"] == "n/a"
     for goal in report["goals"].values():
         assert goal["status"] in ("PASS", "MISS", "CEILING", "n/a")
     assert report["goals"]["c50_throughput"]["status"] == "n/a"
