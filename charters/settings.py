@@ -118,6 +118,17 @@ class Settings(BaseSettings):
     reminder_after_hours: float = 24.0
     max_reminders: int = 2
     confirm_deadline_hours_before: float = 48.0
+    step_retry_budget_seconds: float = Field(
+        600.0, description="transient retries of one step before it blocks for a person"
+    )
+    guest_reminder_hours_before: list[float] = Field(
+        default_factory=lambda: [72.0, 24.0], description="guest reminder emails, before start"
+    )
+    crew_day_of_hours_before: float = Field(4.0, description="crew day-of reminder, before start")
+    thank_you_hours_after_end: float = Field(2.0, description="guest thank-you, after the trip")
+    history_event_limit: int = Field(
+        2000, description="a booking continues as new at a quiet point past this many events"
+    )
 
     @model_validator(mode="after")
     def _local_endpoints(self) -> Settings:

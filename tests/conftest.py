@@ -14,6 +14,7 @@ from charters_dev.stack import DevStack, settings_env
 from temporalio.client import Client, WorkflowHandle
 
 from charters import contract
+from charters.actions import settled
 from charters.models import BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.starter.book import start_booking, validate
@@ -115,7 +116,7 @@ class Booker:
     async def book_and_confirm(self, data: dict[str, Any]) -> BookingResult:
         handle = await self.start(data)
         await self.answer_all(data["booking_ref"])
-        return await asyncio.wait_for(handle.result(), timeout=90)
+        return await settled(handle, 90)
 
 
 @pytest.fixture(scope="session")
