@@ -43,11 +43,12 @@ class Sample:
     workflow_id: str
     concurrency: int
     t_start: float = 0.0  # client clock (time.time) before start_workflow
-    t_done: float = 0.0  # client clock after the result arrived
+    t_done: float = 0.0  # client clock when seen confirmed; then the history's time of it
     ok: bool = False
     error: str | None = None
     t_awaiting: float | None = None  # history: BookingStage=awaiting-crew upserted
     t_confirmed: float | None = None  # history: the last crew_confirmation signal
+    t_settled: float | None = None  # history: BookingStage=confirmed upserted
     # history: how long at least one activity was running, within the pipeline (crew wait out)
     in_activities_ms: float | None = None
     events: dict[str, int] = field(default_factory=dict)  # history event counts by kind
@@ -77,32 +78,44 @@ class Sample:
 
 
 class CrewBot:
-    """Confirms for every member of each booking that reaches `awaiting-crew`: one visibility
-    query per tick finds them all; each gets its `crew_confirmation` signals once.
+    """Confirms for every member of each booking that reaches `awaiting-crew`, and tells the
+    bench when the booking is `confirmed` (the workflow itself goes on to the trip, a month
+    later). One visibility query per tick covers every booking in flight (`BookingRef IN
+    (...)`); each booking gets its `crew_confirmation` signals once.
 
     The bot's own load on the Temporal server is kept small: it queries only while some booking
-    is old enough to be near awaiting-crew (0.8 x the typical time to get there so far), and
-    ticks at 5% of that typical time (between `poll_seconds` and 0.5 s), so its detection delay
-    (reported as the crew wait, outside the latency) stays a small share of a booking."""
+    is old enough to be near awaiting-crew (0.8 x the typical time to get there so far) or has
+    had its signals, and ticks at 5% of that typical time (between `poll_seconds` and 0.5 s), so
+    its detection delay stays a small share of a booking. The bench's timings come from the
+    history's event times, not from when the bot noticed."""
 
-    QUERY = f"{contract.SA_BOOKING_STAGE.name} = 'awaiting-crew' AND ExecutionStatus = 'Running'"
+    STAGES = "BookingStage IN ('awaiting-crew', 'confirmed') AND ExecutionStatus = 'Running'"
     MAX_TICK = 0.5
 
     def __init__(self, client: Client, poll_seconds: float) -> None:
         self._client = client
         self._poll = poll_seconds
-        self._waiting: dict[str, tuple[float, list[str]]] = {}
+        self._waiting: dict[str, tuple[float, list[str]]] = {}  # workflow id -> (since, members)
+        self._signalled: dict[str, asyncio.Future[None]] = {}  # awaiting `confirmed`
+        self._refs: dict[str, str] = {}  # workflow id -> booking ref
         self._typical: float | None = None  # EWMA of start -> seen awaiting-crew, seconds
         self._tasks: set[asyncio.Task[None]] = set()
         self.queries = 0
         self.signals = 0
         self.errors: list[str] = []
 
-    def expect(self, workflow_id: str, member_ids: list[str]) -> None:
+    def expect(self, workflow_id: str, ref: str, member_ids: list[str]) -> asyncio.Future[None]:
+        """Starts watching a booking; the future resolves once it is confirmed."""
         self._waiting[workflow_id] = (time.monotonic(), member_ids)
+        self._refs[workflow_id] = ref
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._signalled[workflow_id] = done
+        return done
 
     def forget(self, workflow_id: str) -> None:
         self._waiting.pop(workflow_id, None)
+        self._refs.pop(workflow_id, None)
+        self._signalled.pop(workflow_id, None)
 
     def _tick(self) -> float:
         if self._typical is None:
@@ -110,17 +123,27 @@ class CrewBot:
         return min(max(0.05 * self._typical, self._poll), self.MAX_TICK)
 
     def _due(self) -> bool:
+        if any(wf not in self._waiting for wf in self._signalled):
+            return True  # signals sent, confirmation awaited
         if self._typical is None:
             return bool(self._waiting)
         oldest = min((since for since, _ in self._waiting.values()), default=None)
         return oldest is not None and time.monotonic() - oldest >= 0.8 * self._typical
 
+    def _query(self) -> str:
+        refs = ", ".join(f"'{ref}'" for ref in self._refs.values())
+        return f"{contract.SA_BOOKING_REF.name} IN ({refs}) AND {self.STAGES}"
+
     async def run(self) -> None:
+        stage_key = contract.SA_BOOKING_STAGE
         while True:
-            if self._due():
+            if self._refs and self._due():
                 self.queries += 1
                 try:
-                    async for wf in self._client.list_workflows(self.QUERY, page_size=1000):
+                    async for wf in self._client.list_workflows(self._query(), page_size=1000):
+                        stage = wf.typed_search_attributes.get(stage_key)
+                        if stage == "confirmed":
+                            self._confirmed(wf.id)
                         found = self._waiting.pop(wf.id, None)
                         if found is not None:
                             self._seen(time.monotonic() - found[0])
@@ -130,6 +153,12 @@ class CrewBot:
                 except Exception as exc:  # noqa: BLE001 - a failed tick is retried next tick
                     self.errors.append(f"visibility: {exc}")
             await asyncio.sleep(self._tick())
+
+    def _confirmed(self, workflow_id: str) -> None:
+        done = self._signalled.pop(workflow_id, None)
+        self._refs.pop(workflow_id, None)
+        if done is not None and not done.done():
+            done.set_result(None)
 
     def _seen(self, seconds: float) -> None:
         self._typical = seconds if self._typical is None else 0.8 * self._typical + 0.2 * seconds
@@ -186,14 +215,19 @@ async def read_history_times(client: Client, sample: Sample) -> None:
         if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
             payload = fields.indexed_fields.get(key)
-            if payload is not None and sample.t_awaiting is None:
+            if payload is not None:
                 with contextlib.suppress(ValueError):
-                    if json.loads(payload.data) == "awaiting-crew":
+                    stage = json.loads(payload.data)
+                    if stage == "awaiting-crew" and sample.t_awaiting is None:
                         sample.t_awaiting = _event_seconds(event)
+                    elif stage == "confirmed" and sample.t_settled is None:
+                        sample.t_settled = _event_seconds(event)
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
             attrs = event.workflow_execution_signaled_event_attributes
             if attrs.signal_name == contract.SIGNAL_CREW_CONFIRMATION:
                 sample.t_confirmed = _event_seconds(event)
+    if sample.t_settled is not None:
+        sample.t_done = sample.t_settled  # the bot saw it a tick later
     windows = [(sample.t_start, sample.t_done)]
     if sample.t_awaiting is not None and sample.t_confirmed is not None:
         windows = [(sample.t_start, sample.t_awaiting), (sample.t_confirmed, sample.t_done)]
