@@ -19,20 +19,21 @@ What it does, in order:
 The crew. Confirmations are automated, and that automation is not the pipeline: a "crew bot"
 lists the bookings whose `BookingStage` search attribute is `awaiting-crew` (one visibility query
 per tick for all bookings in flight) and signals `crew_confirmation` (accept) for every member
-through the Temporal client (the signal form of the workflow's update: no verdict to wait for), which is what the confirmation endpoint does once a crew member
-presses the button in a magic-link email. The workflow enters `awaiting-crew` only after every
-invitation has been sent.
+through the Temporal client: the signal form of the workflow's update, what the confirmation
+endpoint does once a crew member presses the button in a magic-link email, without waiting for
+the verdict. The workflow enters `awaiting-crew` only after every invitation has been sent.
 
 The booking's workflow lives until after the trip (a month after the bench's start): a booking
 counts as done when its history sets `BookingStage=confirmed` (the captain's summary sent, the
 calendar entry confirmed), which the bot reports.
 
 Timings of one booking, from the client's clock and the workflow's history (same host clock):
-`total` is start_workflow call -> the history event that set `BookingStage=confirmed`; `to_awaiting_crew` (also `crew_notified_ms`)
-is start -> the history event that set `BookingStage=awaiting-crew`, the time a guest waits for
-the crew to be asked; `crew_wait` is that event -> the last `crew_confirmation` signal (the
-automation's delay: the human part in production); `latency` = `total - crew_wait` is the
-pipeline, and the p50/p95/p99 reported everywhere are of it unless named otherwise.
+`total` is start_workflow call -> the history event that set `BookingStage=confirmed`;
+`to_awaiting_crew` (also `crew_notified_ms`) is start -> the event that set
+`BookingStage=awaiting-crew`, the time a guest waits for the crew to be asked; `crew_wait` is
+that event -> the last `crew_confirmation` signal (the automation's delay: the human part in
+production); `latency` = `total - crew_wait` is the pipeline, and the p50/p95/p99 reported
+everywhere are of it unless named otherwise.
 
 Bounds: the critical path of one booking is the longest chain of dependent external calls
 (bench_model.py); with every call delayed L ms no implementation can finish faster than
