@@ -192,6 +192,8 @@ class Bench:
         assert client is not None
         for target in PROXY_TARGETS:
             self.stack.reset_fault_counters(target)
+        assert self.bot is not None
+        self.bot.new_phase()
         queue = iter(range(bookings))
         samples: list[Sample] = []
 

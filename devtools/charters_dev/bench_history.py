@@ -112,6 +112,11 @@ class CrewBot:
         self._signalled[workflow_id] = done
         return done
 
+    def new_phase(self) -> None:
+        """Forget the typical time to awaiting-crew: a C=1 run after a C=50 one would otherwise
+        wait the congested run's time before its first query."""
+        self._typical = None
+
     def forget(self, workflow_id: str) -> None:
         self._waiting.pop(workflow_id, None)
         self._refs.pop(workflow_id, None)
