@@ -28,6 +28,7 @@ from charters import contract
 from charters.codec import data_converter
 from charters.settings import Settings
 from charters.worker import wiring
+from charters.worker.runner import workflow_runner
 from charters.workflows.charter_booking import CharterBookingWorkflow
 from tests.test_crew_waits_time_skipping import (
     TEST_SERVER,
@@ -109,6 +110,11 @@ async def test_history_replays(name: str, recorder: Settings | None) -> None:
         assert result["outcome"] == SCENARIOS[name][1]
 
     history = WorkflowHistory.from_json(workflow_id_of(raw, f"charter-replay-{name}"), raw)
-    replayer = Replayer(workflows=[CharterBookingWorkflow], data_converter=data_converter(None))
+    replayer = Replayer(
+        workflows=[CharterBookingWorkflow],
+        data_converter=data_converter(None),
+        # the full sandbox, whatever runner production uses: it refuses non-deterministic code
+        workflow_runner=workflow_runner("sandboxed"),
+    )
     outcome = await replayer.replay_workflow(history)
     assert outcome.replay_failure is None
