@@ -104,7 +104,7 @@ class BenchConfig:
     """Defaults keep `make bench` to a few minutes on two cores."""
 
     concurrency: list[int] = field(default_factory=lambda: [1, 10, 50])
-    bookings: list[int] = field(default_factory=lambda: [8, 40, 150])
+    bookings: list[int] = field(default_factory=lambda: [6, 30, 100])
     variants: list[str] = field(default_factory=default_variants)
     latency_ms: float = 50.0
     baseline_runs: int = 5

@@ -90,7 +90,7 @@ def register(app: typer.Typer, ops: typer.Typer) -> None:
         bookings: Annotated[
             list[int] | None,
             typer.Option(
-                help="bookings per run: one value, or one per --concurrency (default 10 50 200)"
+                help="bookings per run: one value, or one per --concurrency (default 6 30 100)"
             ),
         ] = None,
         concurrency: Annotated[
