@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from charters.worker.main import ACTIVITY_THREAD_NAME, WORKFLOW_THREAD_NAME
 from charters_dev.stack import DevStack
 
 # Processes of the stack whose CPU and memory are reported ("bench" is this process).
@@ -51,6 +52,36 @@ def process_figures(pid: int) -> dict[str, float]:
     return figures
 
 
+# A worker's threads by what they run, from their Linux names (charters/worker/main.py names
+# its pools' threads for the OS).
+THREAD_GROUPS = (
+    (WORKFLOW_THREAD_NAME, "workflow_tasks"),
+    (ACTIVITY_THREAD_NAME, "activities"),
+    ("tokio", "sdk_core"),
+    ("temporal", "sdk_core"),
+)
+
+
+def worker_threads_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a worker by thread group: `workflow_tasks` (workflow activations, sandbox
+    included), `activities` (the activity thread pool), `event_loop` (the main thread: polling,
+    payload conversion and encryption, dispatch), `sdk_core` (the Rust core's threads), `other`."""
+    groups = dict.fromkeys(("workflow_tasks", "activities", "event_loop", "sdk_core", "other"), 0.0)
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                stat = (task / "stat").read_text()
+                comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+                fields = stat[stat.rindex(")") + 2 :].split()
+                cpu = (int(fields[11]) + int(fields[12])) / _TICK
+                group = "event_loop" if task.name == str(pid) else "other"
+                for prefix, name in THREAD_GROUPS:
+                    if comm.startswith(prefix):
+                        group = name
+                groups[group] += cpu
+    return groups
+
+
 def machine_ticks() -> tuple[float, float]:
     """(busy, total) CPU ticks of the whole machine since boot, from /proc/stat."""
     try:
@@ -72,12 +103,14 @@ class Meter:
 
     def snapshot(self) -> dict[str, Any]:
         pids = dict(self.pids)
-        for index, pid in enumerate(self._worker_pids(), start=1):
+        workers = self._worker_pids()
+        for index, pid in enumerate(workers, start=1):
             pids[f"worker{WORKER_SEP}{index}"] = pid
         return {
             "at": time.perf_counter(),
             "machine": machine_ticks(),
             "procs": {name: process_figures(pid) for name, pid in pids.items()},
+            "worker_threads": [worker_threads_cpu(pid) for pid in workers],
         }
 
     @staticmethod
@@ -98,6 +131,10 @@ class Meter:
         cores = os.cpu_count() or 1
         ours = sum(p["cpu_s"] for p in procs.values())
         procs = _workers_as_one(procs, bookings, wall)
+        if "worker" in procs:
+            procs["worker"]["cpu_ms_per_booking_by_thread"] = _threads_delta(
+                before.get("worker_threads", []), after.get("worker_threads", []), bookings
+            )
         machine = 100 * busy / total if total else None
         stack = 100 * ours / (wall * cores) if wall > 0 else None
         return {
@@ -111,6 +148,17 @@ class Meter:
             ),
             "processes": procs,
         }
+
+
+def _threads_delta(
+    before: list[dict[str, float]], after: list[dict[str, float]], bookings: int
+) -> dict[str, float]:
+    """Per thread group, the CPU ms per booking of all worker processes together."""
+    total: dict[str, float] = {}
+    for start, end in zip(before, after, strict=False):
+        for group, seconds in end.items():
+            total[group] = total.get(group, 0.0) + seconds - start.get(group, 0.0)
+    return {g: round(s * 1000 / max(bookings, 1), 2) for g, s in total.items()}
 
 
 def _workers_as_one(procs: dict[str, Any], bookings: int, wall: float) -> dict[str, Any]:
