@@ -113,6 +113,9 @@ def variant_summary(variant: Variant, phases: list[dict[str, Any]]) -> dict[str,
         str(p["concurrency"]): {
             "bookings_per_s": p["bookings_per_s"],
             "cpu_ms_per_booking": p["cpu_ms_per_booking"],
+            "worker_cpu_ms_per_booking_by_thread": p["processes"]["worker"].get(
+                "cpu_ms_per_booking_by_thread"
+            ),
             "events_per_booking": p["events_per_booking"],
             "latency_p50_ms": p["latency_ms"]["p50"],
             "latency_p95_ms": p["latency_ms"]["p95"],
@@ -320,8 +323,13 @@ def _print_before_after(console: Console, report: dict[str, Any]) -> None:
             continue
         w0, w1 = old["cpu_ms_per_booking"]["worker"], fig["cpu_ms_per_booking"]["worker"]
         ratio = f" ({w1 / w0:.2f}×)" if w0 else ""
+        t0 = old.get("worker_cpu_ms_per_booking_by_thread") or {}
+        t1 = fig.get("worker_cpu_ms_per_booking_by_thread") or {}
+        split = ", ".join(f"{k} {t0.get(k, 0):g} → {v:g}" for k, v in t1.items() if v)
         console.print(
-            f"before {before} → after {after} at C={c}: worker {w0} → {w1} ms/booking{ratio}, "
+            f"before {before} → after {after} at C={c}: worker {w0} → {w1} ms/booking{ratio}"
+            + (f" ({split})" if split else "")
+            + ", "
             f"server {old['cpu_ms_per_booking']['server']} → {fig['cpu_ms_per_booking']['server']}"
             f", events {old['events_per_booking']} → {fig['events_per_booking']}"
         )
