@@ -106,7 +106,7 @@ class Settings(BaseSettings):
     log_json: bool = Field(False, description="structured JSON logs")
     worker_threads: int = Field(64, description="threads for the (sync) activities")
     workflow_runner: Literal["sandboxed", "passthrough", "unsandboxed"] = Field(
-        "passthrough", description="workflow sandbox (charters/worker/runner.py); bench compares"
+        "unsandboxed", description="workflow sandbox (charters/worker/runner.py); bench compares"
     )
 
     # Workflow behaviour
