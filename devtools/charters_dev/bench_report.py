@@ -250,6 +250,12 @@ COLUMNS = (
 )
 
 
+def _short(sat: dict[str, Any]) -> str:
+    if sat["machine_cpu_busy_pct"] >= BUSY_PCT:
+        return f"all cores ({sat['top_process']} first)"
+    return ", ".join(sat["single_process_full"]) or "-"
+
+
 def print_report(console: Console, report: dict[str, Any]) -> None:
     if not console.is_terminal and console.width < 180:
         console = Console(file=console.file, width=180)
@@ -273,7 +279,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
             f"{cpu['emulators']}",
             f"{p['events_per_booking']}",
             f"{p['machine_cpu_busy_pct']}% ({p['stack_cpu_pct']}%)",
-            p["saturation"]["saturated"] or "-",
+            _short(p["saturation"]),
         )
     console.print(table)
     noisy = max((p["other_cpu_pct"] or 0.0) for p in report["results"])
