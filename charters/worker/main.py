@@ -62,12 +62,7 @@ def workflow_executor() -> ThreadPoolExecutor:
     )
 
 
-def build_worker(
-    client: Client,
-    settings: Settings,
-    executor: ThreadPoolExecutor,
-    workflow_tasks: ThreadPoolExecutor | None = None,
-) -> Worker:
+def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
     aws = wiring.aws_clients(settings, max_pool=executor._max_workers)
     http = wiring.http_client(executor._max_workers)
     return Worker(
@@ -75,7 +70,8 @@ def build_worker(
         task_queue=settings.task_queue,
         workflows=[CharterBookingWorkflow],
         workflow_runner=workflow_runner(settings.workflow_runner),
-        workflow_task_executor=workflow_tasks,
+        # idle pool threads end with the process (the SDK leaves a given pool running)
+        workflow_task_executor=workflow_executor(),
         activities=wiring.activities(settings, aws, http),
         activity_executor=executor,
         max_concurrent_activities=executor._max_workers,
@@ -126,11 +122,10 @@ async def _run(settings: Settings, stop: asyncio.Event, abandon: asyncio.Event) 
         thread_name_prefix="charters-activity",
         initializer=os_thread_name(ACTIVITY_THREAD_NAME),
     )
-    workflow_tasks = workflow_executor()
     clean = False
     try:
         try:
-            worker = build_worker(client, settings, executor, workflow_tasks)
+            worker = build_worker(client, settings, executor)
         except Exception as exc:  # noqa: BLE001 - reported as one log line and exit code 1
             log.error("cannot build the worker: %s", exc, exc_info=exc)
             return EXIT_FAILED
@@ -176,7 +171,6 @@ async def _run(settings: Settings, stop: asyncio.Event, abandon: asyncio.Event) 
         return EXIT_OK
     finally:
         executor.shutdown(wait=clean, cancel_futures=True)
-        workflow_tasks.shutdown(wait=False, cancel_futures=True)
         if health:
             await health.close()
 
