@@ -68,7 +68,14 @@ from charters.settings import Settings
 from charters.starter.book import start_booking, validate
 from charters.temporal_client import connect
 from charters_dev.bench_baseline import sequential_baseline
-from charters_dev.bench_history import CrewBot, RefMaker, Sample, booking_data, read_history_times
+from charters_dev.bench_history import (
+    CrewBot,
+    RefMaker,
+    Sample,
+    booking_data,
+    confirmed_or_ended,
+    read_history_times,
+)
 from charters_dev.bench_meter import Meter, percentile
 from charters_dev.bench_model import (
     CREW_NOTIFIED_PATH,
@@ -79,21 +86,11 @@ from charters_dev.bench_model import (
 )
 from charters_dev.bench_plot import write_results
 from charters_dev.bench_report import goals, phase_report, print_report, variant_summary
-from charters_dev.bench_workers import Variant, WorkerPool
+from charters_dev.bench_workers import Variant, WorkerPool, default_variants, product_runner
 from charters_dev.isolated import isolated_settings
 from charters_dev.stack import DevStack
 
 __all__ = ["CRITICAL_PATH", "BenchConfig", "all_calls", "run_bench"]
-
-
-def product_runner() -> str:
-    """The runner a worker uses when nothing is set: the configuration the goals are about."""
-    return str(Settings.model_fields["workflow_runner"].default)
-
-
-def default_variants() -> list[str]:
-    product = product_runner()
-    return ["sandboxed:1", f"{product}:1", f"{product}:2"]
 
 
 # ---- configuration --------------------------------------------------------------------------
@@ -178,7 +175,7 @@ class Bench:
                 self.client, self.settings, booking
             )
             await asyncio.wait_for(
-                _confirmed_or_ended(confirmed, handle), self.config.booking_timeout_seconds
+                confirmed_or_ended(confirmed, handle), self.config.booking_timeout_seconds
             )
             sample.ok = True
         except Exception as exc:  # noqa: BLE001 - counted as a failed booking
@@ -353,20 +350,6 @@ class Bench:
         }
         report["goals"] = goals(report, by_c, [p for p in phases if p["runner"] == product])
         return report
-
-
-async def _confirmed_or_ended(
-    confirmed: asyncio.Future[None], handle: WorkflowHandle[Any, Any]
-) -> None:
-    """The booking is confirmed (it then waits for the trip), or its workflow ended first: its
-    result (a failure raises) stands for the confirmation."""
-    ended = asyncio.ensure_future(handle.result())
-    try:
-        await asyncio.wait({confirmed, ended}, return_when=asyncio.FIRST_COMPLETED)
-        if ended.done() and not confirmed.done():
-            ended.result()
-    finally:
-        ended.cancel()
 
 
 # ---- entry point ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from charters import contract
 from charters.models import CrewConfirmation
@@ -248,3 +248,17 @@ def _covered(intervals: list[tuple[float, float]], low: float, high: float) -> f
             total += end - start
             reach = end
     return total
+
+
+async def confirmed_or_ended(
+    confirmed: asyncio.Future[None], handle: WorkflowHandle[Any, Any]
+) -> None:
+    """The booking is confirmed (it then waits for the trip), or its workflow ended first: its
+    result (a failure raises) stands for the confirmation."""
+    ended = asyncio.ensure_future(handle.result())
+    try:
+        await asyncio.wait({confirmed, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if ended.done() and not confirmed.done():
+            ended.result()
+    finally:
+        ended.cancel()

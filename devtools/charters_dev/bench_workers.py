@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import get_args
 
+from charters.settings import Settings
 from charters.worker.runner import RUNNERS, RunnerName
 from charters_dev.stack import DevStack, wait_for
 
@@ -79,3 +80,13 @@ class WorkerPool:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
         self.procs = []
+
+
+def product_runner() -> str:
+    """The runner a worker uses when nothing is set: the configuration the goals are about."""
+    return str(Settings.model_fields["workflow_runner"].default)
+
+
+def default_variants() -> list[str]:
+    product = product_runner()
+    return ["sandboxed:1", f"{product}:1", f"{product}:2"]
