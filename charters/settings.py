@@ -4,11 +4,12 @@ environment."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -25,6 +26,19 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     temporal_ui_url: str = "http://127.0.0.1:8233"
     task_queue: str = "charters"
+
+    # Connection security (a TLS cluster, Temporal Cloud). TLS is on when any of these is set.
+    temporal_tls: bool = Field(False, description="TLS to the frontend (system CA roots)")
+    temporal_tls_ca_file: Path | None = Field(None, description="PEM CA of a private cluster")
+    temporal_tls_cert_file: Path | None = Field(None, description="mTLS client certificate (PEM)")
+    temporal_tls_key_file: Path | None = Field(None, description="mTLS client key (PEM)")
+    temporal_tls_server_name: str | None = Field(None, description="SNI/verify name override")
+    temporal_api_key: SecretStr | None = Field(None, description="Temporal Cloud API key")
+
+    # The Web UI's OIDC access token, verified by the codec server (charters/web/oidc.py).
+    codec_oidc_issuer: str | None = Field(None, description="`iss` the UI's tokens must carry")
+    codec_oidc_audience: str | None = Field(None, description="`aud` the UI's tokens must carry")
+    codec_oidc_jwks_url: str | None = Field(None, description="identity provider's JWKS URL")
 
     # Payload encryption (charters/codec.py): key ring "kid:base64key,..." (first = active).
     # Unset means payloads in clear, which only the local profile allows.
@@ -56,6 +70,19 @@ class Settings(BaseSettings):
         None, description="SCC URL guests' browsers ask for upload presigns; default scc_api_url"
     )
     scc_lambda_function: str = "scc-api"
+    scc_lambda_qualifier: str | None = Field(
+        None,
+        description="alias the SCC API's integration invokes (e.g. `live`); the repair then "
+        "publishes a version and moves the alias. Unset: $LATEST",
+    )
+    scc_lambda_wait_seconds: float = Field(
+        20.0, description="longest the repair waits on LastUpdateStatus=InProgress per attempt"
+    )
+    scc_cloudfront_hosts: list[str] = Field(
+        default_factory=list,
+        description="host[:port] names that are CloudFront aliases of the SCC API (besides "
+        "*.cloudfront.net): only there is a 401/403 diagnosed as a stripped header",
+    )
     scc_cloudfront_port: int = Field(8703, description="stand-in playing SCC behind CloudFront")
     edge_port: int = Field(8705, description="local CloudFront edge: /g/{slug} from the bucket")
     dashboard_token_header: str = "X-Dashboard-Token"
@@ -74,6 +101,14 @@ class Settings(BaseSettings):
 
     mail_from: str = "bookings@queenofsandiego.com"
     operations_email: str = "ops@queenofsandiego.com"
+    ses_configuration_set: str | None = Field(
+        "charters", description="SES configuration set on every send (event destination)"
+    )
+    bounce_queue_url: str | None = Field(
+        None,
+        description="SQS queue subscribed to the configuration set's SNS topic (bounces, "
+        "complaints); the worker consumes it. Unset: no listener",
+    )
 
     # Latency/fault proxy of the local stack, between the worker and moto and the stand-ins.
     # Spec text: "delay=50,jitter=5,error=0.1,kinds=503|throttle|reset,after=1" ("" = none).
@@ -130,10 +165,27 @@ class Settings(BaseSettings):
         2000, description="a booking continues as new at a quiet point past this many events"
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """`CHARTERS_X_FILE=/run/secrets/x` reads X from that file (compose/Kubernetes secrets),
+        so no secret has to sit in a process's environment."""
+        files = _FileVariables(settings_cls)
+        return init_settings, env_settings, files, dotenv_settings, file_secret_settings
+
     @model_validator(mode="after")
     def _local_endpoints(self) -> Settings:
         if self.profile == "local" and self.aws_endpoint_url is None:
             self.aws_endpoint_url = f"http://127.0.0.1:{self.moto_port}"
+        if self.profile == "local" and not self.scc_cloudfront_hosts:
+            # the local stand-in playing SCC behind CloudFront
+            self.scc_cloudfront_hosts = [f"127.0.0.1:{self.scc_cloudfront_port}"]
         return self
 
     def with_local_key_ring(self) -> Settings:
@@ -157,3 +209,21 @@ class Settings(BaseSettings):
 
     def guest_page_url(self, slug: str) -> str:
         return f"{self.guest_site_url}{self.guest_path_prefix}{slug}"
+
+
+class _FileVariables(PydanticBaseSettingsSource):
+    """Values of `CHARTERS_<NAME>_FILE` variables: the file's text, trailing newline dropped."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        path = os.environ.get(f"CHARTERS_{field_name.upper()}_FILE")
+        if not path:
+            return None, field_name, False
+        return Path(path).read_text().rstrip("\r\n"), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                found[key] = value
+        return found

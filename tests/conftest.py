@@ -122,3 +122,21 @@ class Booker:
 @pytest.fixture(scope="session")
 def booker(client: Client, settings: Settings) -> Booker:
     return Booker(client, settings)
+
+
+@pytest.fixture(scope="session")
+def stack_activities(settings: Settings) -> list[Any]:
+    """The worker's activities against the session stack, for in-process test workers."""
+    from charters.worker import wiring
+
+    return wiring.activities(settings, wiring.aws_clients(settings), wiring.http_client())
+
+
+@pytest.fixture
+async def ts(settings: Settings, stack_activities: list[Any]) -> AsyncIterator[Any]:
+    """A fresh time-skipping environment (tests/test_crew_waits_time_skipping.py's harness)."""
+    from charters.temporal_client import converter
+    from tests.test_crew_waits_time_skipping import skipper
+
+    async with skipper(settings, stack_activities, converter(settings)) as harness:
+        yield harness

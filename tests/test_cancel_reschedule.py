@@ -56,33 +56,6 @@ async def test_cancel_while_blocked_on_scc(
     assert status.stage == "cancelled" and status.blocked_on is None
 
 
-async def test_cancel_while_awaiting_crew_compensates_each_effect_once(
-    booker: Booker,
-    aws: AwsClients,
-    settings: Settings,
-) -> None:
-    data = booking_data()
-    ref, slug = data["booking_ref"], slug_of(data)
-    handle = await booker.start(data)
-    await booker.wait_stage(handle.id, "awaiting-crew")
-    await handle.signal(contract.SIGNAL_CANCEL_BOOKING, CancelBooking())
-    await handle.signal(contract.SIGNAL_CANCEL_BOOKING, CancelBooking())
-    result = await settled(handle, 60)
-    assert result.outcome == "cancelled"
-    assert calendar_entries(settings, ref)[0]["status"] == "cancelled"
-    items = scc_items(aws, settings, ref)
-    assert len(items) == 1 and items[0]["status"] == "cancelled"
-    page = aws.s3.get_object(Bucket=settings.guest_bucket, Key=f"guest-pages/{slug}.html")
-    assert b"has been cancelled" in page["Body"].read()
-    assert len(invalidations_for(aws, settings, slug)) == 2
-    told = [m for m in mail_for(settings, ref) if m.subject.startswith("Cancelled:")]
-    assert sorted(r for m in told for r in m.to) == [
-        "alex@sailjada.com",
-        "captain@sailjada.com",
-        "jordan@sailjada.com",
-    ]
-
-
 async def test_reschedule_reaches_calendar_scc_page_and_crew(
     booker: Booker,
     aws: AwsClients,

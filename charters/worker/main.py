@@ -24,8 +24,8 @@ from temporalio.worker import Worker
 
 from charters.observability import metrics_runtime
 from charters.settings import Settings
-from charters.temporal_client import converter
-from charters.worker import wiring
+from charters.temporal_client import connect
+from charters.worker import bounces, wiring
 from charters.worker.health import HealthServer
 from charters.worker.runner import workflow_runner
 from charters.workflows.charter_booking import CharterBookingWorkflow
@@ -63,7 +63,7 @@ def workflow_executor() -> ThreadPoolExecutor:
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    aws = wiring.aws_clients(settings, max_pool=executor._max_workers)
+    aws = wiring.aws_clients(settings, max_pool=executor._max_workers, for_activities=True)
     http = wiring.http_client(executor._max_workers)
     return Worker(
         client,
@@ -106,12 +106,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
 async def _run(settings: Settings, stop: asyncio.Event, abandon: asyncio.Event) -> int:
     telemetry = metrics_runtime()
     try:
-        client = await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=converter(settings),
-            runtime=telemetry.runtime,
-        )
+        client = await connect(settings, runtime=telemetry.runtime)
     except Exception as exc:  # noqa: BLE001 - reported as one log line and exit code 1
         log.error("cannot connect to Temporal at %s: %s", settings.temporal_address, exc)
         return EXIT_FAILED
@@ -130,12 +125,15 @@ async def _run(settings: Settings, stop: asyncio.Event, abandon: asyncio.Event) 
             log.error("cannot build the worker: %s", exc, exc_info=exc)
             return EXIT_FAILED
         running = asyncio.create_task(worker.run(), name="temporal-worker")
+        listener = bounces.start(client, settings, stop)
         if health:
             health.state = "ok"
         log.info("worker polling task queue %s", settings.task_queue)
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
+        if listener:
+            listener.cancel()
         if health:
             health.state = "shutting-down"
         if running.done():

@@ -15,8 +15,6 @@ from charters import contract
 from charters.models import (
     AssignCrew,
     Booking,
-    BookingOptions,
-    BookingState,
     CrewAnswer,
     CrewConfirmation,
     CrewEmailRequest,
@@ -26,8 +24,7 @@ from charters.models import (
     Role,
     Verdict,
 )
-from charters.workflows.bookkeeping import Bookkeeping
-from charters.workflows.steps import StepRunner
+from charters.workflows.steps import Part
 
 with workflow.unsafe.imports_passed_through():
     from charters.activities.email import EmailActivities
@@ -38,21 +35,7 @@ def refuse(code: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=code, non_retryable=True)
 
 
-class CrewWaits:
-    def __init__(
-        self,
-        state: BookingState,
-        book: Bookkeeping,
-        steps: StepRunner,
-        options: BookingOptions,
-        wf_id: str,
-    ) -> None:
-        self._s = state
-        self._book = book
-        self._steps = steps
-        self._o = options
-        self._wf_id = wf_id
-
+class CrewWaits(Part):
     # ---- who is aboard ----------------------------------------------------------------------
 
     def seat(self, booking: Booking) -> None:
@@ -85,6 +68,8 @@ class CrewWaits:
         if not self._s.answers:
             return  # not validated yet: the handler holds it until the booking is
         known = self._s.answers.get(answer.crew_id)
+        if known is None and self.arriving(answer.crew_id):
+            return  # their assignment is being applied: the handler waits for it
         if known is None:
             raise refuse(contract.REFUSED_UNKNOWN_MEMBER, f"{answer.crew_id} is not on this crew")
         if known.answer == "replaced":
@@ -99,6 +84,9 @@ class CrewWaits:
             )
         if known.answer == _wanted(answer):
             raise refuse(contract.REFUSED_ALREADY_ANSWERED, f"already recorded: {known.answer}")
+
+    def arriving(self, crew_id: str) -> bool:
+        return any(a.member.id == crew_id for a in self._s.assignments)
 
     def record_answer(self, answer: CrewConfirmation) -> Verdict:
         known = self._s.answers[answer.crew_id]
@@ -148,6 +136,7 @@ class CrewWaits:
             crew = [change.member if m.id == change.replaces else m for m in booking.crew]
             booking = booking.model_copy(update={"crew": crew})
         self._s.booking = booking
+        self._s.status.charter = booking.crew_view(self._o.guest_page_url)
         if not same:
             old.answer = "replaced"
         self._s.answers[change.member.id] = CrewAnswer(
@@ -157,17 +146,28 @@ class CrewWaits:
         self._s.invited_at[change.member.id] = workflow.now()
         self._book.unblock(f"crew-email:{change.replaces}")
         self._book.unblock(f"crew-declined:{change.replaces}")
-        await self.email(old.role, change.member, "invite", tag=f"v{self._s.crew_version}")
+        await self.email(
+            old.role, change.member, "invite", tag=f"v{self._s.crew_version}" if same else ""
+        )
 
-    def bounced(self, bounce: EmailBounced) -> None:
+    async def bounced(self, bounce: EmailBounced) -> None:
+        """SES says the member's address does not receive our mail: their seat is blocked and
+        operations are told once per member and crew version."""
         answer = self._s.answers.get(bounce.crew_id)
         if answer is None or answer.answer == "replaced":
             return
-        self._book.block(
-            f"crew-email:{bounce.crew_id}",
-            f"{answer.name}'s address does not receive our mail ({bounce.kind}: {bounce.reason})",
+        fix = (
             f"charters assign {self._wf_id} {bounce.crew_id} member.yaml "
-            "(the same id with a working email, or a replacement)",
+            "(the same id with a working email, or a replacement)"
+        )
+        reason = (
+            f"{answer.name}'s address does not receive our mail ({bounce.kind}: {bounce.reason})"
+        )
+        self._book.block(f"crew-email:{bounce.crew_id}", reason, fix)
+        await self._steps.alert(
+            f"bounce:{self._s.crew_version}:{bounce.crew_id}",
+            f"{self._s.status.booking_ref}: {answer.name} did not get our email",
+            f"{reason}.\nFix: {fix}",
         )
 
     async def alert_declines(self) -> None:
@@ -187,6 +187,21 @@ class CrewWaits:
                 f"Assign a replacement: charters assign {self._wf_id} {answer.crew_id} "
                 "replacement.yaml",
             )
+
+    def show_waiting(self) -> None:
+        """`BlockedOn=crew-confirmations` while people have yet to answer (and nobody declined:
+        a decline is its own block)."""
+        pending = [a for a in self.pending() if a.answer == "pending"]
+        if pending and not any(a.answer == "declined" for a in self.current()):
+            names = ", ".join(a.name for a in pending)
+            self._book.block(
+                contract.BLOCKED_CREW_CONFIRMATIONS,
+                f"waiting for {names}",
+                f"nothing to run: they answer by their link, or `charters confirm {self._wf_id} "
+                "<crew-id> --by-operator <you>`",
+            )
+        else:
+            self._book.unblock(contract.BLOCKED_CREW_CONFIRMATIONS)
 
     # ---- emails -----------------------------------------------------------------------------
 
