@@ -8,9 +8,15 @@ PYTHON  ?= python3
 
 install: $(STAMP)
 
+# Bytecode for the editable packages, written once here: with PYTHONDONTWRITEBYTECODE set (as on
+# this machine) nothing else writes it, and every sandboxed workflow run would compile the workflow
+# module from source again. (pip compiles the non-editable dependencies itself.)
+BYTECODE = $(PY) -m compileall -q charters devtools/charters_dev
+
 $(STAMP): pyproject.toml devtools/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e ./devtools
+	$(BYTECODE)
 	touch $(STAMP)
 
 demo: install
@@ -64,4 +70,5 @@ bench: $(BENCH_STAMP)
 
 $(BENCH_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]' -e './devtools[bench]'
+	$(BYTECODE)
 	touch $(BENCH_STAMP)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     )
     log_json: bool = Field(False, description="structured JSON logs")
     worker_threads: int = Field(64, description="threads for the (sync) activities")
+    workflow_runner: Literal["sandboxed", "passthrough", "unsandboxed"] = Field(
+        "unsandboxed", description="workflow sandbox (charters/worker/runner.py); bench compares"
+    )
 
     # Workflow behaviour
     scc_retry_max_interval_seconds: float = 60.0

@@ -1,6 +1,7 @@
 """`charters bench` on a tiny run through the same code path as `make bench`: its own fresh stack,
-3 bookings at C=1 and at C=3, every external call delayed 5 ms. Checks the shape and sanity of
-the results file, never a performance goal (those depend on the machine)."""
+2 bookings at C=1 and at C=2 with the configuration before issue 13 (sandboxed runner, one
+worker) and then with two passthrough workers, every external call delayed 5 ms. Checks the
+shape and sanity of the results file, never a performance goal (those depend on the machine)."""
 
 from __future__ import annotations
 
@@ -32,12 +33,13 @@ REQUIRED = {
 def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
     out = io.StringIO()
     config = BenchConfig(
-        concurrency=[1, 3],
-        bookings=[3],
+        concurrency=[1, 2],
+        bookings=[2],
         latency_ms=LATENCY_MS,
         baseline_runs=2,
         warmup=1,
         out_dir=tmp_path,
+        variants=["sandboxed:1", "passthrough:2"],  # before/after, and two worker processes
     )
     code = run_bench(config, Console(file=out, width=160))
     assert code == 0, out.getvalue()
@@ -60,11 +62,31 @@ def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
     assert measured["total"] >= expected["total"] == 24
     assert measured["total"] <= expected["total"] + 3  # a secret read after a cache expiry
 
-    assert [r["concurrency"] for r in report["results"]] == [1, 3]
+    # before and after in one run: each variant through every concurrency
+    assert [(r["variant"], r["concurrency"]) for r in report["results"]] == [
+        ("sandboxed:1", 1),
+        ("sandboxed:1", 2),
+        ("passthrough:2", 1),
+        ("passthrough:2", 2),
+    ]
+    assert report["before_variant"] == "sandboxed:1"
+    assert report["primary_variant"] == "passthrough:2"  # no passthrough:1 asked for
+    assert report["crew_notified_bound_ms"] == 10 * LATENCY_MS
+    assert report["p50_crew_notified_ms_c1"] >= report["crew_notified_bound_ms"]
+    assert [v["variant"] for v in report["variants"]] == ["sandboxed:1", "passthrough:2"]
+    for variant in report["variants"]:
+        assert set(variant["by_concurrency"]) == {"1", "2"}
+        assert variant["throughput_stops"] is not None
     for result in report["results"]:
-        assert result["completed"] == 3 and result["failed"] == 0, result["errors"]
+        assert result["processes"]["worker"].get("process_count", 1) == result["workers"]
+        cpu = result["cpu_ms_per_booking"]
+        assert cpu["worker"] > 0 and cpu["server"] > 0 and cpu["emulators"] > 0
+        assert result["events_per_booking"] > 0
+        assert result["crew_notified_ms"]["p50"] < result["latency_ms"]["p50"]
+    for result in report["results"]:
+        assert result["completed"] == 2 and result["failed"] == 0, result["errors"]
         assert result["bookings_per_s"] > 0
-        assert len(result["latencies_ms"]) == 3
+        assert len(result["latencies_ms"]) == 2
         assert all(v >= bound for v in result["latencies_ms"])
         assert result["crew_wait_ms"]["p50"] >= 0
         assert result["to_awaiting_crew_ms"]["p50"] > 0
@@ -73,6 +95,7 @@ def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
             assert figures["cpu_ms_per_booking"] > 0
             assert figures["peak_rss_mb"] > 0
 
+    assert report["goals"]["c50_worker_cpu"]["status"] == "n/a"
     for goal in report["goals"].values():
         assert goal["status"] in ("PASS", "MISS", "CEILING", "n/a")
     assert report["goals"]["c50_throughput"]["status"] == "n/a"

@@ -28,6 +28,7 @@ from charters import contract
 from charters.codec import data_converter
 from charters.settings import Settings
 from charters.worker import wiring
+from charters.worker.runner import workflow_runner
 from charters.workflows.charter_booking import CharterBookingWorkflow
 from tests.scenarios import SCENARIOS
 from tests.test_crew_waits_time_skipping import TEST_SERVER, skipper
@@ -98,9 +99,13 @@ async def test_history_replays(name: str, recorder: Settings | None) -> None:
 
     history = WorkflowHistory.from_json(workflow_id_of(raw, f"charter-replay-{name}"), raw)
     # debug_mode: no deadlock detector, which a loaded CI machine can trip in the sandbox's
-    # first import; determinism is checked all the same.
+    # first import; determinism is checked all the same. The full sandbox, whatever runner
+    # production uses: it refuses non-deterministic code.
     replayer = Replayer(
-        workflows=[CharterBookingWorkflow], data_converter=data_converter(None), debug_mode=True
+        workflows=[CharterBookingWorkflow],
+        data_converter=data_converter(None),
+        debug_mode=True,
+        workflow_runner=workflow_runner("sandboxed"),
     )
     outcome = await replayer.replay_workflow(history)
     assert outcome.replay_failure is None

@@ -90,7 +90,7 @@ def register(app: typer.Typer, ops: typer.Typer) -> None:
         bookings: Annotated[
             list[int] | None,
             typer.Option(
-                help="bookings per run: one value, or one per --concurrency (default 10 50 200)"
+                help="bookings per run: one value, or one per --concurrency (default 6 30 100)"
             ),
         ] = None,
         concurrency: Annotated[
@@ -113,6 +113,14 @@ def register(app: typer.Typer, ops: typer.Typer) -> None:
         ] = None,
         plot: Annotated[bool, typer.Option(help="write the PNG (needs matplotlib)")] = True,
         keep_state: Annotated[bool, typer.Option(help="keep the bench stack's state dir")] = False,
+        variant: Annotated[
+            list[str] | None,
+            typer.Option(
+                help="workers to measure, runner:processes (runner: sandboxed, passthrough, "
+                "unsandboxed); repeat; the first is 'before' (default sandboxed:1, then the "
+                "product's runner with 1 and 2 processes)"
+            ),
+        ] = None,
     ) -> None:
         """Latency and throughput of bookings on a fresh embedded stack, every external call delayed
         --latency-ms; crew confirmations are signalled as soon as a booking awaits the crew."""
@@ -127,6 +135,8 @@ def register(app: typer.Typer, ops: typer.Typer) -> None:
         )
         if latency_ms is not None:
             config.latency_ms = latency_ms
+        if variant:
+            config.variants = list(variant)
         if concurrency:
             config.concurrency = list(concurrency)
             config.bookings = list(bookings) if bookings else [10 * c for c in concurrency]

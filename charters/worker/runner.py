@@ -1,0 +1,46 @@
+"""Which workflow runner the worker uses (`CHARTERS_WORKFLOW_RUNNER`), and why the default.
+
+- `sandboxed`: the SDK's default sandbox (the configuration before issue 13). Every workflow run
+  (a new booking, or one evicted from the cache and replayed) re-imports the workflow modules and
+  everything they import that is not passed through, in a fresh sandbox (~11 ms per instance,
+  more without `.pyc` files), and every activation and payload conversion crosses into it.
+- `passthrough`: the same sandbox with the product's own modules and the libraries they use
+  passed through (imported once, shared by every run). The sandbox still gives each run its own
+  globals and refuses non-deterministic calls through the modules it still proxies; it no longer
+  re-checks code inside `charters`. The per-activation crossings remain.
+- `unsandboxed` (default): `UnsandboxedWorkflowRunner`, no sandbox at all. Determinism is then
+  guarded where it is cheap: CI replays every recorded history with the full sandbox
+  (tests/test_replay.py), so workflow code the sandbox would refuse fails there, and the workflow
+  modules use only `workflow.now()`, `workflow.random()`, timers and activities by review. What
+  production gives up is the sandbox's run-time refusal of a non-deterministic call on a code
+  path no recorded history covers.
+
+Replaying one recorded booking history (168 events) in one process cost 145-156 ms of CPU
+sandboxed, 94-100 ms passed through and 59-65 ms unsandboxed (the pre-rewrite histories).
+`make bench` measures them side by side (`--variant`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+RunnerName = Literal["sandboxed", "passthrough", "unsandboxed"]
+RUNNERS: tuple[RunnerName, ...] = ("sandboxed", "passthrough", "unsandboxed")
+
+# Imported by the workflow's side (charters.workflows, charters.models, contract, errors and the
+# activity classes it names): deterministic at import, no state shared between runs that a run
+# changes. The libraries are what those modules import at module level.
+PASSTHROUGH_MODULES = ("charters", "pydantic", "pydantic_core", "annotated_types", "httpx")
+
+
+def workflow_runner(name: RunnerName) -> WorkflowRunner:
+    """The runner named by the `workflow_runner` setting."""
+    if name == "unsandboxed":
+        return UnsandboxedWorkflowRunner()
+    restrictions = SandboxRestrictions.default
+    if name == "passthrough":
+        restrictions = restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
