@@ -191,9 +191,9 @@ def test_mail_events_topic_delivers_to_the_bounce_queue(
     )["Attributes"]["QueueArn"]
     assert queue_arn in {s["Endpoint"] for s in subscribed["Subscriptions"]}
     probe = sqs.create_queue(QueueName="bounce-probe")["QueueUrl"]
-    probe_arn = sqs.get_queue_attributes(QueueUrl=probe, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
+    probe_arn = sqs.get_queue_attributes(QueueUrl=probe, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     sns.subscribe(TopicArn=outputs["MailEventsTopicArn"], Protocol="sqs", Endpoint=probe_arn)
     event = {"eventType": "Bounce", "bounce": {"bounceType": "Permanent"}, "mail": {}}
     sns.publish(TopicArn=outputs["MailEventsTopicArn"], Message=json.dumps(event))

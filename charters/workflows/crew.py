@@ -231,6 +231,7 @@ class CrewWaits(Part):
             f"email:{member.id}",
             lambda: self._steps.activity(EmailActivities.send_crew_email, request),
             block_on=f"crew-email:{member.id}",
+            about=f"{member.name} <{member.email}>",
             skippable="the member is then not emailed; confirm for them by phone",
         )
         if sent is not None:

@@ -91,6 +91,7 @@ class StepRunner:
         skippable: str | None = None,
         fix: str | None = None,
         passthrough: list[str] | None = None,
+        about: str | None = None,
     ) -> T | None:
         """Run `call` as `step` until it succeeds, or an operator skips it (only where
         `skippable` says why that is safe; then None)."""
@@ -108,7 +109,7 @@ class StepRunner:
                 resolve = f"charters retry {self._wf_id} --step {on}"
                 self._book.block(
                     on,
-                    f"{step} failed for good: {cause}",
+                    f"{step}{f' ({about})' if about else ''} failed for good: {cause}",
                     f"{command}; then `{resolve}`"
                     + (f" (or `{resolve} --skip`: {skippable})" if skippable else ""),
                 )

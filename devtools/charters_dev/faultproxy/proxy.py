@@ -253,7 +253,12 @@ class FaultProxy:
         if delay > 0:
             await asyncio.sleep(delay / 1000)
         kind: str | None = None
-        if spec.error_rate and (spec.error_rate >= 1 or self._rng.random() < spec.error_rate):
+        wanted = spec.match is None or spec.match.encode() in body
+        if (
+            wanted
+            and spec.error_rate
+            and (spec.error_rate >= 1 or self._rng.random() < spec.error_rate)
+        ):
             kind = self._rng.choice(spec.kinds)
 
         if kind is not None and kind != "slow" and not spec.after_upstream:
@@ -316,6 +321,10 @@ class FaultProxy:
                 return _aws_error(400, "ThrottlingException", "Rate exceeded", request, marker)
             return _json_answer(
                 429, {"message": "fault proxy: rate exceeded"}, [(b"retry-after", b"1"), marker]
+            )
+        if kind == "rejected":  # SES refusing one recipient, as a sandbox account does
+            return _aws_error(
+                400, "MessageRejected", "Email address is not verified.", request, marker
             )
         status = int(kind)
         if self.aws and status == 400:

@@ -7,8 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-FaultKind = Literal["400", "500", "503", "throttle", "reset", "slow"]
-FAULT_KINDS: tuple[str, ...] = ("400", "500", "503", "throttle", "reset", "slow")
+FaultKind = Literal["400", "500", "503", "throttle", "reset", "slow", "rejected"]
+FAULT_KINDS: tuple[str, ...] = ("400", "500", "503", "throttle", "reset", "slow", "rejected")
 ADMIN_PATH = "/__faults"
 ADMIN = ADMIN_PATH.encode()
 
@@ -32,6 +32,7 @@ SPEC_KEYS: dict[str, str] = {
     "seed": "seed",
     "after": "after_upstream",
     "after_upstream": "after_upstream",
+    "match": "match",
 }
 
 
@@ -57,6 +58,9 @@ class FaultSpec(BaseModel):
     after_upstream: bool = Field(
         False,
         description="forward first, then replace the answer with the fault",
+    )
+    match: str | None = Field(
+        None, description="only requests whose body holds this text are faulted (one address)"
     )
 
     @property
@@ -121,6 +125,7 @@ class FaultSpec(BaseModel):
             ("slow", "slow_ms"),
             ("seed", "seed"),
             ("after", "after_upstream"),
+            ("match", "match"),
         ):
             value = getattr(self, field)
             if value == getattr(default, field):
@@ -161,6 +166,8 @@ def _parse_value(field: str, value: str) -> Any:
         raise ValueError(f"{value!r} is not a boolean (1/0, true/false)")
     if field == "seed":
         return None if value.lower() == "none" else int(value)
+    if field == "match":
+        return value
     raise ValueError(f"unknown field {field}")  # pragma: no cover - SPEC_KEYS covers every field
 
 
