@@ -68,7 +68,9 @@ def parse_local_time(value: str) -> datetime:
             Exit.USAGE,
         ) from None
     if parsed.tzinfo is not None:
-        raise CliError("--starts-at: a local time without offset (the booking's zone applies)", Exit.USAGE)
+        raise CliError(
+            "--starts-at: a local time without offset (the booking's zone applies)", Exit.USAGE
+        )
     return parsed
 
 

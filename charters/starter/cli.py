@@ -13,8 +13,12 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
+
+try:  # typer >= 0.17 vendors click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover
+    from click import UsageError  # type: ignore[assignment]
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
@@ -82,14 +86,14 @@ def main() -> None:
     faulthandler.enable()
     try:
         code = app(prog_name="charters", standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
-        print(exc.format_message(), file=sys.stderr)
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `charters` alone: the help
+            print(exc.format_message(), file=sys.stderr)
+        else:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            say_error(f"{exc.format_message()}{hint}")
         code = Exit.USAGE
-    except click.UsageError as exc:
-        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        say_error(f"{exc.format_message()}{hint}")
-        code = Exit.USAGE
-    except click.Abort:
+    except typer.Abort:
         say_error("interrupted")
         code = Exit.INTERRUPTED
     exit_now(code if isinstance(code, int) else 0)
