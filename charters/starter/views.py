@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -106,10 +107,15 @@ def show_status(
         )
         if retry.last_error:
             console.print(f"  last error: {retry.last_error}", highlight=False, markup=False)
-    if status.blocked_on:
-        console.print(f"[bold yellow]Blocked on {status.blocked_on}:[/] {status.blocked_reason}")
-        if status.blocked_fix:
-            console.print(f"  to resolve: {status.blocked_fix}", markup=False, highlight=False)
+    blocks = [(b.on, b.reason, b.fix) for b in status.blocks]
+    if not blocks and status.blocked_on:
+        blocks = [(status.blocked_on, status.blocked_reason or "", status.blocked_fix or "")]
+    for on, reason, fix in blocks:
+        console.print(f"[bold yellow]Blocked on {escape(on)}:[/] {escape(reason)}", highlight=False)
+        if fix:
+            console.print(f"  to resolve: {fix}", markup=False, highlight=False)
+    for note in status.notes[-5:]:
+        console.print(f"[dim]· {escape(note)}[/]", highlight=False)
     if status.error:
         console.print(f"[bold red]{status.error}[/]")
     console.print(f"Web UI: {ui_link}")

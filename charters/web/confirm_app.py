@@ -167,6 +167,10 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+CLOSED_STAGES = ("under-way", "post-trip", "completed", "failed")
+"""Stages past the point where a crew answer can count."""
+
+
 def seat_state(link: magic_links.MagicLink, status: BookingStatus) -> tuple[str, str]:
     """Which page a valid link shows, from the workflow's status; and the member's answer."""
     answer = next((a.answer for a in status.crew if a.crew_id == link.crew_id), None)
@@ -180,7 +184,7 @@ def seat_state(link: magic_links.MagicLink, status: BookingStatus) -> tuple[str,
         return "rescheduled", answer
     if answer in ("accepted", "declined"):
         return "answered", answer
-    if status.outcome == "completed" or status.stage in ("confirmed", "failed"):
+    if status.outcome == "completed" or status.stage in CLOSED_STAGES:
         return "completed", answer
     return "pending", answer
 
