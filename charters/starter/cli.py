@@ -158,7 +158,9 @@ async def read_status(
     current = await client.get_workflow_handle(workflow_id).query(
         contract.QUERY_STATUS, result_type=BookingStatus
     )
-    retries = pending_retries(described.raw_description) if running else []
+    retries = (
+        await pending_retries(described.raw_description, client.data_converter) if running else []
+    )
     return settle_closed(current, running), retries, running
 
 

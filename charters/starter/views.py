@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
+from temporalio.api.failure.v1 import Failure
+from temporalio.converter import DataConverter
 
 from charters.models import BookingResult, BookingStatus
 
@@ -36,11 +38,19 @@ class Retry(BaseModel):
     next_attempt_at: datetime | None
 
 
-def pending_retries(raw_description: Any) -> list[Retry]:
-    """From `describe()`'s pending activities: those past their first attempt, or failed."""
+async def pending_retries(raw_description: Any, converter: DataConverter) -> list[Retry]:
+    """From `describe()`'s pending activities: those past their first attempt, or failed. The
+    last failure is decoded with the client's converter (history failures are encrypted)."""
     found = []
     for act in raw_description.pending_activities:
-        message = act.last_failure.message if act.HasField("last_failure") else ""
+        message = ""
+        if act.HasField("last_failure"):
+            failure = Failure()
+            failure.CopyFrom(act.last_failure)
+            try:
+                message = str(await converter.decode_failure(failure))
+            except Exception:  # noqa: BLE001 - an undecodable failure still shows its envelope
+                message = act.last_failure.message
         if act.attempt <= 1 and not message:
             continue
         due = (
