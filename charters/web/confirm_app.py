@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from charters import contract, magic_links
@@ -60,11 +60,6 @@ STATES: dict[str, tuple[int, str, str]] = {
     "pending": (200, "", ""),
     "answered": (200, "", ""),
     "recorded": (200, "", ""),
-    "changed-answer": (
-        409,
-        "Your answer was already recorded",
-        "To change it, please reply to the email or call operations.",
-    ),
     "replaced": (
         410,
         "You are no longer on this charter",
@@ -109,7 +104,7 @@ STATES: dict[str, tuple[int, str, str]] = {
 
 # A refused update's code -> the state its page shows.
 REFUSAL_STATES = {
-    contract.REFUSED_ALREADY_ANSWERED: "changed-answer",
+    contract.REFUSED_ALREADY_ANSWERED: "answered",
     contract.REFUSED_REPLACED: "replaced",
     contract.REFUSED_UNKNOWN_MEMBER: "replaced",
     contract.REFUSED_SUPERSEDED: "rescheduled",
@@ -227,6 +222,7 @@ def confirm_app(
             return state_page("tampered")
         handle = state["client"].get_workflow_handle(link.workflow_id)
         try:
+            described = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
             status = await handle.query(
                 contract.QUERY_STATUS, result_type=BookingStatus, rpc_timeout=QUERY_TIMEOUT
             )
@@ -234,6 +230,9 @@ def confirm_app(
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return state_page("unknown")
             return state_page("busy")
+        if described.status != WorkflowExecutionStatus.RUNNING and status.outcome is None:
+            # Closed without an outcome (terminated, failed, timed out): nothing more counts.
+            status = status.model_copy(update={"stage": "completed"})
         return link, status
 
     def seat_page(
@@ -278,12 +277,9 @@ def confirm_app(
             return state_page("choose")
         page, current = seat_state(link, status)
         wanted = "accepted" if decision == "accept" else "declined"
-        if page == "answered" and current != wanted:
-            told = f"Your answer is recorded as {current}. {STATES['changed-answer'][2]}"
-            return state_page("changed-answer", told)
-        if page == "answered":
-            return seat_page(link, status, page, current, "")
-        if page != "pending":
+        if page == "answered" and current == wanted:
+            return seat_page(link, status, page, current, "")  # pressed twice: nothing to send
+        if page not in ("pending", "answered"):  # an answer may change while it still counts
             return state_page(page)
         verdict = await act(
             state["client"],
@@ -303,6 +299,8 @@ def confirm_app(
     ) -> HTMLResponse:
         if verdict.recorded:
             return seat_page(link, status, "recorded", wanted, "")
+        if verdict.code == contract.REFUSED_ALREADY_ANSWERED:
+            return seat_page(link, status, "answered", wanted, "")
         return state_page(REFUSAL_STATES.get(verdict.code, "choose"), verdict.message)
 
     async def health(request: Request) -> Response:
