@@ -277,9 +277,11 @@ def confirm_app(
             return state_page("choose")
         page, current = seat_state(link, status)
         wanted = "accepted" if decision == "accept" else "declined"
-        if page == "answered" and current == wanted:
-            return seat_page(link, status, page, current, "")  # pressed twice: nothing to send
-        if page not in ("pending", "answered"):  # an answer may change while it still counts
+        if page == "answered":
+            # A link answers once: a forwarded email cannot flip a recorded answer (a change
+            # of mind goes through operations, `charters confirm`). Nothing is sent.
+            return seat_page(link, status, page, current, "")
+        if page != "pending":
             return state_page(page)
         verdict = await act(
             state["client"],
