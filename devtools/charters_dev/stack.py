@@ -298,7 +298,8 @@ class DevStack:
     def write_state(self, procs: dict[str, Any] | None = None) -> None:
         """stack.json (who runs it, each process) and stack.env, the settings any `charters`
         started by hand in this directory reads (Settings.with_local_stack); both 0600."""
-        env = settings_env(self.settings)
+        # A worker started by hand beside the stack's own must not fight it for the health port.
+        env = {**settings_env(self.settings), "CHARTERS_HEALTH_PORT": "0"}
         port = int(self.settings.temporal_address.rpartition(":")[2])
         info = {"pid": os.getpid(), "temporal_port": port, "procs": procs or {}}
         write_private(
