@@ -199,3 +199,14 @@ def test_repeated_runs_against_a_running_stack_exit_cleanly(
             assert shown.returncode == 0, (argv, shown.returncode, shown.stderr)
             assert "Fatal Python error" not in shown.stderr
     assert set(codes) == {0}
+
+
+def test_demo_exit_when_done_against_a_running_stack_repeatedly(env: dict[str, str]) -> None:
+    """`charters demo --exit-when-done` against a running stack (it crashed with SIGSEGV once in
+    nine runs): the first run books the seed charter, the next follow it; all exit 0, none by a
+    signal, and faulthandler (enabled in `main`) never reports a fatal error."""
+    seed = Path(__file__).resolve().parent.parent / "examples" / "seed-charter.yaml"
+    for run in range(3):
+        shown = charters(env, "demo", "--exit-when-done", "--file", str(seed), timeout=240)
+        assert shown.returncode == 0, (run, shown.returncode, shown.stdout[-2000:], shown.stderr)
+        assert "Fatal Python error" not in shown.stderr and "Result of" in shown.stdout

@@ -23,6 +23,8 @@ from charters.temporal_client import connect
 from charters_dev.mailbox import sent_mail
 from charters_dev.stack import DevStack
 
+DONE_STAGES = {"confirmed", "under-way", "post-trip", "completed", "cancelled", "failed"}
+
 
 def next_may_30(data: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The seeds' charter is on May 30: keep it on the next May 30 so it is in the future."""
@@ -91,11 +93,18 @@ async def _demo(settings: Settings, console: Console, file: Path) -> int:
         await asyncio.sleep(0.3)
     for who in pressed:
         console.print(f"  crew link followed and accepted: {who}")
-    try:
-        result = await handle.result()
-    except WorkflowFailureError as exc:
-        console.print(f"[bold red]booking failed:[/] {exc.cause}")
+    # The workflow lives on until after the charter (reminders, album): the demo is done once
+    # the crew is confirmed, and reads the result so far through the `result` query.
+    status = await _wait_for_stage(client, wf, DONE_STAGES, stop_when_blocked=False)
+    if status.stage == "failed":
+        try:
+            await handle.result()
+        except WorkflowFailureError as exc:
+            console.print(f"[bold red]booking failed:[/] {exc.cause}")
         return 1
+    result = await client.get_workflow_handle(wf).query(
+        contract.QUERY_RESULT, result_type=BookingResult
+    )
     show_result(console, result)
     console.print(
         f"Guest page: {result.guest_page_url} "
