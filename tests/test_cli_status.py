@@ -88,3 +88,22 @@ async def test_list_at_80_columns_keeps_every_id_whole(stack: DevStack, booker: 
     assert "…" not in listed.stdout.split("query:")[0]
     rows = json.loads((await asyncio.to_thread(charters, env, "list", "--json")).stdout)
     assert {"workflow_id", "booking_ref", "stage", "status"} <= set(rows[0])
+
+
+async def test_a_decline_blocks_with_the_member_and_the_command(
+    stack: DevStack, booker: Booker
+) -> None:
+    env = settings_env(stack.settings)
+    handle = await booker.start(booking_data())
+    await booker.wait_stage(handle.id, "awaiting-crew")
+    declined = await asyncio.to_thread(charters, env, "confirm", handle.id, "crew-2", "--decline")
+    assert declined.returncode == 0, declined.stderr
+    for _ in range(120):
+        shown = await asyncio.to_thread(status_json, env, handle.id)
+        if shown["blocks"]:
+            break
+        await asyncio.sleep(0.5)
+    fixes = [b["fix"] for b in shown["blocks"]]
+    assert any(f"charters assign {handle.id} crew-2" in fix for fix in fixes), shown["blocks"]
+    text = await asyncio.to_thread(charters, env, "status", handle.id)
+    assert "Blocked on" in text.stdout and f"charters assign {handle.id} crew-2" in text.stdout

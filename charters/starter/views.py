@@ -123,7 +123,7 @@ def show_status(
     for on, reason, fix in blocks:
         console.print(f"[bold yellow]Blocked on {escape(on)}:[/] {escape(reason)}", highlight=False)
         if fix:
-            console.print(f"  to resolve: {fix}", markup=False, highlight=False)
+            console.print(f"  to resolve: {fix}", markup=False, highlight=False, soft_wrap=True)
     for note in status.notes[-5:]:
         console.print(f"[dim]· {escape(note)}[/]", highlight=False)
     if status.error:
