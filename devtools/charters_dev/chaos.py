@@ -55,6 +55,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from charters import contract
+from charters.actions import settled
 from charters.models import Booking, BookingResult, BookingStatus, CrewConfirmation
 from charters.settings import Settings
 from charters.starter.book import start_booking, validate
@@ -220,7 +221,7 @@ class Driver:
         if left <= 0:
             return
         try:
-            result = await asyncio.wait_for(handle.result(), timeout=left)
+            result = await settled(handle, timeout=left)
             t.result, t.outcome = result, result.outcome
         except WorkflowFailureError as err:
             t.outcome, t.reason = "failed", _failure_reason(err)

@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charters import contract
+from charters.actions import settled
 from charters.models import ApproveSccKeyRepair, Booking, BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.starter import book as booking_start
@@ -22,8 +23,6 @@ from charters.starter.views import show_result, show_status
 from charters.temporal_client import connect
 from charters_dev.mailbox import sent_mail
 from charters_dev.stack import DevStack
-
-DONE_STAGES = {"confirmed", "under-way", "post-trip", "completed", "cancelled", "failed"}
 
 
 def next_may_30(data: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -93,18 +92,11 @@ async def _demo(settings: Settings, console: Console, file: Path) -> int:
         await asyncio.sleep(0.3)
     for who in pressed:
         console.print(f"  crew link followed and accepted: {who}")
-    # The workflow lives on until after the charter (reminders, album): the demo is done once
-    # the crew is confirmed, and reads the result so far through the `result` query.
-    status = await _wait_for_stage(client, wf, DONE_STAGES, stop_when_blocked=False)
-    if status.stage == "failed":
-        try:
-            await handle.result()
-        except WorkflowFailureError as exc:
-            console.print(f"[bold red]booking failed:[/] {exc.cause}")
+    try:
+        result = await settled(handle, timeout=120)
+    except WorkflowFailureError as exc:
+        console.print(f"[bold red]booking failed:[/] {exc.cause}")
         return 1
-    result = await client.get_workflow_handle(wf).query(
-        contract.QUERY_RESULT, result_type=BookingResult
-    )
     show_result(console, result)
     console.print(
         f"Guest page: {result.guest_page_url} "
