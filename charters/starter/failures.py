@@ -104,7 +104,11 @@ def run_async(settings: Settings, coro_fn: Callable[[Client], Any]) -> Any:
     async def go() -> Any:
         try:
             client = await connect(settings)
+        except OSError as exc:  # a TLS file named in the settings cannot be read
+            raise CliError(f"cannot read {exc.filename}: {exc.strerror}", Exit.USAGE) from exc
         except RuntimeError as exc:
+            if "Failed client connect" not in str(exc):  # a settings problem, said plainly
+                raise CliError(str(exc), Exit.USAGE) from exc
             raise CliError(
                 f"no Temporal server reachable at {settings.temporal_address} "
                 f"(namespace {settings.temporal_namespace}); start one with `charters dev` "
