@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from charters_dev.isolated import QUICK_RETRIES, isolated_settings
+from charters_dev.isolated import QUICK_RETRIES, isolated_settings, without_charters_env
 from charters_dev.stack import DevStack, settings_env
 from charters_dev.supervisor import CRASH_LOOP, Supervisor
 from rich.console import Console
@@ -158,7 +158,8 @@ def test_a_crash_loop_is_reported_and_left_down(tmp_path: Path) -> None:
 
 def test_hand_started_process_says_where_it_connects(tmp_path: Path) -> None:
     """No stack in this directory: the settings say so, and what they connect to."""
-    settings = Settings(state_dir=tmp_path / ".charters")
+    with without_charters_env():
+        settings = Settings(state_dir=tmp_path / ".charters")
     assert settings.local_stack_env() is None
     line = settings.connection_summary()
     assert "Temporal 127.0.0.1:7233" in line and "CHARTERS_* and defaults" in line

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -148,6 +149,9 @@ def book(
     run_async(settings, go)
 
 
+QUERY_TIMEOUT = timedelta(seconds=15)
+
+
 async def read_status(
     client: Client, settings: Settings, workflow_id: str
 ) -> tuple[BookingStatus, list[Any], bool]:
@@ -156,7 +160,7 @@ async def read_status(
     running = described.status == WorkflowExecutionStatus.RUNNING
     await require_worker(client, settings)
     current = await client.get_workflow_handle(workflow_id).query(
-        contract.QUERY_STATUS, result_type=BookingStatus
+        contract.QUERY_STATUS, result_type=BookingStatus, rpc_timeout=QUERY_TIMEOUT
     )
     retries = (
         await pending_retries(described.raw_description, client.data_converter) if running else []

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any, TypeVar
 
@@ -15,7 +16,11 @@ from pydantic import ValidationError
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from charters.models import Verdict, describe_validation_error
@@ -86,11 +91,23 @@ def classify(exc: BaseException) -> CliError | None:
         return CliError("interrupted", Exit.INTERRUPTED)
     if isinstance(exc, ValidationError):
         return CliError(describe_validation_error(exc), Exit.USAGE)
+    if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return CliError(
+            "the workflow did not answer in time: is a worker running? "
+            "(`charters worker`, or `charters dev --status` for the local stack)",
+            Exit.WORKER_DOWN,
+        )
     if isinstance(exc, RPCError):
         if exc.status == RPCStatusCode.NOT_FOUND:
             return CliError(f"not found: {exc.message}", Exit.UNKNOWN_WORKFLOW)
         if exc.status == RPCStatusCode.UNAVAILABLE:
             return CliError(f"Temporal unavailable: {exc.message}", Exit.NO_SERVER)
+        if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            return CliError(
+                "the workflow did not answer in time: is a worker running? "
+                "(`charters worker`, or `charters dev --status` for the local stack)",
+                Exit.WORKER_DOWN,
+            )
         return CliError(f"Temporal refused: {exc.message}", Exit.FAILED)
     if isinstance(exc, RuntimeError) and "Failed client connect" in str(exc):
         return CliError(f"no Temporal server reachable: {exc}", Exit.NO_SERVER)
@@ -137,9 +154,13 @@ async def open_workflow(client: Client, workflow_id: str, *, running: bool) -> A
     return described
 
 
+POLLER_FRESH = timedelta(seconds=90)
+"""A live worker long-polls for up to a minute; the server lists a poller for minutes after
+it died (its poller history), so only one seen within this window counts."""
+
+
 async def require_worker(client: Client, settings: Settings) -> None:
-    """Refuses to wait on a workflow no worker serves: an update would hang until its timeout.
-    A worker that polled within the last minute counts (the server's poller list)."""
+    """Refuses to wait on a workflow no worker serves: an update would hang until its timeout."""
     answer = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=settings.temporal_namespace,
@@ -147,7 +168,14 @@ async def require_worker(client: Client, settings: Settings) -> None:
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
         )
     )
-    if not answer.pollers:
+    now = datetime.now(UTC)
+    live = [
+        p
+        for p in answer.pollers
+        if not p.HasField("last_access_time")
+        or now - p.last_access_time.ToDatetime(tzinfo=UTC) < POLLER_FRESH
+    ]
+    if not live:
         raise CliError(
             f"no worker polls task queue {settings.task_queue!r} on {settings.temporal_address}: "
             "start one with `charters worker` (or `charters dev` for the local stack)",

@@ -54,8 +54,10 @@ class BookingHandlers:
     async def confirm_update(self, answer: CrewConfirmation) -> Verdict:
         """Held until the booking is validated, or the member's assignment is applied."""
         await workflow.wait_condition(
-            lambda: (bool(self._s.answers) and not self._crew.arriving(answer.crew_id))
-            or self._s.cancel is not None
+            lambda: (
+                (bool(self._s.answers) and not self._crew.arriving(answer.crew_id))
+                or self._s.cancel is not None
+            )
         )
         self._crew.check_answer(answer)
         self._changes += 1
