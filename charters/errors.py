@@ -57,3 +57,14 @@ def from_http_response(system: str, response: httpx.Response) -> ApplicationErro
     if code == 429 or code >= 500 or code == 408:
         return ApplicationError(detail, type=UPSTREAM_UNAVAILABLE)
     return ApplicationError(detail, type=UPSTREAM_REJECTED, non_retryable=True)
+
+
+def http_failure(
+    system: str, response: httpx.Response, fix: str, subject: str | None = None
+) -> ApplicationError:
+    """`from_http_response`, with a non-retryable answer made an operator's block with `fix`
+    (a 4xx no retry can fix is a wrong URL or data the system refuses)."""
+    err = from_http_response(system, response)
+    if err.non_retryable:
+        return needs_operator(err.message, fix, subject=subject)
+    return err

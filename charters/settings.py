@@ -70,6 +70,19 @@ class Settings(BaseSettings):
         None, description="SCC URL guests' browsers ask for upload presigns; default scc_api_url"
     )
     scc_lambda_function: str = "scc-api"
+    scc_lambda_qualifier: str | None = Field(
+        None,
+        description="alias the SCC API's integration invokes (e.g. `live`); the repair then "
+        "publishes a version and moves the alias. Unset: $LATEST",
+    )
+    scc_lambda_wait_seconds: float = Field(
+        20.0, description="longest the repair waits on LastUpdateStatus=InProgress per attempt"
+    )
+    scc_cloudfront_hosts: list[str] = Field(
+        default_factory=list,
+        description="host[:port] names that are CloudFront aliases of the SCC API (besides "
+        "*.cloudfront.net): only there is a 401/403 diagnosed as a stripped header",
+    )
     scc_cloudfront_port: int = Field(8703, description="stand-in playing SCC behind CloudFront")
     edge_port: int = Field(8705, description="local CloudFront edge: /g/{slug} from the bucket")
     dashboard_token_header: str = "X-Dashboard-Token"
@@ -88,6 +101,14 @@ class Settings(BaseSettings):
 
     mail_from: str = "bookings@queenofsandiego.com"
     operations_email: str = "ops@queenofsandiego.com"
+    ses_configuration_set: str | None = Field(
+        "charters", description="SES configuration set on every send (event destination)"
+    )
+    bounce_queue_url: str | None = Field(
+        None,
+        description="SQS queue subscribed to the configuration set's SNS topic (bounces, "
+        "complaints); the worker consumes it. Unset: no listener",
+    )
 
     # Latency/fault proxy of the local stack, between the worker and moto and the stand-ins.
     # Spec text: "delay=50,jitter=5,error=0.1,kinds=503|throttle|reset,after=1" ("" = none).
@@ -159,6 +180,9 @@ class Settings(BaseSettings):
     def _local_endpoints(self) -> Settings:
         if self.profile == "local" and self.aws_endpoint_url is None:
             self.aws_endpoint_url = f"http://127.0.0.1:{self.moto_port}"
+        if self.profile == "local" and not self.scc_cloudfront_hosts:
+            # the local stand-in playing SCC behind CloudFront
+            self.scc_cloudfront_hosts = [f"127.0.0.1:{self.scc_cloudfront_port}"]
         return self
 
     def with_local_key_ring(self) -> Settings:

@@ -8,8 +8,13 @@ import httpx
 from temporalio import activity
 
 from charters.activities.secrets import SecretReader
-from charters.errors import from_http_response, send
+from charters.errors import http_failure, send
 from charters.models import Booking, CalendarEntryRef, CalendarEntryRequest, CalendarStatusRequest
+
+FIX = (
+    "check CHARTERS_CALENDAR_URL (the dashboard Lambda's URL) and what the calendar refused "
+    "(the message names the request)"
+)
 
 
 def calendar_body(booking: Booking, idempotency_key: str, status: str) -> dict[str, Any]:
@@ -72,7 +77,7 @@ class CalendarActivities:
             headers=self._headers(),
         )
         if response.status_code != 200:
-            raise from_http_response("calendar", response)
+            raise http_failure("calendar", response, FIX)
         for entry in response.json().get("entries", []):
             if entry.get("idempotency_key") == idempotency_key:
                 return str(entry["entry_id"])
@@ -93,7 +98,7 @@ class CalendarActivities:
             headers={**self._headers(), "Idempotency-Key": req.idempotency_key},
         )
         if response.status_code not in (200, 201):
-            raise from_http_response("calendar", response)
+            raise http_failure("calendar", response, FIX)
         return CalendarEntryRef(entry_id=str(response.json()["entry_id"]), created=True)
 
     @activity.defn(name="update_calendar_entry")
@@ -112,4 +117,4 @@ class CalendarActivities:
             headers=self._headers(),
         )
         if response.status_code != 200:
-            raise from_http_response("calendar", response)
+            raise http_failure("calendar", response, FIX)

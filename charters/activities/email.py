@@ -8,9 +8,11 @@ from typing import Any
 
 from temporalio import activity
 
-from charters import magic_links
+from charters import contract, magic_links
+from charters.activities.email_text import html_to_text
 from charters.activities.ledger import EffectLedger
 from charters.activities.secrets import SecretReader
+from charters.aws_errors import aws_errors
 from charters.models import (
     CaptainSummaryRequest,
     CrewEmailRequest,
@@ -19,6 +21,26 @@ from charters.models import (
     OperationsAlertRequest,
 )
 from charters.pages import render
+
+# SES v2 SendEmail errors only a person can fix (SES v2 API reference, SendEmail "Errors"); a
+# throttle (TooManyRequests) or a 5xx stays retryable (charters.aws_errors).
+FIXES = {
+    "MessageRejected": "correct this recipient's address (or replace the crew member); SES "
+    "refuses it (suppression list, or a sandbox account sending to an unverified address)",
+    "AccountSuspended": "SES sending is suspended for the account: resolve it with AWS, then "
+    "retry the step",
+    "SendingPaused": "sending is paused for the account or CHARTERS_SES_CONFIGURATION_SET: "
+    "resume it (put-account-sending-attributes / put-configuration-set-sending-options)",
+    "MailFromDomainNotVerified": "verify the MAIL FROM domain of CHARTERS_MAIL_FROM in SES",
+    "NotFound": "create the configuration set named by CHARTERS_SES_CONFIGURATION_SET (the "
+    "template does), or set it to the right name",
+    "AccessDenied": "grant the worker's role ses:SendEmail on the identity of CHARTERS_MAIL_FROM "
+    "and on CHARTERS_SES_CONFIGURATION_SET",
+}
+DEFAULT_FIX = "check CHARTERS_MAIL_FROM, CHARTERS_SES_CONFIGURATION_SET and the SES account"
+TAG_WORKFLOW = "workflow_id"
+TAG_CREW = "crew_id"
+TAG_KIND = "kind"
 
 SUBJECTS = {
     "invite": "Can you crew {ref} on {date}?",
@@ -45,6 +67,7 @@ class EmailActivities:
         confirm_base_url: str,
         magic_key_secret_id: str,
         magic_link_ttl_seconds: int,
+        configuration_set: str | None = None,
     ) -> None:
         self._ses = sesv2
         self._ledger = ledger
@@ -54,6 +77,7 @@ class EmailActivities:
         self._confirm_base = confirm_base_url.rstrip("/")
         self._magic_secret = magic_key_secret_id
         self._ttl = magic_link_ttl_seconds
+        self._configuration_set = configuration_set
 
     def _send(
         self,
@@ -61,14 +85,24 @@ class EmailActivities:
         to: str,
         subject: str,
         html: str,
+        tags: dict[str, str],
+        about: str,
         attachments: list[dict[str, Any]] | None = None,
     ) -> EmailSent:
-        """`attachments`: SES v2 Simple-message attachments (moto accepts and drops them)."""
+        """One message, once per key: HTML and its text part, the configuration set (its event
+        destination reports bounces and complaints) and tags naming the workflow and crew
+        member, which SES copies into those events' `mail.tags`. `about` names the recipient in
+        an operator's block (a member id or a role, never the address). `attachments`: SES v2
+        Simple-message attachments (moto accepts and drops them)."""
+        extra = {"ConfigurationSetName": self._configuration_set} if self._configuration_set else {}
 
         def send() -> str:
             simple: dict[str, Any] = {
                 "Subject": {"Data": subject, "Charset": "UTF-8"},
-                "Body": {"Html": {"Data": html, "Charset": "UTF-8"}},
+                "Body": {
+                    "Text": {"Data": html_to_text(html), "Charset": "UTF-8"},
+                    "Html": {"Data": html, "Charset": "UTF-8"},
+                },
             }
             if attachments:
                 simple["Attachments"] = attachments
@@ -76,10 +110,13 @@ class EmailActivities:
                 FromEmailAddress=self._from,
                 Destination={"ToAddresses": [to]},
                 Content={"Simple": simple},
+                EmailTags=[{"Name": k, "Value": v} for k, v in tags.items()],
+                **extra,
             )
             return str(answer["MessageId"])
 
-        message_id, duplicate = self._ledger.once(f"email:{key}", "email", send)
+        with aws_errors("SES", FIXES, DEFAULT_FIX, subject=about):
+            message_id, duplicate = self._ledger.once(f"email:{key}", "email", send)
         return EmailSent(message_id=message_id, duplicate=duplicate)
 
     def magic_link(self, workflow_id: str, crew_id: str, round_: int) -> str:
@@ -108,12 +145,20 @@ class EmailActivities:
             date=req.charter.starts_at.date().isoformat(),
             location=req.charter.location,
         )
-        return self._send(req.idempotency_key, req.member.email, subject, html)
+        tags = {TAG_WORKFLOW: req.workflow_id, TAG_CREW: req.member.id, TAG_KIND: req.kind}
+        return self._send(
+            req.idempotency_key, req.member.email, subject, html, tags, about=req.member.id
+        )
 
     @activity.defn(name="alert_operations")
     def alert_operations(self, req: OperationsAlertRequest) -> EmailSent:
         return self._send(
-            req.idempotency_key, self._ops, req.subject, render("ops_alert.html", body=req.body)
+            req.idempotency_key,
+            self._ops,
+            req.subject,
+            render("ops_alert.html", body=req.body),
+            {TAG_KIND: "ops-alert"},
+            about="operations",
         )
 
     @activity.defn(name="send_captain_summary")
@@ -127,7 +172,19 @@ class EmailActivities:
             money=req.booking.financials(),
         )
         subject = f"Confirmed: {req.booking.booking_ref} on {req.booking.charter_date.isoformat()}"
-        return self._send(req.idempotency_key, req.booking.captain.email, subject, html)
+        tags = {
+            TAG_WORKFLOW: contract.workflow_id_for(req.booking.booking_ref),
+            TAG_CREW: req.booking.captain.id,
+            TAG_KIND: "captain-summary",
+        }
+        return self._send(
+            req.idempotency_key,
+            req.booking.captain.email,
+            subject,
+            html,
+            tags,
+            about=req.booking.captain.id,
+        )
 
     @activity.defn(name="send_guest_email")
     def send_guest_email(self, req: GuestEmailRequest) -> EmailSent:
@@ -154,4 +211,10 @@ class EmailActivities:
                     "ContentType": "text/calendar",
                 }
             ]
-        return self._send(req.idempotency_key, req.guest_email, subject, html, attachments)
+        tags = {
+            TAG_WORKFLOW: contract.workflow_id_for(req.charter.booking_ref),
+            TAG_KIND: f"guest-{req.kind}",
+        }
+        return self._send(
+            req.idempotency_key, req.guest_email, subject, html, tags, "guest", attachments
+        )

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 from temporalio import activity
 
+from charters.aws_errors import aws_errors
 from charters.models import (
     AlbumRef,
     AlbumRequest,
@@ -18,6 +19,14 @@ from charters.models import (
     album_slug,
 )
 from charters.pages import render
+
+FIXES = {
+    "NoSuchBucket": "set CHARTERS_GUEST_BUCKET to the guest site's bucket (the template "
+    "creates it)",
+    "AccessDenied": "grant the worker's role s3:PutObject on CHARTERS_GUEST_BUCKET under "
+    "CHARTERS_GUEST_KEY_PREFIX (and kms:GenerateDataKey if the bucket uses a KMS key)",
+}
+DEFAULT_FIX = "check CHARTERS_GUEST_BUCKET and the worker's S3 permissions on it"
 
 
 def ics_calendar(charter: CrewView) -> str:
@@ -77,20 +86,26 @@ class GuestPageActivities:
         self._prefix = key_prefix
         self._presign_base = presign_base
 
+    def _put_html(self, key: str, body: bytes, booking_ref: str) -> str:
+        """Deterministic key and body: a repeat writes the same bytes to the same key."""
+        digest = hashlib.sha256(body).hexdigest()
+        with aws_errors("S3", FIXES, DEFAULT_FIX, subject=self._bucket):
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType="text/html; charset=utf-8",
+                CacheControl="max-age=60",
+                Metadata={"booking-ref": booking_ref, "content-sha256": digest},
+            )
+        return digest
+
     @activity.defn(name="publish_guest_page")
     def publish_guest_page(self, req: GuestPageRequest) -> GuestPageRef:
         """Deterministic key and body: a repeat writes the same bytes to the same key."""
         body = render_guest_page(req, self._presign_base).encode()
-        digest = hashlib.sha256(body).hexdigest()
         key = f"{self._prefix}{req.charter.slug}.html"
-        self._s3.put_object(
-            Bucket=self._bucket,
-            Key=key,
-            Body=body,
-            ContentType="text/html; charset=utf-8",
-            CacheControl="max-age=60",
-            Metadata={"booking-ref": req.charter.booking_ref, "content-sha256": digest},
-        )
+        digest = self._put_html(key, body, req.charter.booking_ref)
         return GuestPageRef(
             bucket=self._bucket, key=key, url=req.charter.guest_page_url, content_sha256=digest
         )
@@ -102,22 +117,15 @@ class GuestPageActivities:
         `/g/{slug}-photos`, a guest page of its own). Same photos, same bytes."""
         prefix = f"photos/{req.event_id}/"
         keys: list[str] = []
-        for page in self._s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self._bucket, Prefix=prefix
-        ):
-            keys += [obj["Key"] for obj in page.get("Contents", []) or []]
+        with aws_errors("S3", FIXES, DEFAULT_FIX, subject=self._bucket):
+            for page in self._s3.get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket, Prefix=prefix
+            ):
+                keys += [obj["Key"] for obj in page.get("Contents", []) or []]
         photos = [f"/{quote(key)}" for key in sorted(keys)]
         body = render("album.html", charter=req.charter, photos=photos).encode()
-        digest = hashlib.sha256(body).hexdigest()
         slug = album_slug(req.charter.slug)
         key = f"{self._prefix}{slug}.html"
-        self._s3.put_object(
-            Bucket=self._bucket,
-            Key=key,
-            Body=body,
-            ContentType="text/html; charset=utf-8",
-            CacheControl="max-age=60",
-            Metadata={"booking-ref": req.charter.booking_ref, "content-sha256": digest},
-        )
+        digest = self._put_html(key, body, req.charter.booking_ref)
         url = req.charter.guest_page_url.rsplit("/", 1)[0] + f"/{slug}"
         return AlbumRef(key=key, url=url, photos=len(photos), content_sha256=digest)

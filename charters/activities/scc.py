@@ -1,4 +1,11 @@
-"""ShipCaptainCrew API, called on the API Gateway URL (CloudFront strips the auth header)."""
+"""ShipCaptainCrew API, called on the API Gateway URL (CloudFront strips the auth header).
+
+A 401/403 is called "header stripped" only when the configured SCC URL's host is a CloudFront
+domain: `*.cloudfront.net`, or a host listed in `scc_cloudfront_hosts` (the distribution's
+aliases). Response headers cannot tell: an edge-optimized API Gateway answers through CloudFront
+too (`Via: ... (CloudFront)`, `X-Amz-Cf-Id`; API Gateway guide, "Choose an endpoint type"), so a
+wrong key there must enter the normal key repair path (SccAuthRejected). A direct probe was
+rejected: it needs a second URL we do not have and doubles every failing call."""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from charters.activities.secrets import SecretReader
-from charters.errors import SCC_AUTH_REJECTED, SCC_HEADER_STRIPPED, from_http_response, send
+from charters.errors import SCC_AUTH_REJECTED, SCC_HEADER_STRIPPED, http_failure, send
 from charters.models import CrewView, SccEventRef, SccEventRequest, SccUpdateRequest
 
 
@@ -38,10 +45,13 @@ def scc_body(charter: CrewView, idempotency_key: str) -> dict[str, Any]:
     }
 
 
-def _looks_like_cloudfront(response: httpx.Response) -> bool:
-    return (
-        "x-amz-cf-id" in response.headers or "cloudfront" in response.headers.get("via", "").lower()
-    )
+def is_cloudfront_url(url: str, cloudfront_hosts: list[str]) -> bool:
+    """Whether `url` is served by a CloudFront distribution we know of (see the module doc)."""
+    parsed = httpx.URL(url)
+    host = (parsed.host or "").lower()
+    with_port = f"{host}:{parsed.port}" if parsed.port else host
+    known = {h.lower() for h in cloudfront_hosts}
+    return host.endswith(".cloudfront.net") or host in known or with_port in known
 
 
 class SccActivities:
@@ -52,19 +62,21 @@ class SccActivities:
         api_url: str,
         key_header: str,
         key_secret_id: str,
+        cloudfront_hosts: list[str] | None = None,
     ) -> None:
         self._http = http
         self._secrets = secrets
         self._api = api_url.rstrip("/")
         self._header = key_header
         self._secret_id = key_secret_id
+        self._behind_cloudfront = is_cloudfront_url(self._api, cloudfront_hosts or [])
 
     def _headers(self) -> dict[str, str]:
         return {self._header: self._secrets.get(self._secret_id)}
 
     def _raise_for(self, response: httpx.Response) -> None:
         if response.status_code in (401, 403):
-            if _looks_like_cloudfront(response):
+            if self._behind_cloudfront:
                 raise ApplicationError(
                     "SCC rejected the service key and the answer came through CloudFront, which "
                     f"strips the {self._header} header. Fix: set CHARTERS_SCC_API_URL to the API "
@@ -80,7 +92,12 @@ class SccActivities:
                 type=SCC_AUTH_REJECTED,
             )
         if response.status_code not in (200, 201):
-            raise from_http_response("SCC", response)
+            raise http_failure(
+                "SCC",
+                response,
+                "check CHARTERS_SCC_API_URL (the API Gateway stage URL) and what SCC refused "
+                "(the message names the request)",
+            )
 
     def _find(self, idempotency_key: str) -> str | None:
         response = send(

@@ -6,6 +6,17 @@ import threading
 import time
 from typing import Any
 
+from charters.aws_errors import aws_errors
+
+FIXES = {
+    "ResourceNotFound": "create the secret (see docs/production.md for its format), or set the "
+    "CHARTERS_SECRET_* setting naming it",
+    "AccessDenied": "grant the worker's role secretsmanager:GetSecretValue on the secret (and "
+    "kms:Decrypt on its key)",
+    "DecryptionFailure": "grant the worker's role kms:Decrypt on the secret's KMS key",
+}
+DEFAULT_FIX = "check the CHARTERS_SECRET_* settings and the worker's Secrets Manager permissions"
+
 
 class SecretReader:
     """Caches each secret briefly: rotation is picked up within `ttl_seconds`."""
@@ -22,7 +33,8 @@ class SecretReader:
             hit = self._cache.get(secret_id)
             if hit and now - hit[0] < self._ttl:
                 return hit[1]
-        value = str(self._client.get_secret_value(SecretId=secret_id)["SecretString"])
+        with aws_errors("Secrets Manager", FIXES, DEFAULT_FIX, subject=secret_id):
+            value = str(self._client.get_secret_value(SecretId=secret_id)["SecretString"])
         with self._lock:
             self._cache[secret_id] = (now, value)
         return value

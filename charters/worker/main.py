@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 from charters.observability import metrics_runtime
 from charters.settings import Settings
 from charters.temporal_client import connect
-from charters.worker import wiring
+from charters.worker import bounces, wiring
 from charters.worker.health import HealthServer
 from charters.workflows.charter_booking import CharterBookingWorkflow
 
@@ -35,7 +35,7 @@ EXIT_FAILED = 1
 
 
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
-    aws = wiring.aws_clients(settings, max_pool=executor._max_workers)
+    aws = wiring.aws_clients(settings, max_pool=executor._max_workers, for_activities=True)
     http = wiring.http_client(executor._max_workers)
     return Worker(
         client,
@@ -92,12 +92,15 @@ async def _run(settings: Settings, stop: asyncio.Event, abandon: asyncio.Event) 
             log.error("cannot build the worker: %s", exc, exc_info=exc)
             return EXIT_FAILED
         running = asyncio.create_task(worker.run(), name="temporal-worker")
+        listener = bounces.start(client, settings, stop)
         if health:
             health.state = "ok"
         log.info("worker polling task queue %s", settings.task_queue)
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
+        if listener:
+            listener.cancel()
         if health:
             health.state = "shutting-down"
         if running.done():

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from charters import contract, errors
@@ -45,7 +45,6 @@ with workflow.unsafe.imports_passed_through():
         CaptainSummaryRequest,
         CharterBookingInput,
         EmailSent,
-        GuestEmailRequest,
         RedactionRequest,
         SccEventRequest,
     )
@@ -99,12 +98,10 @@ class CharterBookingWorkflow(BookingHandlers):
         )
         self._book = Bookkeeping(self._s)
         self._steps = StepRunner(self._s, self._book, self._o, self._wf_id)
-        self._crew = CrewWaits(self._s, self._book, self._steps, self._o, self._wf_id)
-        self._publishing = Publishing(self._s, self._steps, self._o, self._wf_id)
-        self._life = Lifecycle(self._s, self._book, self._steps, self._crew, self._o, self._wf_id)
-        self._compensation = Compensation(
-            self._s, self._book, self._steps, self._crew, self._publishing
-        )
+        self._crew = CrewWaits(self._steps)
+        self._publishing = Publishing(self._steps)
+        self._life = Lifecycle(self._steps, self._crew)
+        self._compensation = Compensation(self._steps, self._crew, self._publishing)
         self._changes = 0
         if inp.state is not None:
             self._book.restore()
@@ -123,9 +120,12 @@ class CharterBookingWorkflow(BookingHandlers):
             await self._after_trip()
         except BookingCancelled:
             await self._compensation.run()
-        except asyncio.CancelledError:
-            # A native cancel (Web UI, `temporal workflow cancel`): compensate exactly like
-            # `charters cancel`, then end CANCELED, which is what the operator asked of Temporal.
+        except BaseException as err:
+            if not is_cancelled_exception(err):
+                raise
+            # A native cancel (Web UI, `temporal workflow cancel`), met in whatever the run was
+            # awaiting: compensate exactly like `charters cancel`, then end CANCELED, which is
+            # what the operator asked of Temporal.
             if not self._s.departed:
                 self._s.cancel = self._s.cancel or CancelBooking(reason="cancelled in Temporal")
                 await self._compensation.run()
@@ -329,21 +329,7 @@ class CharterBookingWorkflow(BookingHandlers):
         self._book.set_stage("post-trip")
         album_url = await self._publishing.publish_album()
         self._s.album_url = album_url
-        booking = self._booking
-        request = GuestEmailRequest(
-            idempotency_key=f"{self._wf_id}:thank-you",
-            guest_email=booking.guest.email,
-            charter=booking.crew_view(self._o.guest_page_url),
-            kind="thank-you",
-            album_url=album_url,
-        )
-        sent = await self._steps.run(
-            "thank_you",
-            lambda: self._steps.activity(EmailActivities.send_guest_email, request),
-            skippable="the guest then gets no thank-you email",
-        )
-        if sent is not None:
-            self._s.guest_emails["thank-you"] = sent.message_id
+        await self._life.email_guest("thank_you", "thank-you", "thank-you", album_url=album_url)
         self._book.unblock(contract.BLOCKED_CREW_UNFILLED)
         self._s.status.outcome = "completed"
         self._book.set_stage("completed")
@@ -352,7 +338,7 @@ class CharterBookingWorkflow(BookingHandlers):
 
     async def _apply_changes(self) -> None:
         while self._s.bounces:
-            self._crew.bounced(self._s.bounces.pop(0))
+            await self._crew.bounced(self._s.bounces.pop(0))
         while self._s.reschedules:
             await self._life.reschedule(self._s.reschedules.pop(0), self._publishing)
         while self._s.assignments:

@@ -6,29 +6,19 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from charters.models import BookingState, CalendarStatusRequest, SccUpdateRequest
-from charters.workflows.bookkeeping import Bookkeeping
+from charters.models import CalendarStatusRequest, SccUpdateRequest
 from charters.workflows.crew import CrewWaits
 from charters.workflows.publishing import Publishing
-from charters.workflows.steps import StepRunner
+from charters.workflows.steps import Part, StepRunner
 
 with workflow.unsafe.imports_passed_through():
     from charters.activities.calendar import CalendarActivities
     from charters.activities.scc import SccActivities
 
 
-class Compensation:
-    def __init__(
-        self,
-        state: BookingState,
-        book: Bookkeeping,
-        steps: StepRunner,
-        crew: CrewWaits,
-        publishing: Publishing,
-    ) -> None:
-        self._s = state
-        self._book = book
-        self._steps = steps
+class Compensation(Part):
+    def __init__(self, steps: StepRunner, crew: CrewWaits, publishing: Publishing) -> None:
+        super().__init__(steps)
         self._crew = crew
         self._publishing = publishing
 

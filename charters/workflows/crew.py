@@ -15,8 +15,6 @@ from charters import contract
 from charters.models import (
     AssignCrew,
     Booking,
-    BookingOptions,
-    BookingState,
     CrewAnswer,
     CrewConfirmation,
     CrewEmailRequest,
@@ -26,8 +24,7 @@ from charters.models import (
     Role,
     Verdict,
 )
-from charters.workflows.bookkeeping import Bookkeeping
-from charters.workflows.steps import StepRunner
+from charters.workflows.steps import Part
 
 with workflow.unsafe.imports_passed_through():
     from charters.activities.email import EmailActivities
@@ -38,21 +35,7 @@ def refuse(code: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=code, non_retryable=True)
 
 
-class CrewWaits:
-    def __init__(
-        self,
-        state: BookingState,
-        book: Bookkeeping,
-        steps: StepRunner,
-        options: BookingOptions,
-        wf_id: str,
-    ) -> None:
-        self._s = state
-        self._book = book
-        self._steps = steps
-        self._o = options
-        self._wf_id = wf_id
-
+class CrewWaits(Part):
     # ---- who is aboard ----------------------------------------------------------------------
 
     def seat(self, booking: Booking) -> None:
@@ -167,15 +150,24 @@ class CrewWaits:
             old.role, change.member, "invite", tag=f"v{self._s.crew_version}" if same else ""
         )
 
-    def bounced(self, bounce: EmailBounced) -> None:
+    async def bounced(self, bounce: EmailBounced) -> None:
+        """SES says the member's address does not receive our mail: their seat is blocked and
+        operations are told once per member and crew version."""
         answer = self._s.answers.get(bounce.crew_id)
         if answer is None or answer.answer == "replaced":
             return
-        self._book.block(
-            f"crew-email:{bounce.crew_id}",
-            f"{answer.name}'s address does not receive our mail ({bounce.kind}: {bounce.reason})",
+        fix = (
             f"charters assign {self._wf_id} {bounce.crew_id} member.yaml "
-            "(the same id with a working email, or a replacement)",
+            "(the same id with a working email, or a replacement)"
+        )
+        reason = (
+            f"{answer.name}'s address does not receive our mail ({bounce.kind}: {bounce.reason})"
+        )
+        self._book.block(f"crew-email:{bounce.crew_id}", reason, fix)
+        await self._steps.alert(
+            f"bounce:{self._s.crew_version}:{bounce.crew_id}",
+            f"{self._s.status.booking_ref}: {answer.name} did not get our email",
+            f"{reason}.\nFix: {fix}",
         )
 
     async def alert_declines(self) -> None:

@@ -18,19 +18,17 @@ from temporalio.exceptions import ActivityError, CancelledError
 from charters import contract
 from charters.models import (
     Booking,
-    BookingOptions,
-    BookingState,
     CalendarStatusRequest,
     CrewAnswer,
+    GuestEmailKind,
     GuestEmailRequest,
     Reschedule,
     SccKeyCheck,
     SccUpdateRequest,
     describe_validation_error,
 )
-from charters.workflows.bookkeeping import Bookkeeping
 from charters.workflows.crew import CrewWaits, refuse
-from charters.workflows.steps import BookingCancelled, StepRunner, describe
+from charters.workflows.steps import BookingCancelled, Part, StepRunner, describe
 
 with workflow.unsafe.imports_passed_through():
     from charters.activities.calendar import CalendarActivities
@@ -44,22 +42,10 @@ if TYPE_CHECKING:
 Clock = tuple[datetime, Callable[[], Awaitable[None]]]
 
 
-class Lifecycle:
-    def __init__(
-        self,
-        state: BookingState,
-        book: Bookkeeping,
-        steps: StepRunner,
-        crew: CrewWaits,
-        options: BookingOptions,
-        wf_id: str,
-    ) -> None:
-        self._s = state
-        self._book = book
-        self._steps = steps
+class Lifecycle(Part):
+    def __init__(self, steps: StepRunner, crew: CrewWaits) -> None:
+        super().__init__(steps)
         self._crew = crew
-        self._o = options
-        self._wf_id = wf_id
 
     @property
     def _booking(self) -> Booking:
@@ -105,25 +91,36 @@ class Lifecycle:
 
     def _guest_reminder(self, key: str, hours: float) -> Callable[[], Awaitable[None]]:
         async def send() -> None:
-            booking = self._booking
-            request = GuestEmailRequest(
-                idempotency_key=f"{self._wf_id}:{key}",
-                guest_email=booking.guest.email,
-                charter=booking.crew_view(self._o.guest_page_url),
-                kind="reminder",
-                hours_before=hours,
-            )
             self._s.done.append(key)
-            sent = await self._steps.run(
-                "guest_reminders",
-                lambda: self._steps.activity(EmailActivities.send_guest_email, request),
-                block_on="guest-email",
-                skippable="the guest then misses this reminder",
-            )
-            if sent is not None:
-                self._s.guest_emails[key] = sent.message_id
+            await self.email_guest("guest_reminders", key, "reminder", hours_before=hours)
 
         return send
+
+    async def email_guest(
+        self,
+        step: str,
+        key: str,
+        kind: GuestEmailKind,
+        hours_before: float | None = None,
+        album_url: str | None = None,
+    ) -> None:
+        booking = self._booking
+        request = GuestEmailRequest(
+            idempotency_key=f"{self._wf_id}:{key}",
+            guest_email=booking.guest.email,
+            charter=booking.crew_view(self._o.guest_page_url),
+            kind=kind,
+            hours_before=hours_before,
+            album_url=album_url,
+        )
+        sent = await self._steps.run(
+            step,
+            lambda: self._steps.activity(EmailActivities.send_guest_email, request),
+            block_on="guest-email",
+            skippable=f"the guest then gets no {kind} email",
+        )
+        if sent is not None:
+            self._s.guest_emails[key] = sent.message_id
 
     def _crew_day_of(self, key: str) -> Callable[[], Awaitable[None]]:
         async def send() -> None:
@@ -284,7 +281,7 @@ class Lifecycle:
             await self._steps.run(
                 "scc_key",
                 lambda: self._steps.activity(
-                    SccLambdaActivities.repair_scc_service_key_hash, timeout=120, heartbeat=20
+                    SccLambdaActivities.repair_scc_service_key_hash, timeout=120, heartbeat=30
                 ),
                 block_on="scc-key-repair",
             )

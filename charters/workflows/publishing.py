@@ -7,28 +7,18 @@ from temporalio import workflow
 
 from charters.models import (
     AlbumRequest,
-    BookingOptions,
-    BookingState,
     GuestPageRequest,
     InvalidationRequest,
     album_slug,
 )
-from charters.workflows.steps import StepRunner
+from charters.workflows.steps import Part
 
 with workflow.unsafe.imports_passed_through():
     from charters.activities.cloudfront import CloudFrontActivities
     from charters.activities.guest_page import GuestPageActivities
 
 
-class Publishing:
-    def __init__(
-        self, state: BookingState, steps: StepRunner, options: BookingOptions, wf_id: str
-    ) -> None:
-        self._s = state
-        self._steps = steps
-        self._o = options
-        self._wf_id = wf_id
-
+class Publishing(Part):
     async def publish(self, cancelled: bool = False) -> None:
         """Render and put the page, then invalidate CloudFront for that exact content."""
         booking = self._s.booking

@@ -49,10 +49,10 @@ class StepRunner:
     def __init__(
         self, state: BookingState, book: Bookkeeping, options: BookingOptions, wf_id: str
     ) -> None:
-        self._s = state
-        self._book = book
-        self._o = options
-        self._wf_id = wf_id
+        self._s = self.state = state
+        self._book = self.book = book
+        self._o = self.options = options
+        self._wf_id = self.wf_id = wf_id
         self.compensating = False
         self._waiting: dict[str, str | None] = {}
 
@@ -211,3 +211,14 @@ def describe(err: ActivityError) -> tuple[str, str | None]:
 def error_type(err: ActivityError) -> str | None:
     cause = err.cause
     return cause.type if isinstance(cause, ApplicationError) else None
+
+
+class Part:
+    """A part of the booking's process: it shares the state, the bookkeeping and the runner."""
+
+    def __init__(self, steps: StepRunner) -> None:
+        self._steps = steps
+        self._s = steps.state
+        self._book = steps.book
+        self._o = steps.options
+        self._wf_id = steps.wf_id
