@@ -1,3 +1,3 @@
-from charters.starter.cli import app
+from charters.starter.cli import main
 
-app(prog_name="charters")
+main()

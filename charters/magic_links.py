@@ -14,6 +14,10 @@ class InvalidToken(Exception):
     """The token is malformed, tampered with, or expired; the message says which."""
 
 
+class ExpiredToken(InvalidToken):
+    """The token is genuine but past its expiry: a new link is what the person needs."""
+
+
 @dataclass(frozen=True)
 class MagicLink:
     workflow_id: str
@@ -61,5 +65,5 @@ def verify(key: bytes, token: str, now: datetime) -> MagicLink:
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidToken("malformed link") from exc
     if now.timestamp() >= link.expires_at:
-        raise InvalidToken("this link has expired")
+        raise ExpiredToken("this link has expired")
     return link

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -25,7 +26,32 @@ Role = Literal["captain", "crew"]
 EmailKind = Literal["invite", "reminder", "cancelled", "rescheduled", "day-of"]
 GuestEmailKind = Literal["reminder", "thank-you"]
 
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
+_AMOUNT = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
+
+
+def read_money(value: Any) -> Any:
+    """Amounts as people write them: `$1,234.56`, `1234.56 USD`, `1234.56` or a number all read
+    to Decimal('1234.56'). A float goes through its shortest repr, so 1234.56 stays 1234.56.
+    Anything else is left for pydantic to refuse, with a hint of the accepted forms."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    text = re.sub(r"(?i)\s*(usd|us\$)$", "", text).strip()
+    text = text.removeprefix("$").strip()
+    if not _AMOUNT.match(text):
+        raise ValueError(
+            f"{value!r} is not an amount; write it like 1234.56, $1,234.56 or 1234.56 USD"
+        )
+    return Decimal(text.replace(",", ""))
+
+
+Money = Annotated[
+    Decimal,
+    BeforeValidator(read_money),
+    Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False),
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Email = Annotated[
     str,
@@ -89,6 +115,9 @@ class Booking(Strict):
         max_length=20,
     )
     notes: Annotated[str, StringConstraints(max_length=2000)] = ""
+    allow_loss: bool = Field(
+        False, description="book it even though fees and pay exceed the gross (operator's call)"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -112,10 +141,28 @@ class Booking(Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"crew: ids must be unique (captain included); repeated: {dupes}")
+        if not self.allow_loss:
+            self._refuse_loss()
         now = (info.context or {}).get("now")
         if isinstance(now, datetime) and self.starts_at_utc <= now:
             raise ValueError("starts_at: must be in the future")
         return self
+
+    def _refuse_loss(self) -> None:
+        """Fees above the gross, or a negative net, is a typo far more often than a deal."""
+        fees = sum(self.money.fees.values(), Decimal("0"))
+        if fees > self.money.gross:
+            names = ", ".join(f"money.fees.{k}" for k in self.money.fees)
+            raise ValueError(
+                f"{names}: fees {fees} exceed money.gross {self.money.gross} "
+                "(set allow_loss: true to book it anyway)"
+            )
+        net = self.financials().net
+        if net < 0:
+            raise ValueError(
+                f"money.gross {self.money.gross} does not cover fees {fees} and crew and "
+                f"captain pay: net {net} (set allow_loss: true to book it anyway)"
+            )
 
     @property
     def zone(self) -> ZoneInfo:

@@ -22,7 +22,24 @@ def _hours(value: Decimal) -> str:
 
 
 def _usd(value: Decimal) -> str:
-    return f"${value:,.2f}"
+    """$1,234.56, and -$59.25 for a negative amount (never $-59.25)."""
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.2f}"
+
+
+FEE_WORDS = {"boatsetter": "Boatsetter", "stripe": "Stripe", "usd": "USD", "scc": "SCC"}
+
+
+def _label(key: str) -> str:
+    """A fee's key as words: `boatsetter_fee` -> `Boatsetter fee`, `card-processing` ->
+    `Card processing`."""
+    words = [w for w in key.replace("-", "_").split("_") if w]
+    shown = [FEE_WORDS.get(w.lower(), w.lower()) for w in words]
+    return (
+        (shown[0][:1].upper() + shown[0][1:] + "".join(f" {w}" for w in shown[1:]))
+        if shown
+        else key
+    )
 
 
 @lru_cache(maxsize=1)
@@ -37,6 +54,7 @@ def environment() -> Environment:
     env.filters["when"] = _when
     env.filters["hours"] = _hours
     env.filters["usd"] = _usd
+    env.filters["label"] = _label
     return env
 
 

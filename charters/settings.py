@@ -202,6 +202,36 @@ class Settings(BaseSettings):
             }
         )
 
+    def local_stack_env(self) -> Path | None:
+        """The env file (0600) a running local stack keeps under its state dir, if it runs."""
+        state = self.state_dir.resolve()
+        env_file, info = state / "stack.env", state / "stack.json"
+        if self.profile != "local" or not env_file.exists() or not info.exists():
+            return None
+        try:
+            os.kill(int(json.loads(info.read_text())["pid"]), 0)
+        except (OSError, ValueError, KeyError):
+            return None  # left behind by a stack that died
+        return env_file
+
+    def with_local_stack(self) -> Settings:
+        """Locally, in the project directory of a running `charters dev`: that stack's settings
+        (its ports, distribution id, key ring), under whatever `CHARTERS_*` the shell sets, so a
+        worker or CLI started by hand joins the stack without exporting anything."""
+        env_file = self.local_stack_env()
+        joined = type(self)(_env_file=env_file) if env_file else self  # type: ignore[call-arg]
+        return joined.with_local_key_ring()
+
+    def connection_summary(self) -> str:
+        """One line saying where this process connects, and where its settings came from."""
+        source = self.local_stack_env()
+        origin = f"the local stack ({source})" if source else "CHARTERS_* and defaults"
+        return (
+            f"Temporal {self.temporal_address} namespace {self.temporal_namespace}, "
+            f"task queue {self.task_queue}, AWS {self.aws_endpoint_url or 'default endpoints'}; "
+            f"settings from {origin}"
+        )
+
     def temporal_ui_link(self, workflow_id: str) -> str:
         return (
             f"{self.temporal_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"

@@ -1,5 +1,5 @@
 """The crew confirmation endpoint over plain HTTP, against the running stack: what a magic link
-may and may not do. Opening a link changes nothing; Accept sends one signal; a second use sends
+may and may not do. Opening a link changes nothing; Accept sends one update; a second use sends
 none; tampered, expired and foreign tokens are refused without a signal."""
 
 from __future__ import annotations
@@ -64,13 +64,23 @@ async def booked(booker: Booker, settings: Settings) -> Booked:
     return await book(booker, settings)
 
 
+def update_name(event: Any) -> str:
+    accepted = event.workflow_execution_update_accepted_event_attributes
+    return str(accepted.accepted_request.input.name)
+
+
 async def signal_count(handle: WorkflowHandle[Any, Any]) -> int:
+    """Crew answers that reached the workflow's history: `crew_confirmation` signals and
+    accepted updates (a refused update leaves no event)."""
     count = 0
     async for event in handle.fetch_history_events():
         if (
             event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
             and event.workflow_execution_signaled_event_attributes.signal_name
             == contract.SIGNAL_CREW_CONFIRMATION
+        ) or (
+            event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+            and update_name(event) == contract.UPDATE_CREW_CONFIRMATION
         ):
             count += 1
     return count

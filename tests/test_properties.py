@@ -169,7 +169,7 @@ def booking_with_slug(slug: Any) -> dict[str, Any]:
         "location": "Sheraton Marina",
         "guest": {"name": "Guest", "email": "guest@example.com", "party_size": 2},
         "captain": {"id": "cap", "name": "Sam", "email": "sam@example.com", "hourly_rate": "50"},
-        "money": {"gross": "100.00"},
+        "money": {"gross": "1000.00"},
     }
 
 

@@ -1,39 +1,55 @@
-"""`charters`: one binary for the operator commands, the worker, the web endpoints and the stack."""
+"""`charters`: one binary for the operator commands, the worker, the web endpoints and the stack.
+Every command fails with one line on stderr and an exit code from `failures.Exit`."""
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
+import json
 import logging
+import os
 import sys
 import time
-from datetime import datetime
-from decimal import Decimal
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+try:  # typer >= 0.17 vendors click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover
+    from click import UsageError  # type: ignore[assignment]
 import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
-from temporalio.client import WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charters import contract
-from charters.models import (
-    ApproveSccKeyRepair,
-    AssignCrew,
-    BookingResult,
-    BookingStatus,
-    CancelBooking,
-    CrewConfirmation,
-    CrewMember,
-    Reschedule,
-    describe_validation_error,
-)
+from charters.models import BookingResult, BookingStatus, describe_validation_error
 from charters.settings import Settings
 from charters.starter import book as booking_start
-from charters.starter.views import show_result, show_status
-from charters.temporal_client import connect
+from charters.starter.act_commands import register_actions
+from charters.starter.failures import (
+    DEBUG,
+    CliError,
+    Exit,
+    guarded,
+    open_workflow,
+    require_worker,
+    run_async,
+    say_error,
+)
+from charters.starter.views import (
+    list_rows,
+    list_table,
+    pending_retries,
+    settle_closed,
+    show_result,
+    show_status,
+    status_json,
+)
 
 app = typer.Typer(
     help="Temporal Charters: durable charter bookings.",
@@ -46,54 +62,83 @@ console = Console()
 err = Console(stderr=True)
 
 
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks of errors")] = False,
+) -> None:
+    DEBUG["on"] = debug
+
+
 def _settings() -> Settings:
-    """Settings from the environment; locally, plus the running stack's payload key ring."""
-    return Settings().with_local_key_ring()
+    """Settings from the environment; locally, plus the running stack's (never exported)."""
+    return Settings().with_local_stack()
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
+    say_error(message)
     return typer.Exit(code)
 
 
-async def _status(settings: Settings, workflow_id: str) -> BookingStatus:
-    client = await connect(settings)
-    return await client.get_workflow_handle(workflow_id).query(
-        contract.QUERY_STATUS, result_type=BookingStatus
-    )
+def main() -> None:
+    """The `charters` entry point: click's usage errors become one line too. It ends with
+    `os._exit` after flushing: interpreter finalization with the Temporal SDK core's threads
+    still alive (a client's runtime, uvicorn's) is where the rare segfault at exit came from;
+    faulthandler prints the Python stack should a native crash happen anyway."""
+    faulthandler.enable()
+    try:
+        code = app(prog_name="charters", standalone_mode=False)
+    except UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `charters` alone: the help
+            print(exc.format_message(), file=sys.stderr)
+        else:
+            hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+            say_error(f"{exc.format_message()}{hint}")
+        code = Exit.USAGE
+    except typer.Abort:
+        say_error("interrupted")
+        code = Exit.INTERRUPTED
+    exit_now(code if isinstance(code, int) else 0)
 
 
-async def _signal(settings: Settings, workflow_id: str, name: str, arg: Any) -> None:
-    client = await connect(settings)
-    await client.get_workflow_handle(workflow_id).signal(name, arg)
+def exit_now(code: int) -> None:
+    """Exit without interpreter finalization (see `main`), output flushed first."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 # ---- bookings ------------------------------------------------------------------------------
 
 
 @app.command()
+@guarded
 def book(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="booking YAML/JSON")],
+    file: Annotated[Path, typer.Argument(help="booking YAML/JSON")],
     wait: Annotated[bool, typer.Option(help="wait for the result")] = False,
 ) -> None:
     """Validate a booking file and start its workflow (refused if that booking exists)."""
     settings = _settings()
+    if not file.is_file():
+        raise CliError(f"no booking file {file}", Exit.USAGE)
     try:
         booking = booking_start.validate(booking_start.load_booking_file(file))
     except ValidationError as exc:
-        raise _fail(f"invalid booking {file}: {describe_validation_error(exc)}") from None
+        message = f"invalid booking {file}: {describe_validation_error(exc)}"
+        raise CliError(message, Exit.USAGE) from None
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise CliError(str(exc), Exit.USAGE) from None
 
-    async def go() -> None:
-        client = await connect(settings)
+    async def go(client: Client) -> None:
+        await require_worker(client, settings)
         try:
             handle = await booking_start.start_booking(client, settings, booking)
         except WorkflowAlreadyStartedError:
             wf = contract.workflow_id_for(booking.booking_ref)
-            raise _fail(
+            raise CliError(
                 f"booking {booking.booking_ref} already exists as workflow {wf}: "
-                f"see `charters status {wf}` or {settings.temporal_ui_link(wf)}"
+                f"see `charters status {wf}`",
+                Exit.EXISTS,
             ) from None
         console.print(f"Started [bold]{handle.id}[/]")
         console.print(f"Web UI: {settings.temporal_ui_link(handle.id)}")
@@ -101,149 +146,100 @@ def book(
         if wait:
             show_result(console, await handle.result())
 
-    asyncio.run(go())
+    run_async(settings, go)
+
+
+QUERY_TIMEOUT = timedelta(seconds=15)
+
+
+async def read_status(
+    client: Client, settings: Settings, workflow_id: str
+) -> tuple[BookingStatus, list[Any], bool]:
+    """The workflow's own status plus what only the server knows: retries, open or closed."""
+    described = await open_workflow(client, workflow_id, running=False)
+    running = described.status == WorkflowExecutionStatus.RUNNING
+    await require_worker(client, settings)
+    current = await client.get_workflow_handle(workflow_id).query(
+        contract.QUERY_STATUS, result_type=BookingStatus, rpc_timeout=QUERY_TIMEOUT
+    )
+    retries = (
+        await pending_retries(described.raw_description, client.data_converter) if running else []
+    )
+    return settle_closed(current, running), retries, running
 
 
 @app.command()
+@guarded
 def status(
     workflow_id: str,
     watch: Annotated[bool, typer.Option(help="refresh every 2 s until it completes")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object, for scripts")] = False,
 ) -> None:
-    """Where a booking stands: stage, each step, each crew answer, what blocks it."""
+    """Where a booking stands: each step, retries with their last error, crew answers, and
+    what blocks it with the command that resolves it."""
     settings = _settings()
+    link = settings.temporal_ui_link(workflow_id)
     while True:
-        try:
-            current = asyncio.run(_status(settings, workflow_id))
-        except Exception as exc:  # noqa: BLE001 - report any lookup failure plainly
-            raise _fail(f"cannot query {workflow_id}: {exc}") from None
+        current, retries, running = run_async(
+            settings, lambda c: read_status(c, settings, workflow_id)
+        )
+        if as_json:
+            print(json.dumps(status_json(current, retries, link), indent=1))
+            return
         if watch:
             console.clear()
-        show_status(console, current, settings.temporal_ui_link(workflow_id))
-        if not watch or current.stage in ("confirmed", "cancelled", "failed"):
+        show_status(console, current, link, retries)
+        if not watch or not running:
             return
         time.sleep(2)
 
 
 @app.command("list")
+@guarded
 def list_bookings(
     stage: Annotated[str | None, typer.Option(help="e.g. awaiting-crew, confirmed")] = None,
     blocked_on: Annotated[str | None, typer.Option(help="e.g. scc-service-key-hash")] = None,
     date: Annotated[str | None, typer.Option(help="charter date YYYY-MM-DD (UTC day)")] = None,
-    limit: int = 50,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="a JSON array, for scripts")] = False,
 ) -> None:
     """Bookings from the visibility store, filtered by stage, what blocks them, or date."""
-    from rich.table import Table
-
     from charters.starter.listing import visibility_query
 
     settings = _settings()
-    query = visibility_query(stage=stage, blocked_on=blocked_on, date=date)
+    try:
+        query = visibility_query(stage=stage, blocked_on=blocked_on, date=date)
+    except ValueError as exc:
+        raise CliError(str(exc), Exit.USAGE) from None
 
-    async def go() -> list[Any]:
-        client = await connect(settings)
+    async def go(client: Client) -> list[Any]:
         return [wf async for wf in client.list_workflows(query, limit=limit)]
 
-    table = Table(
-        "workflow", "booking", "charter (UTC)", "stage", "blocked on", "crew pending", "status"
-    )
-    for wf in asyncio.run(go()):
-        attrs = {k.name: v for k, v in wf.typed_search_attributes}
-        charter_at = attrs.get("CharterDate")
-        table.add_row(
-            wf.id,
-            str(attrs.get("BookingRef", "")),
-            charter_at.strftime("%Y-%m-%d %H:%M") if charter_at else "",
-            str(attrs.get("BookingStage", "")),
-            str(attrs.get("BlockedOn", "")),
-            str(attrs.get("CrewPending", "")),
-            wf.status.name if wf.status else "",
-        )
-    console.print(table)
-    console.print(f"[dim]query: {query}[/]")
+    rows = list_rows(run_async(settings, go))
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    console.print(list_table(rows))
+    console.print(f"[dim]{len(rows)} booking(s) · query: {query}[/]", highlight=False)
 
 
 @app.command()
-def confirm(
-    workflow_id: str,
-    crew_id: str,
-    accept: Annotated[bool, typer.Option("--accept/--decline")] = True,
-    by_operator: Annotated[str | None, typer.Option(help="operator confirming for them")] = None,
-) -> None:
-    """Record a crew member's answer (as they would by magic link, or by an operator)."""
-    signal = CrewConfirmation(
-        crew_id=crew_id,
-        decision="accept" if accept else "decline",
-        by=f"operator:{by_operator}" if by_operator else "crew",
-    )
-    asyncio.run(_signal(_settings(), workflow_id, contract.SIGNAL_CREW_CONFIRMATION, signal))
-    console.print(f"{crew_id}: {signal.decision} sent to {workflow_id}")
-
-
-@app.command()
-def assign(workflow_id: str, replaces: str, member_file: Path) -> None:
-    """Replace a crew member (e.g. after a decline) with the member described in a YAML file."""
-    try:
-        member = CrewMember.model_validate(booking_start.load_booking_file(member_file))
-    except ValidationError as exc:
-        raise _fail(f"invalid crew member: {describe_validation_error(exc)}") from None
-    signal = AssignCrew(replaces=replaces, member=member)
-    asyncio.run(_signal(_settings(), workflow_id, contract.SIGNAL_ASSIGN_CREW, signal))
-    console.print(f"{member.id} assigned in place of {replaces}")
-
-
-@app.command()
-def cancel(workflow_id: str, reason: str = "cancelled by operator") -> None:
-    """Cancel a booking: calendar, SCC, guest page and crew are told, once each."""
-    asyncio.run(
-        _signal(
-            _settings(), workflow_id, contract.SIGNAL_CANCEL_BOOKING, CancelBooking(reason=reason)
-        )
-    )
-    console.print(f"cancellation sent to {workflow_id}")
-
-
-@app.command()
-def reschedule(
-    workflow_id: str,
-    starts_at: Annotated[datetime, typer.Option(help="new local start, e.g. 2027-05-31T10:00")],
-    duration_hours: Annotated[str | None, typer.Option()] = None,
-) -> None:
-    """Move a booking: calendar, SCC, guest page and crew follow."""
-    signal = Reschedule(
-        starts_at=starts_at,
-        duration_hours=Decimal(duration_hours) if duration_hours else None,
-    )
-    asyncio.run(_signal(_settings(), workflow_id, contract.SIGNAL_RESCHEDULE, signal))
-    console.print(f"reschedule sent to {workflow_id}")
-
-
-@app.command("approve-repair")
-def approve_repair(workflow_id: str, by: str = "operator") -> None:
-    """Let the worker set SERVICE_KEY_HASH on the SCC Lambda from the key in Secrets Manager."""
-    asyncio.run(
-        _signal(
-            _settings(),
-            workflow_id,
-            contract.SIGNAL_APPROVE_SCC_KEY_REPAIR,
-            ApproveSccKeyRepair(approved_by=by),
-        )
-    )
-    console.print(f"SCC key repair approved for {workflow_id}")
-
-
-@app.command()
+@guarded
 def result(workflow_id: str) -> None:
     """Wait for a booking to finish and show what it made."""
     settings = _settings()
 
-    async def go() -> BookingResult:
-        client = await connect(settings)
-        return await client.get_workflow_handle(workflow_id, result_type=BookingResult).result()
+    async def go(client: Client) -> BookingResult:
+        described = await open_workflow(client, workflow_id, running=False)
+        if described.status == WorkflowExecutionStatus.RUNNING:
+            await require_worker(client, settings)
+        handle = client.get_workflow_handle(workflow_id, result_type=BookingResult)
+        try:
+            return await handle.result()
+        except WorkflowFailureError as exc:
+            raise CliError(f"{workflow_id} failed: {exc.cause}", Exit.FAILED) from None
 
-    try:
-        show_result(console, asyncio.run(go()))
-    except WorkflowFailureError as exc:
-        raise _fail(f"{workflow_id} failed: {exc.cause}", 1) from None
+    show_result(console, run_async(settings, go))
 
 
 # ---- operator fixes ------------------------------------------------------------------------
@@ -269,30 +265,28 @@ def fix_scc_key_hash() -> None:
 @app.command()
 def worker() -> None:
     """Run a worker (stateless; run as many as you like)."""
-    import os
-
     from charters.observability import configure_logging
     from charters.worker.main import run_worker
 
     settings = _settings()
+    err.print(f"worker: {settings.connection_summary()}", highlight=False)
     configure_logging(json=settings.log_json)
     code = asyncio.run(run_worker(settings))
     # The worker has drained: exit without interpreter finalization, where an activity thread
     # that is still stuck, or the SDK core's own threads, can abort the process (SIGABRT).
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    exit_now(code)
 
 
 @app.command("confirm-server")
 def confirm_server() -> None:
     """Serve the crew confirmation endpoint (magic links)."""
     from charters.activities.secrets import SecretReader
+    from charters.temporal_client import connect
     from charters.web.confirm_app import confirm_app
     from charters.worker.wiring import aws_client
 
     settings = _settings()
+    err.print(f"confirm-server: {settings.connection_summary()}", highlight=False)
     secrets = SecretReader(aws_client(settings, "secretsmanager"))
     web = confirm_app(
         lambda: connect(settings),
@@ -314,6 +308,7 @@ def codec_server() -> None:
     from charters.web.oidc import oidc_verifier
 
     settings = _settings()
+    err.print(f"codec-server: {settings.connection_summary()}", highlight=False)
     if settings.codec_keys is None or settings.codec_auth_token is None:
         raise _fail("set CHARTERS_CODEC_KEYS and CHARTERS_CODEC_AUTH_TOKEN first")
     ui = urlsplit(settings.temporal_ui_url)
@@ -344,4 +339,5 @@ def _register_plugins() -> None:
         ep.load()(app, ops)
 
 
+register_actions(app, _settings)
 _register_plugins()

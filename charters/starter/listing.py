@@ -8,22 +8,57 @@ from datetime import timedelta
 
 from charters import contract
 
-_SAFE = re.compile(r"^[a-z0-9-]{1,64}$")
+_SAFE = re.compile(r"^[a-z0-9:_-]{1,64}$")
+
+STAGES = [
+    "received",
+    "validating",
+    "provisioning",
+    "redacting",
+    "publishing",
+    "notifying",
+    "awaiting-crew",
+    "finalizing",
+    "confirmed",
+    "under-way",
+    "post-trip",
+    "completed",
+    "cancelling",
+    "cancelled",
+    "failed",
+]
+"""The stages the workflow reports (BookingStage); `--stage` is matched against them."""
+
+
+def normalize(value: str) -> str:
+    """`Awaiting Crew`, `awaiting_crew` and `AWAITING-CREW` name the same stage."""
+    return re.sub(r"[\s_]+", "-", value.strip().lower())
 
 
 def visibility_query(
     stage: str | None = None, blocked_on: str | None = None, date: str | None = None
 ) -> str:
-    """Filters are validated before they reach the query, so no input can change its shape."""
+    """Filters are validated before they reach the query, so no input can change its shape.
+    A bad value raises ValueError naming the option and what it accepts."""
     clauses = [f"WorkflowType = '{contract.WORKFLOW_NAME}'"]
-    for name, value in (("BookingStage", stage), ("BlockedOn", blocked_on)):
-        if value is None:
-            continue
-        if not _SAFE.match(value):
-            raise ValueError(f"{name}: must match [a-z0-9-]{{1,64}}")
-        clauses.append(f"{name} = '{value}'")
+    if stage is not None:
+        wanted = normalize(stage)
+        if wanted not in STAGES:
+            raise ValueError(f"--stage {stage!r} is not a stage; one of: {', '.join(STAGES)}")
+        clauses.append(f"BookingStage = '{wanted}'")
+    if blocked_on is not None:
+        wanted = normalize(blocked_on)
+        if not _SAFE.match(wanted):
+            raise ValueError(
+                f"--blocked-on {blocked_on!r}: a step or block name such as "
+                f"{contract.BLOCKED_SCC_KEY_HASH} or {contract.BLOCKED_CREW_DECLINED}"
+            )
+        clauses.append(f"BlockedOn = '{wanted}'")
     if date is not None:
-        day = date_type.fromisoformat(date)
+        try:
+            day = date_type.fromisoformat(date.strip())
+        except ValueError:
+            raise ValueError(f"--date {date!r} is not a calendar date (YYYY-MM-DD)") from None
         clauses.append(
             f"CharterDate >= '{day.isoformat()}T00:00:00Z' AND "
             f"CharterDate < '{(day + timedelta(days=1)).isoformat()}T00:00:00Z'"

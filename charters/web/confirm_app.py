@@ -1,5 +1,10 @@
-"""Crew confirmation endpoint. Opening a magic link changes nothing (mail scanners open links);
-only the Accept/Decline POST sends the `crew_confirmation` signal.
+"""Crew confirmation endpoint. Opening a magic link changes nothing (mail scanners open links):
+the email's link carries the intended answer (`?d=accept`), so the page shows that one answer
+as the focused button and one press confirms it, through the `crew_confirmation` update whose
+verdict the page shows. No script submits the form: a scanner that runs scripts answers nothing.
+
+Every state has its own page, status code and `X-Confirm-State` header, with the security
+headers on every response, errors included (see STATES). Nothing a person does answers 500.
 
 Rate limits (in memory, per process; sliding one-minute windows): every request to `/c/{token}`
 counts against its client address (default 60 a minute) and against its token (default 10 a
@@ -9,27 +14,34 @@ address is what the ASGI server resolved (uvicorn's `--forwarded-allow-ips`)."""
 
 from __future__ import annotations
 
+import logging
 import math
-import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
-from temporalio.client import Client
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from charters import contract, magic_links
+from charters.actions import act
 from charters.activities.secrets import SecretReader
-from charters.models import BookingStatus, CrewConfirmation
+from charters.models import BookingStatus, CrewConfirmation, Verdict
 from charters.pages import render
+from charters.web.ratelimit import SlidingWindowLimiter
 
+__all__ = ["SECURITY_HEADERS", "STATES", "SlidingWindowLimiter", "confirm_app"]
+
+log = logging.getLogger(__name__)
 QUERY_TIMEOUT = timedelta(seconds=8)
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -39,72 +51,137 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+
+# state -> (HTTP status, page title, message). `pending`, `answered` and `recorded` show the
+# charter (confirm.html); the others a message page.
+STATES: dict[str, tuple[int, str, str]] = {
+    "pending": (200, "", ""),
+    "answered": (200, "", ""),
+    "recorded": (200, "", ""),
+    "replaced": (
+        410,
+        "You are no longer on this charter",
+        "Someone else took this seat. Thank you all the same; no need to do anything.",
+    ),
+    "rescheduled": (
+        409,
+        "This charter changed",
+        "It was rescheduled or changed since this email: please use the link in the newest one.",
+    ),
+    "cancelled": (410, "This charter was cancelled", "It was cancelled: no need to come in."),
+    "completed": (
+        410,
+        "This charter is closed",
+        "Its crew is settled, so answers are no longer taken. Questions: ask operations.",
+    ),
+    "expired": (
+        410,
+        "This link has expired",
+        "Links are good for two weeks. Ask operations for a new one.",
+    ),
+    "tampered": (
+        403,
+        "Link not valid",
+        "Sorry, this link is not valid. Please open it from your email, or ask operations.",
+    ),
+    "unknown": (404, "Charter not found", "This charter is no longer open."),
+    "choose": (400, "Please choose", "Press Accept or Decline."),
+    "busy": (
+        503,
+        "Please try again in a minute",
+        "We could not reach the booking just now. Your link is still good.",
+    ),
+    "not-found": (404, "Page not found", "Please open the link from your email."),
+    "method": (405, "Not allowed", "Please open the link from your email."),
+    "error": (
+        503,
+        "Please try again in a minute",
+        "Something went wrong on our side. Your link is still good.",
+    ),
+}
+
+# A refused update's code -> the state its page shows.
+REFUSAL_STATES = {
+    contract.REFUSED_ALREADY_ANSWERED: "answered",
+    contract.REFUSED_REPLACED: "replaced",
+    contract.REFUSED_UNKNOWN_MEMBER: "replaced",
+    contract.REFUSED_SUPERSEDED: "rescheduled",
+    contract.REFUSED_CANCELLED: "cancelled",
+    contract.REFUSED_DEPARTED: "completed",
+    contract.REFUSED_CLOSED: "completed",
+    contract.REFUSED_UNKNOWN_BOOKING: "unknown",
+    contract.REFUSED_INVALID: "choose",
 }
 
 
-def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    return HTMLResponse(render(template, **context), status_code=status, headers=SECURITY_HEADERS)
+def _page(template: str, state: str, status: int, **context: Any) -> HTMLResponse:
+    return HTMLResponse(
+        render(template, **context),
+        status_code=status,
+        headers={**SECURITY_HEADERS, "X-Confirm-State": state},
+    )
 
 
-def _message(title: str, message: str, status: int) -> HTMLResponse:
-    return _page("message.html", status=status, title=title, message=message)
-
-
-class SlidingWindowLimiter:
-    """At most `limit` requests per key in any `window` seconds. Refused requests do not count,
-    so a client that backs off gets through again. Keys are bounded: when there are more than
-    `max_keys`, idle ones are dropped, then the oldest."""
-
-    def __init__(
-        self,
-        limit: int,
-        window: float = 60.0,
-        *,
-        max_keys: int = 50_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if limit < 1 or window <= 0:
-            raise ValueError("a rate limit needs limit >= 1 and window > 0")
-        self.limit = limit
-        self.window = window
-        self._max_keys = max_keys
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
-
-    def retry_after(self, key: str) -> float:
-        """0 when `key` may make a request now, else the seconds until it may."""
-        hits = self._hits.get(key)
-        if not hits:
-            return 0.0
-        now = self._clock()
-        while hits and hits[0] <= now - self.window:
-            hits.popleft()
-        if len(hits) < self.limit:
-            return 0.0
-        return max(hits[0] + self.window - now, 0.001)
-
-    def record(self, key: str) -> None:
-        hits = self._hits.get(key)
-        if hits is None:
-            if len(self._hits) >= self._max_keys:
-                self._prune()
-            hits = self._hits[key] = deque()
-        hits.append(self._clock())
-
-    def _prune(self) -> None:
-        cutoff = self._clock() - self.window
-        for key in [k for k, h in self._hits.items() if not h or h[-1] <= cutoff]:
-            del self._hits[key]
-        while len(self._hits) >= self._max_keys:
-            del self._hits[next(iter(self._hits))]
+def state_page(state: str, detail: str | None = None) -> HTMLResponse:
+    """The message page of a state; `detail` (a verdict's message) replaces the default text."""
+    status, title, message = STATES[state]
+    return _page("message.html", state, status, title=title, message=detail or message)
 
 
 def _too_many(retry_after: float) -> HTMLResponse:
-    response = _message(
-        "Too many requests", "Please wait a minute, then open the link from your email again.", 429
+    response = _page(
+        "message.html",
+        "too-many",
+        429,
+        title="Too many requests",
+        message="Please wait a minute, then open the link from your email again.",
     )
     response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
     return response
+
+
+class SecurityHeaders:
+    """Adds the security headers to every response, whichever handler (or Starlette) made it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                for name, value in SECURITY_HEADERS.items():
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+CLOSED_STAGES = ("under-way", "post-trip", "completed", "failed")
+"""Stages past the point where a crew answer can count."""
+
+
+def seat_state(link: magic_links.MagicLink, status: BookingStatus) -> tuple[str, str]:
+    """Which page a valid link shows, from the workflow's status; and the member's answer."""
+    answer = next((a.answer for a in status.crew if a.crew_id == link.crew_id), None)
+    charter = status.charter
+    seated = charter is not None and any(s.id == link.crew_id for s in charter.seats)
+    if status.outcome == "cancelled" or status.stage in ("cancelled", "cancelling"):
+        return "cancelled", answer or "pending"
+    if answer is None or answer == "replaced" or not seated:
+        return "replaced", answer or "pending"
+    if link.round != status.round:
+        return "rescheduled", answer
+    if answer in ("accepted", "declined"):
+        return "answered", answer
+    if status.outcome == "completed" or status.stage in CLOSED_STAGES:
+        return "completed", answer
+    return "pending", answer
 
 
 def confirm_app(
@@ -139,37 +216,41 @@ def confirm_app(
         key = (await run_in_threadpool(secrets.get, magic_key_secret_id)).encode()
         try:
             link = magic_links.verify(key, token, datetime.now(UTC))
-        except magic_links.InvalidToken as exc:
-            return _message("Link not valid", f"Sorry, {exc}. Ask operations for a new link.", 403)
+        except magic_links.ExpiredToken:
+            return state_page("expired")
+        except magic_links.InvalidToken:
+            return state_page("tampered")
         handle = state["client"].get_workflow_handle(link.workflow_id)
         try:
+            described = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
             status = await handle.query(
                 contract.QUERY_STATUS, result_type=BookingStatus, rpc_timeout=QUERY_TIMEOUT
             )
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
-                return _message("Charter not found", "This charter is no longer open.", 404)
-            return _message(
-                "Please try again in a minute",
-                "We could not reach the booking just now. Your link is still good.",
-                503,
-            )
+                return state_page("unknown")
+            return state_page("busy")
+        if described.status != WorkflowExecutionStatus.RUNNING and status.outcome is None:
+            # Closed without an outcome (terminated, failed, timed out): nothing more counts.
+            status = status.model_copy(update={"stage": "completed"})
         return link, status
 
-    def seat_page(link: magic_links.MagicLink, status: BookingStatus, answer: str) -> HTMLResponse:
-        if link.round != status.round:
-            return _message(
-                "This invitation was replaced",
-                "The charter changed since this email; please use the link in the newest one.",
-                410,
-            )
+    def seat_page(
+        link: magic_links.MagicLink, status: BookingStatus, page: str, answer: str, intent: str
+    ) -> HTMLResponse:
+        if page not in ("pending", "answered", "recorded"):
+            return state_page(page)
         charter = status.charter
-        seat = next((s for s in charter.seats if s.id == link.crew_id), None) if charter else None
-        if charter is None or seat is None:
-            return _message(
-                "Not on this charter", "You are no longer assigned to this charter.", 410
-            )
-        return _page("confirm.html", charter=charter, seat=seat, answer=answer)
+        seat = next(s for s in charter.seats if s.id == link.crew_id) if charter else None
+        return _page(
+            "confirm.html",
+            page,
+            STATES[page][0],
+            charter=charter,
+            seat=seat,
+            answer=answer,
+            intent=intent if intent in ("accept", "decline") else None,
+        )
 
     async def show(request: Request) -> Response:
         refused = limited(request)
@@ -179,8 +260,8 @@ def confirm_app(
         if isinstance(found, Response):
             return found
         link, status = found
-        answer = next((a.answer for a in status.crew if a.crew_id == link.crew_id), "pending")
-        return seat_page(link, status, answer)
+        page, answer = seat_state(link, status)
+        return seat_page(link, status, page, answer, request.query_params.get("d", ""))
 
     async def answer(request: Request) -> Response:
         refused = limited(request)
@@ -193,27 +274,48 @@ def confirm_app(
         form = await request.form()
         decision = form.get("decision")
         if decision not in ("accept", "decline"):
-            return _message("Please choose", "Press Accept or Decline.", 400)
-        current = next((a.answer for a in status.crew if a.crew_id == link.crew_id), "pending")
-        if current in ("accepted", "declined"):
-            return seat_page(link, status, current)
-        await (
-            state["client"]
-            .get_workflow_handle(link.workflow_id)
-            .signal(
-                contract.SIGNAL_CREW_CONFIRMATION,
-                CrewConfirmation(
-                    crew_id=link.crew_id,
-                    decision=decision,  # type: ignore[arg-type]
-                    by="crew",
-                    round=link.round,
-                ),
-            )
+            return state_page("choose")
+        page, current = seat_state(link, status)
+        wanted = "accepted" if decision == "accept" else "declined"
+        if page == "answered":
+            # A link answers once: a forwarded email cannot flip a recorded answer (a change
+            # of mind goes through operations, `charters confirm`). Nothing is sent.
+            return seat_page(link, status, page, current, "")
+        if page != "pending":
+            return state_page(page)
+        verdict = await act(
+            state["client"],
+            link.workflow_id,
+            contract.UPDATE_CREW_CONFIRMATION,
+            CrewConfirmation(
+                crew_id=link.crew_id,
+                decision=decision,  # type: ignore[arg-type]
+                by="crew",
+                round=link.round,
+            ),
         )
-        return seat_page(link, status, "accepted" if decision == "accept" else "declined")
+        return verdict_page(link, status, verdict, wanted)
+
+    def verdict_page(
+        link: magic_links.MagicLink, status: BookingStatus, verdict: Verdict, wanted: str
+    ) -> HTMLResponse:
+        if verdict.recorded:
+            return seat_page(link, status, "recorded", wanted, "")
+        if verdict.code == contract.REFUSED_ALREADY_ANSWERED:
+            return seat_page(link, status, "answered", wanted, "")
+        return state_page(REFUSAL_STATES.get(verdict.code, "choose"), verdict.message)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        code = exc.status_code if isinstance(exc, HTTPException) else 404
+        return state_page("method" if code == 405 else "not-found")
+
+    async def failed(request: Request, exc: Exception) -> Response:
+        """What nobody foresaw: logged, and a page that says try again (503, not 500)."""
+        log.exception("confirmation request failed: %s", type(exc).__name__)
+        return state_page("error")
 
     return Starlette(
         routes=[
@@ -222,4 +324,7 @@ def confirm_app(
             Route("/healthz", health, methods=["GET"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
+        # Exception (500) is handled outside the middleware: its page carries the headers.
+        exception_handlers={404: not_found, 405: not_found, Exception: failed},
     )

@@ -4,7 +4,6 @@ product's CLI through the `charters.cli` entry point; nothing in the product imp
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +16,7 @@ console = Console()
 
 
 def _settings() -> Settings:
-    return Settings().with_local_key_ring()
+    return Settings().with_local_stack()
 
 
 def register(app: typer.Typer, ops: typer.Typer) -> None:
@@ -43,16 +42,25 @@ def register(app: typer.Typer, ops: typer.Typer) -> None:
     @app.command()
     def dev(
         break_: Annotated[str | None, typer.Option("--break", help="scc-key-hash")] = None,
+        status: Annotated[
+            bool, typer.Option("--status", help="each process of the running stack, its health")
+        ] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="--status as JSON")] = False,
     ) -> None:
-        """Run the embedded local stack until Ctrl-C (reports a running one, never starts two)."""
+        """Run the embedded local stack until Ctrl-C, restarting a child that dies (reports a
+        running stack, never starts two)."""
         from charters_dev.stack import DevStack
+        from charters_dev.supervisor import Supervisor, show_report
 
         settings = _settings()
+        if status:
+            raise typer.Exit(show_report(console, settings, as_json))
         running = DevStack.running(settings)
         if running:
             console.print(
                 f"A stack already runs (pid {running['pid']}): Web UI "
-                f"{settings.temporal_ui_url}, Temporal {settings.temporal_address}"
+                f"{settings.temporal_ui_url}, Temporal {settings.temporal_address}; "
+                "`charters dev --status` shows its processes"
             )
             return
         stack = DevStack(settings, scc_key_hash=break_ != "scc-key-hash")
@@ -62,8 +70,7 @@ def register(app: typer.Typer, ops: typer.Typer) -> None:
                 f"Stack up. Web UI {settings.temporal_ui_url} · Temporal "
                 f"{settings.temporal_address} · logs in {stack.log_dir}. Ctrl-C stops it."
             )
-            while True:
-                time.sleep(3600)
+            Supervisor(stack, console).run()
         except KeyboardInterrupt:
             pass
         finally:

@@ -58,9 +58,7 @@ def with_codec(settings: Settings) -> Settings:
         saved = json.loads(path.read_text())
     else:
         saved = {"keys": f"local-1:{generate_key()}", "token": secrets.token_urlsafe(32)}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(saved))
-        path.chmod(0o600)
+        write_private(path, json.dumps(saved))
     return settings.model_copy(
         update={
             "codec_keys": SecretStr(saved["keys"]),
@@ -68,6 +66,18 @@ def with_codec(settings: Settings) -> Settings:
             "codec_trust_ui_origin": True,
         }
     )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Writes a file only its owner can read, created 0600 (never world-readable, not even
+    between create and chmod): the stack's files hold the key ring and the codec token."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -123,6 +133,7 @@ class DevStack:
         self.scc_key_hash = scc_key_hash
         self.fresh = fresh
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.specs: dict[str, tuple[list[str], Settings | None]] = {}
         self._logs: dict[str, IO[bytes]] = {}
         self.state_dir = settings.state_dir.resolve()
         self.log_dir = self.state_dir / "logs"
@@ -172,6 +183,7 @@ class DevStack:
             start_new_session=True,
         )
         self.procs[name] = proc
+        self.specs[name] = (argv, settings)
         return proc
 
     def _charters(self, *args: str) -> list[str]:
@@ -283,17 +295,20 @@ class DevStack:
         if self.with_confirm:
             self._spawn("confirm", self._charters("confirm-server"))
             wait_for(lambda: port_open(s.confirm_port), "confirmation endpoint")
-        self.state_file.write_text(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "temporal_port": int(port),
-                    "env": settings_env(self.settings),
-                },
-                indent=1,
-            )
-        )
+        self.write_state()
         return self
+
+    def write_state(self, procs: dict[str, Any] | None = None) -> None:
+        """stack.json (who runs it, each process) and stack.env, the settings any `charters`
+        started by hand in this directory reads (Settings.with_local_stack); both 0600."""
+        # A worker started by hand beside the stack's own must not fight it for the health port.
+        env = {**settings_env(self.settings), "CHARTERS_HEALTH_PORT": "0"}
+        port = int(self.settings.temporal_address.rpartition(":")[2])
+        info = {"pid": os.getpid(), "temporal_port": port, "procs": procs or {}}
+        write_private(
+            self.state_dir / "stack.env", "".join(f"{k}={json.dumps(v)}\n" for k, v in env.items())
+        )
+        write_private(self.state_file, json.dumps(info, indent=1))
 
     async def _temporal_ready(self, timeout: float = 60.0) -> None:
         """The port opens before the shards are owned: wait until a real call succeeds."""
@@ -422,3 +437,4 @@ class DevStack:
             info = json.loads(self.state_file.read_text())
             if info.get("pid") == os.getpid():
                 self.state_file.unlink()
+                (self.state_dir / "stack.env").unlink(missing_ok=True)
