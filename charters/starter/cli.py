@@ -27,6 +27,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charters import contract
+from charters.actions import settled
 from charters.models import BookingResult, BookingStatus, describe_validation_error
 from charters.settings import Settings
 from charters.starter import book as booking_start
@@ -143,8 +144,8 @@ def book(
         console.print(f"Started [bold]{handle.id}[/]")
         console.print(f"Web UI: {settings.temporal_ui_link(handle.id)}")
         console.print(f"Guest page: {settings.guest_page_url(booking.page_slug)}")
-        if wait:
-            show_result(console, await handle.result())
+        if wait:  # until the crew have confirmed: the workflow itself lives on to the trip
+            show_result(console, await settled(handle, timeout=24 * 3600))
 
     run_async(settings, go)
 
@@ -226,7 +227,7 @@ def list_bookings(
 @app.command()
 @guarded
 def result(workflow_id: str) -> None:
-    """Wait for a booking to finish and show what it made."""
+    """What a booking has made: its result once settled (crew confirmed, cancelled or over)."""
     settings = _settings()
 
     async def go(client: Client) -> BookingResult:
@@ -235,7 +236,7 @@ def result(workflow_id: str) -> None:
             await require_worker(client, settings)
         handle = client.get_workflow_handle(workflow_id, result_type=BookingResult)
         try:
-            return await handle.result()
+            return await settled(handle, timeout=24 * 3600)
         except WorkflowFailureError as exc:
             raise CliError(f"{workflow_id} failed: {exc.cause}", Exit.FAILED) from None
 

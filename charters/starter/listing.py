@@ -14,7 +14,6 @@ STAGES = [
     "received",
     "validating",
     "provisioning",
-    "redacting",
     "publishing",
     "notifying",
     "awaiting-crew",

@@ -214,6 +214,7 @@ class Lifecycle(Part):
             )
             return
         self._commit(moved)
+        self._stop_if_cancelled()
         view = moved.crew_view(self._o.guest_page_url)
         if self._s.event_id:
             update = SccUpdateRequest(event_id=self._s.event_id, status="rescheduled", charter=view)
@@ -221,9 +222,16 @@ class Lifecycle(Part):
                 "scc_event",
                 lambda: self._steps.activity(SccActivities.update_scc_event, update),
             )
+        self._stop_if_cancelled()
         await publishing.publish()
+        self._stop_if_cancelled()
         await self._crew.invite_all("rescheduled")
         self._book.set_stage("awaiting-crew")
+
+    def _stop_if_cancelled(self) -> None:
+        """A cancel that arrives mid-reschedule is not kept waiting for the crew's emails."""
+        if self._s.cancel is not None:
+            raise BookingCancelled()
 
     def _commit(self, moved: Booking) -> None:
         self._s.booking = moved
