@@ -226,7 +226,7 @@ class CharterBookingWorkflow(BookingHandlers):
             f"SERVICE_KEY_HASH on the SCC Lambda is {reason}. Fix: "
             + SCC_KEY_FIX.format(workflow_id=self._wf_id),
         )
-        await self._life.wait_for_scc_key(force_repair=rejected)
+        await self._life.wait_for_scc_key(force_repair=rejected and check.ok)
         self._book.unblock(contract.BLOCKED_SCC_KEY_HASH)
         self._book.step("scc_key", "done")
 
