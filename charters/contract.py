@@ -15,6 +15,7 @@ SIGNAL_RESCHEDULE = "reschedule"
 SIGNAL_APPROVE_SCC_KEY_REPAIR = "approve_scc_key_repair"
 SIGNAL_EMAIL_BOUNCED = "email_bounced"
 QUERY_STATUS = "status"
+QUERY_RESULT = "result"
 
 # People's actions are Workflow Updates under the same names as the signals above (signals stay
 # for scripts). An update returns the workflow's own `Verdict`; a validator refuses what the

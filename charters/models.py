@@ -22,7 +22,8 @@ from pydantic import (
 
 CENT = Decimal("0.01")
 Role = Literal["captain", "crew"]
-EmailKind = Literal["invite", "reminder", "cancelled", "rescheduled"]
+EmailKind = Literal["invite", "reminder", "cancelled", "rescheduled", "day-of"]
+GuestEmailKind = Literal["reminder", "thank-you"]
 
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2, allow_inf_nan=False)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
@@ -220,6 +221,12 @@ class CrewView(Strict):
         return self.starts_at + timedelta(hours=float(self.duration_hours))
 
 
+def album_slug(slug: str) -> str:
+    """The photo album is a guest page of its own, `/g/{slug}-photos`, so the same CloudFront
+    Function and path scheme serve it (within the 64 characters a slug may have)."""
+    return f"{slug[:57]}-photos"
+
+
 def parse_booking(data: Any, now: datetime | None = None) -> Booking:
     """Validate a booking mapping; with `now`, also require a future start."""
     return Booking.model_validate(data, context={"now": now} if now else None)
@@ -250,13 +257,25 @@ class BookingOptions(BaseModel):
     max_reminders: int = 2
     confirm_deadline_hours_before: float = 48.0
     guest_page_url: str
+    step_retry_budget_seconds: float = Field(
+        600.0, description="transient retries of one step before it blocks for a person"
+    )
+    guest_reminder_hours_before: list[float] = Field(default_factory=lambda: [72.0, 24.0])
+    crew_day_of_hours_before: float = 4.0
+    thank_you_hours_after_end: float = 2.0
+    history_event_limit: int = Field(
+        2000, description="continue-as-new at a quiet point once history is this long"
+    )
+    album_url: str = Field("", description="the photo album's public URL (same scheme as the page)")
 
 
 class CharterBookingInput(BaseModel):
-    """Raw booking (validated again inside the workflow) plus options. Never a secret."""
+    """Raw booking (validated again inside the workflow) plus options. Never a secret. `state` is
+    set only by continue-as-new: the booking's life so far, carried to the next run."""
 
     booking: dict[str, Any]
     options: BookingOptions
+    state: BookingState | None = None
 
 
 StepState = Literal[
@@ -281,6 +300,15 @@ class CrewAnswer(BaseModel):
     reminders_sent: int = 0
 
 
+class Block(BaseModel):
+    """A step that waits for a person: what it is, why, and the exact command that resolves it."""
+
+    on: str
+    reason: str
+    fix: str
+    since: datetime | None = None
+
+
 class BookingStatus(BaseModel):
     workflow_id: str
     booking_ref: str
@@ -292,6 +320,8 @@ class BookingStatus(BaseModel):
     blocked_reason: str | None = None
     blocked_fix: str | None = Field(None, description="the exact command that resolves the block")
     outcome: Literal["completed", "cancelled"] | None = None
+    blocks: list[Block] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="what happened that people see")
     guest_page_url: str | None = None
     charter: CrewView | None = None
     error: str | None = None
@@ -300,7 +330,7 @@ class BookingStatus(BaseModel):
 class BookingResult(BaseModel):
     workflow_id: str
     booking_ref: str
-    outcome: Literal["confirmed", "cancelled"]
+    outcome: Literal["confirmed", "completed", "cancelled"]
     calendar_entry_id: str | None
     scc_event_id: str | None
     guest_page_url: str
@@ -309,6 +339,47 @@ class BookingResult(BaseModel):
     crew_email_ids: dict[str, str]
     captain_summary_email_id: str | None
     confirmations: list[CrewAnswer]
+    guest_email_ids: dict[str, str] = Field(default_factory=dict)
+    album_url: str | None = None
+    compensated: list[str] = Field(default_factory=list)
+
+
+class BookingState(BaseModel):
+    """Everything the workflow knows of the booking, in one model: held by the workflow and its
+    helpers, carried whole through continue-as-new."""
+
+    booking: Booking | None = None
+    status: BookingStatus
+    answers: dict[str, CrewAnswer] = Field(default_factory=dict)
+    invited_at: dict[str, datetime] = Field(default_factory=dict)
+    round: int = 1
+    crew_version: int = 1
+    calendar_id: str | None = None
+    event_id: str | None = None
+    page: GuestPageRef | None = None
+    invalidations: list[str] = Field(default_factory=list)
+    emails: dict[str, str] = Field(default_factory=dict)
+    notified: list[str] = Field(default_factory=list)
+    done: list[str] = Field(default_factory=list, description="one-off effects already made")
+    alerted: list[str] = Field(default_factory=list)
+    compensated: list[str] = Field(default_factory=list)
+    summary_id: str | None = None
+    summary_version: int = 0
+    cancel: CancelBooking | None = None
+    reschedules: list[Reschedule] = Field(default_factory=list)
+    assignments: list[AssignCrew] = Field(default_factory=list)
+    bounces: list[EmailBounced] = Field(default_factory=list)
+    early: list[CrewConfirmation] = Field(default_factory=list)
+    resolutions: dict[str, str] = Field(default_factory=dict)
+    repair_requested: bool = False
+    setup_done: bool = False
+    escalated_round: int = 0
+    asked_at: datetime | None = None
+    finalized: str | None = Field(None, description="round:crew_version the summary went for")
+    guest_emails: dict[str, str] = Field(default_factory=dict)
+    album_url: str | None = None
+    departed: bool = False
+    runs: int = 1
 
 
 # ---- Signals ----------------------------------------------------------------------------
@@ -464,6 +535,30 @@ class CaptainSummaryRequest(BaseModel):
     confirmations: list[CrewAnswer]
 
 
+class GuestEmailRequest(BaseModel):
+    idempotency_key: str
+    guest_email: str
+    charter: CrewView
+    kind: GuestEmailKind
+    hours_before: float | None = None
+    album_url: str | None = None
+
+
+class AlbumRequest(BaseModel):
+    charter: CrewView
+    event_id: str
+
+
+class AlbumRef(BaseModel):
+    key: str
+    url: str
+    photos: int
+    content_sha256: str
+
+
 class EmailSent(BaseModel):
     message_id: str
     duplicate: bool
+
+
+CharterBookingInput.model_rebuild()

@@ -15,6 +15,7 @@ from charters.models import (
     CaptainSummaryRequest,
     CrewEmailRequest,
     EmailSent,
+    GuestEmailRequest,
     OperationsAlertRequest,
 )
 from charters.pages import render
@@ -24,6 +25,11 @@ SUBJECTS = {
     "reminder": "Reminder: can you crew {ref} on {date}?",
     "rescheduled": "Rescheduled: can you crew {ref} on {date}?",
     "cancelled": "Cancelled: charter {ref} on {date}",
+    "day-of": "Today: charter {ref}, meet at {location}",
+}
+GUEST_SUBJECTS = {
+    "reminder": "Your charter on {date}: see you soon",
+    "thank-you": "Thank you for sailing with us: your photos",
 }
 
 
@@ -49,17 +55,27 @@ class EmailActivities:
         self._magic_secret = magic_key_secret_id
         self._ttl = magic_link_ttl_seconds
 
-    def _send(self, key: str, to: str, subject: str, html: str) -> EmailSent:
+    def _send(
+        self,
+        key: str,
+        to: str,
+        subject: str,
+        html: str,
+        attachments: list[dict[str, Any]] | None = None,
+    ) -> EmailSent:
+        """`attachments`: SES v2 Simple-message attachments (moto accepts and drops them)."""
+
         def send() -> str:
+            simple: dict[str, Any] = {
+                "Subject": {"Data": subject, "Charset": "UTF-8"},
+                "Body": {"Html": {"Data": html, "Charset": "UTF-8"}},
+            }
+            if attachments:
+                simple["Attachments"] = attachments
             answer = self._ses.send_email(
                 FromEmailAddress=self._from,
                 Destination={"ToAddresses": [to]},
-                Content={
-                    "Simple": {
-                        "Subject": {"Data": subject, "Charset": "UTF-8"},
-                        "Body": {"Html": {"Data": html, "Charset": "UTF-8"}},
-                    }
-                },
+                Content={"Simple": simple},
             )
             return str(answer["MessageId"])
 
@@ -88,7 +104,9 @@ class EmailActivities:
             decline_url=f"{link}?d=decline",
         )
         subject = SUBJECTS[req.kind].format(
-            ref=req.charter.booking_ref, date=req.charter.starts_at.date().isoformat()
+            ref=req.charter.booking_ref,
+            date=req.charter.starts_at.date().isoformat(),
+            location=req.charter.location,
         )
         return self._send(req.idempotency_key, req.member.email, subject, html)
 
@@ -110,3 +128,30 @@ class EmailActivities:
         )
         subject = f"Confirmed: {req.booking.booking_ref} on {req.booking.charter_date.isoformat()}"
         return self._send(req.idempotency_key, req.booking.captain.email, subject, html)
+
+    @activity.defn(name="send_guest_email")
+    def send_guest_email(self, req: GuestEmailRequest) -> EmailSent:
+        """Guest-facing: built from the money-free CrewView; a reminder carries the `.ics`."""
+        html = render(
+            "guest_email.html",
+            charter=req.charter,
+            kind=req.kind,
+            hours_before=req.hours_before,
+            album_url=req.album_url,
+        )
+        subject = (
+            GUEST_SUBJECTS[req.kind].format(date=req.charter.starts_at.date().isoformat())
+            + f" ({req.charter.booking_ref})"
+        )
+        attachments = None
+        if req.kind == "reminder":
+            from charters.activities.guest_page import ics_calendar
+
+            attachments = [
+                {
+                    "RawContent": ics_calendar(req.charter).encode(),
+                    "FileName": f"charter-{req.charter.booking_ref}.ics",
+                    "ContentType": "text/calendar",
+                }
+            ]
+        return self._send(req.idempotency_key, req.guest_email, subject, html, attachments)

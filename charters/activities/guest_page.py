@@ -9,7 +9,14 @@ from urllib.parse import quote
 
 from temporalio import activity
 
-from charters.models import CrewView, GuestPageRef, GuestPageRequest
+from charters.models import (
+    AlbumRef,
+    AlbumRequest,
+    CrewView,
+    GuestPageRef,
+    GuestPageRequest,
+    album_slug,
+)
 from charters.pages import render
 
 
@@ -87,3 +94,30 @@ class GuestPageActivities:
         return GuestPageRef(
             bucket=self._bucket, key=key, url=req.charter.guest_page_url, content_sha256=digest
         )
+
+    @activity.defn(name="publish_photo_album")
+    def publish_photo_album(self, req: AlbumRequest) -> AlbumRef:
+        """The album: every photo guests uploaded under `photos/{event_id}/`, linked by path on
+        the guest site (CloudFront serves the bucket's `photos/` keys; the page lives at
+        `/g/{slug}-photos`, a guest page of its own). Same photos, same bytes."""
+        prefix = f"photos/{req.event_id}/"
+        keys: list[str] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self._bucket, Prefix=prefix
+        ):
+            keys += [obj["Key"] for obj in page.get("Contents", []) or []]
+        photos = [f"/{quote(key)}" for key in sorted(keys)]
+        body = render("album.html", charter=req.charter, photos=photos).encode()
+        digest = hashlib.sha256(body).hexdigest()
+        slug = album_slug(req.charter.slug)
+        key = f"{self._prefix}{slug}.html"
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=body,
+            ContentType="text/html; charset=utf-8",
+            CacheControl="max-age=60",
+            Metadata={"booking-ref": req.charter.booking_ref, "content-sha256": digest},
+        )
+        url = req.charter.guest_page_url.rsplit("/", 1)[0] + f"/{slug}"
+        return AlbumRef(key=key, url=url, photos=len(photos), content_sha256=digest)

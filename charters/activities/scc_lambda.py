@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from charters.activities.secrets import SecretReader
 from charters.models import SccKeyCheck
@@ -72,3 +73,14 @@ class SccLambdaActivities:
         variables, so the others are read first and written back) and waits for the update."""
         merge_service_key_hash(self._lambda, self._function, self._secrets.get(self._secret_id))
         return self.check_scc_service_key()
+
+    @activity.defn(name="await_scc_service_key")
+    def await_scc_service_key(self) -> SccKeyCheck:
+        """Fails (retryably) until the hash is right: the workflow waits on this activity's own
+        retry policy, so a block of any length adds no history per poll."""
+        check = self.check_scc_service_key()
+        if not check.ok:
+            raise ApplicationError(
+                f"SERVICE_KEY_HASH on the SCC Lambda is {check.reason}", type="SccKeyHashNotFixed"
+            )
+        return check
