@@ -48,8 +48,10 @@ from charters_dev.chaos_config import (
 )
 from charters_dev.chaos_driver import Driver
 from charters_dev.chaos_effects import ledger_takeovers
+from charters_dev.chaos_faults import PermanentFaults, holding_check
 from charters_dev.chaos_layers import Disruptor, TemporalServer, WorkerPool
 from charters_dev.chaos_ledger import read_ledger
+from charters_dev.chaos_operators import make_plans
 from charters_dev.chaos_report import build_report, print_report, write_report
 from charters_dev.isolated import QUICK_RETRIES, isolated_settings, without_charters_env
 from charters_dev.stack import DevStack
@@ -83,11 +85,18 @@ async def run_chaos(
         Tracked(ref, validate(booking_data(ref)), contract.workflow_id_for(ref))
         for ref in chaos_refs(config.bookings)
     ]
+    for t, plan in zip(
+        tracked, make_plans(len(tracked), config.seed, config.operator_share), strict=True
+    ):
+        t.plan = plan
     driver = Driver(client, settings, config)
     server = TemporalServer(stack)
     pool = WorkerPool(stack, config.workers)
     schedule = disruption_schedule(config)
     disruptor = Disruptor(schedule, server, pool, client, lambda: driver.finished, config)
+    faults = PermanentFaults(stack, pool, tracked, config.step_budget_seconds + 30, client)
+    disruptor.faults = faults
+    driver.operator.held = holding_check(faults)
     for target in PROXY_TARGETS:
         stack.reset_fault_counters(target)
     specs = {t: config.fault_spec(t) for t in PROXY_TARGETS}
@@ -143,6 +152,8 @@ async def run_chaos(
         "rolled_workers": pool.rolled,
         "drain_exit_codes": pool.drain_exits,
         "log": disruptor.log,
+        "permanent": faults.log,
+        "cli_errors": faults.cli_errors,
     }
     return build_report(config, specs, counters, tracked, layers, driver.errors, ledger, total_s)
 

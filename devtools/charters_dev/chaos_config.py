@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from charters.models import Booking, BookingResult
+from charters.models import Booking, BookingResult, BookingStatus
+from charters_dev.chaos_operators import Plan
 from charters_dev.isolated import sample_charter
 
 PROXY_TARGETS = ("aws", "calendar", "scc")
@@ -42,6 +43,12 @@ class ChaosConfig:
     keep_state: bool = False
     # Count duplicates of the documented SES window (see `chaos_report.classify`) as duplicates.
     strict: bool = False
+    # Share of bookings on which people act (declines, reschedules, cancels, second starts).
+    operator_share: float = 0.15
+    # Transient retries of one step before it blocks for a person (production: 600 s).
+    step_budget_seconds: float = 45.0
+    # Permanent faults, each opened once at a random moment (see chaos_faults.py).
+    permanent: tuple[str, ...] = ("scc-key-hash", "distribution-id", "ses-sender")
 
     def fault_spec(self, target: str) -> str:
         offset = PROXY_TARGETS.index(target)
@@ -69,6 +76,7 @@ def disruption_schedule(config: ChaosConfig) -> list[Disruption]:
         ["server-kill"] * config.server_kills
         + ["worker-kill"] * config.kills
         + ["roll"] * config.rolls
+        + [f"permanent:{kind}" for kind in config.permanent]
     )
     return sorted(
         Disruption(int(rng.uniform(0.0, 0.85) * config.bookings), rng.uniform(0.2, 2.5), kind)
@@ -99,11 +107,18 @@ class Tracked:
     workflow_id: str
     started: bool = False
     start_error: str | None = None
-    signalled: set[str] = field(default_factory=set)
-    signal_attempts: int = 0
-    outcome: str | None = None  # confirmed | cancelled | failed
+    plan: Plan = field(default_factory=Plan)
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    answered: list[str] = field(default_factory=list)
+    blocked_on: set[str] = field(default_factory=set)
+    final: BookingStatus | None = None
+    last: BookingStatus | None = None
+    outcome: str | None = None  # confirmed | completed | cancelled | failed
     reason: str | None = None  # for failed: the workflow's failure, named
     result: BookingResult | None = None
+
+    def did(self, what: str) -> bool:
+        return any(a["what"] == what for a in self.actions)
 
     @property
     def slug(self) -> str:

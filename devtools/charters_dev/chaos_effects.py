@@ -16,7 +16,6 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from charters import contract
 from charters.settings import Settings
 from charters.worker.wiring import AwsClients
 from charters_dev.mailbox import sent_mail
@@ -55,13 +54,14 @@ def ledger_takeovers(aws: AwsClients, settings: Settings, workflow_ids: set[str]
     return dict(sorted(keys.items()))
 
 
-def page_exists(aws: AwsClients, settings: Settings, slug: str) -> bool:
+def page_body(aws: AwsClients, settings: Settings, slug: str) -> str | None:
+    """The guest page object's content, or None when there is none."""
     try:
         key = f"{settings.guest_key_prefix}{slug}.html"
-        aws.s3.head_object(Bucket=settings.guest_bucket, Key=key)
+        answer = aws.s3.get_object(Bucket=settings.guest_bucket, Key=key)
     except ClientError:
-        return False
-    return True
+        return None
+    return str(answer["Body"].read().decode())
 
 
 def invalidations(aws: AwsClients, settings: Settings, slugs: set[str]) -> dict[str, list[str]]:
@@ -141,6 +141,7 @@ async def _idempotency_key(client: Client, payloads: Any) -> str | None:
 
 async def history_figures(client: Client, workflow_id: str) -> dict[str, Any]:
     signals = retries = wft_timeouts = wft_failures = activity_failures = 0
+    updates: Counter[str] = Counter()
     scheduled: dict[int, Any] = {}
     retried: list[dict[str, Any]] = []
     try:
@@ -150,11 +151,10 @@ async def history_figures(client: Client, workflow_id: str) -> dict[str, Any]:
                 attrs = event.activity_task_scheduled_event_attributes
                 scheduled[event.event_id] = attrs
             if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-                if (
-                    event.workflow_execution_signaled_event_attributes.signal_name
-                    == contract.SIGNAL_CREW_CONFIRMATION
-                ):
-                    signals += 1
+                signals += 1
+            elif kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+                accepted = event.workflow_execution_update_accepted_event_attributes
+                updates[accepted.accepted_request.input.name] += 1
             elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
                 started = event.activity_task_started_event_attributes
                 retries += max(0, started.attempt - 1)
@@ -191,6 +191,7 @@ async def history_figures(client: Client, workflow_id: str) -> dict[str, Any]:
     return {
         "exists": True,
         "signals": signals,
+        "updates": dict(updates),
         "activity_retries": retries,
         "retried_activities": retried,
         "activity_failed_events": activity_failures,

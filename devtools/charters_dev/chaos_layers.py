@@ -107,9 +107,12 @@ class WorkerPool:
         self.killed = 0
         self.rolled = 0
         self.drain_exits: list[int | None] = []
+        self.overrides: dict[str, Any] = {}
 
     def _settings(self) -> Settings:
-        return self.stack.worker_settings.model_copy(update={"health_port": free_port()})
+        return self.stack.worker_settings.model_copy(
+            update={**self.overrides, "health_port": free_port()}
+        )
 
     def spawn(self, slot: WorkerSlot) -> None:
         """Starts the slot's next process and waits until it polls (started again if it exits
@@ -163,9 +166,12 @@ class WorkerPool:
         time.sleep(down)
         self.spawn(slot)
 
-    def roll(self) -> None:
+    def roll(self, overrides: dict[str, Any] | None = None) -> None:
         """A rolling deploy: for each slot in turn, the new process first (it polls), then
-        SIGTERM to the old one, which stops polling and lets its activities finish."""
+        SIGTERM to the old one, which stops polling and lets its activities finish. With
+        `overrides`, the new processes run with those settings (a bad deploy, or its rollback)."""
+        if overrides is not None:
+            self.overrides = overrides
         grace = self.stack.settings.graceful_shutdown_seconds + 10
         for slot in self.slots:
             old = slot.proc
@@ -210,6 +216,7 @@ class Disruptor:
         self.rng = random.Random(config.seed + 1)
         self.log: list[dict[str, Any]] = []
         self.t0 = time.monotonic()
+        self.faults: Any = None  # chaos_faults.PermanentFaults, set by the runner
 
     async def run(self) -> None:
         for event in self.schedule:
@@ -228,6 +235,8 @@ class Disruptor:
                 index = self.rng.randrange(len(self.pool.slots))
                 await asyncio.to_thread(self.pool.kill, index, down)
                 entry |= {"down_s": round(down, 2), "worker": self.pool.slots[index].name}
+            elif event.kind.startswith("permanent:") and self.faults is not None:
+                await self.faults.run(event.kind.partition(":")[2])
             else:
                 await asyncio.to_thread(self.pool.roll)
             entry["took_s"] = round(time.monotonic() - self.t0 - at, 2)

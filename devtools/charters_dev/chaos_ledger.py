@@ -18,9 +18,10 @@ from charters_dev.chaos_effects import (
     invalidations,
     ledger_takeovers,
     mail_by_ref,
-    page_exists,
+    page_body,
     scc_items,
 )
+from charters_dev.chaos_expect import Expected, expected_effects, mismatches
 
 
 async def read_ledger(
@@ -36,8 +37,8 @@ async def read_ledger(
     takeovers = await asyncio.to_thread(
         ledger_takeovers, aws, settings, {t.workflow_id for t in tracked}
     )
-    pages = await asyncio.gather(
-        *(asyncio.to_thread(page_exists, aws, settings, t.slug) for t in tracked)
+    pages: list[str | None] = await asyncio.gather(
+        *(asyncio.to_thread(page_body, aws, settings, t.slug) for t in tracked)
     )
     histories = await _gather_limited(
         [history_figures(client, t.workflow_id) for t in tracked], limit=20
@@ -46,46 +47,43 @@ async def read_ledger(
     per_booking: list[dict[str, Any]] = []
     duplicates: list[dict[str, Any]] = []
     missing: list[str] = []
+    mismatch: dict[str, list[str]] = {}
     for t, page, history in zip(tracked, pages, histories, strict=True):
-        members = t.members
-        captain = t.booking.captain.email
         mails = mail.get(t.ref, Counter())
         caller_refs = Counter(found_invalidations.get(t.slug, []))
-        effects = {
-            "calendar_entries": len(calendar.get(t.ref, [])),
-            "scc_items": len(scc.get(t.ref, [])),
-            "guest_page_objects": int(page),
-            "invalidations": sum(caller_refs.values()),
-            "invalidation_caller_references": len(caller_refs),
-            "invites": {to: mails[("invite", to)] for to in sorted(members.values())},
-            "captain_summaries": mails[("captain-summary", captain)],
-            "other_mail": {
-                f"{kind}:{to}": n
-                for (kind, to), n in sorted(mails.items())
-                if kind not in ("invite", "captain-summary") or to not in members.values()
-            },
-            "signals_received": history.get("signals", 0),
-            "signals_sent": len(t.signalled),
-        }
-        wf = t.workflow_id
-        # effect -> (count, the effect-ledger key that guards it, if any)
-        singles: dict[str, tuple[int, str | None]] = {
-            "calendar entry": (effects["calendar_entries"], None),
-            "SCC item": (effects["scc_items"], None),
-            "CloudFront invalidation (distinct CallerReference)": (len(caller_refs), None),
-            "captain summary": (effects["captain_summaries"], f"email:{wf}:captain-summary:1"),
+        entries, items = calendar.get(t.ref, []), scc.get(t.ref, [])
+        invited = {to: n for (kind, to), n in mails.items() if kind == "invite"}
+        found = {
+            "calendar entry": len(entries),
+            "SCC item": len(items),
+            "guest page object": int(page is not None),
+            "captain summary": mails[("captain-summary", t.booking.captain.email)],
+            "CloudFront invalidation (distinct CallerReference)": len(caller_refs),
+            **{f"invite to {to}": n for to, n in invited.items()},
             **{
-                f"invite to {to}": (effects["invites"][to], f"email:{wf}:invite:1:{crew_id}")
-                for crew_id, to in members.items()
+                f"{kind} mail to {to}": n
+                for (kind, to), n in mails.items()
+                if kind in ("cancelled", "rescheduled")
             },
         }
-        for name, (n, key) in singles.items():
-            if n > 1:
+        expected = expected_effects(t, invited)
+        for name in sorted(set(found) | set(expected)):
+            n, want = found.get(name, 0), expected.get(name, Expected(0, 0))
+            if t.outcome is None or t.outcome == "failed":
+                continue  # counted as lost or failed, not effect by effect
+            if n > want.high:
                 duplicates.append(
-                    classify(t.ref, name, n, key, takeovers, history.get("retried_activities"))
+                    classify(
+                        t.ref,
+                        name,
+                        n,
+                        want.ledger_key,
+                        takeovers,
+                        history.get("retried_activities"),
+                    )
                 )
-            if n == 0 and t.outcome == "confirmed":
-                missing.append(f"{t.ref}: no {name}")
+            elif n < want.low:
+                missing.append(f"{t.ref}: {name}: {n} found, {want.low} expected")
         for caller_ref, n in caller_refs.items():
             if n > 1:  # AWS answers a repeated CallerReference with the first invalidation
                 duplicates.append(
@@ -101,24 +99,25 @@ async def read_ledger(
                         "class": "cloudfront-same-caller-reference",
                     }
                 )
-        for name, n in effects["other_mail"].items():
-            if n > 1:
-                duplicates.append(classify(t.ref, f"mail {name}", n, None, {}, None))
-        if effects["signals_received"] > effects["signals_sent"]:
-            extra = effects["signals_received"] - effects["signals_sent"]
-            duplicates.append(
-                classify(t.ref, f"{extra} signal(s) more than sent", 2, None, {}, None)
-            )
-        if t.outcome == "confirmed" and not page:
-            missing.append(f"{t.ref}: no guest page object")
+        wrong = mismatches(t, entries, items, page) if t.outcome else []
+        if wrong:
+            mismatch[t.ref] = wrong
         per_booking.append(
             {
                 "ref": t.ref,
                 "workflow_id": t.workflow_id,
-                "slug": t.slug,
+                "plan": t.plan.kind,
+                "cancel_at": t.plan.cancel_at,
                 "outcome": t.outcome,
                 "reason": t.reason,
-                "effects": effects,
+                "actions": t.actions,
+                "blocked_on": sorted(t.blocked_on),
+                "last_status": t.last.model_dump(
+                    mode="json", include={"stage", "steps", "blocked_on", "blocks", "error"}
+                )
+                if t.last and t.outcome is None
+                else None,
+                "effects": found,
                 "history": history,
             }
         )
@@ -126,6 +125,7 @@ async def read_ledger(
         "per_booking": per_booking,
         "duplicates": duplicates,
         "missing": missing,
+        "mismatch": mismatch,
         "ledger_takeovers": takeovers,
         "histories": histories,
     }

@@ -67,9 +67,19 @@ def build_report(
         "activity_failed_events": sum(h.get("activity_failed_events", 0) for h in histories),
         "workflow_task_timeouts": sum(h.get("workflow_task_timeouts", 0) for h in histories),
         "workflow_task_failures": sum(h.get("workflow_task_failures", 0) for h in histories),
-        "signals_sent": sum(len(t.signalled) for t in tracked),
-        "signal_attempts": sum(t.signal_attempts for t in tracked),
+        "plans": dict(Counter(t.plan.kind for t in tracked)),
+        "actions": dict(Counter(f"{a['what']}:{a['code']}" for t in tracked for a in t.actions)),
+        "answers_recorded": sum(len(t.answered) for t in tracked),
+        "updates_accepted": dict(
+            sum((Counter(h.get("updates", {})) for h in histories), Counter[str]())
+        ),
         "signals_received": sum(h.get("signals", 0) for h in histories),
+        "blocked_then_resumed": sum(
+            bool(t.blocked_on) and t.outcome in ("confirmed", "cancelled") for t in tracked
+        ),
+        "blocked_on": dict(Counter(b.split(":")[0] for t in tracked for b in t.blocked_on)),
+        "permanent_faults": layers.get("permanent", []),
+        "cli_errors": layers.get("cli_errors", []),
         "duplicates": len(counted),
         "duplicates_all": len(ledger["duplicates"]),
         "duplicates_ses_window": sum(d["class"] == "ses-window" for d in ledger["duplicates"]),
@@ -77,8 +87,11 @@ def build_report(
             d["class"] == "cloudfront-same-caller-reference" for d in ledger["duplicates"]
         ),
         "duplicate_details": ledger["duplicates"],
-        "lost": len(lost) + len(not_started),
+        "lost": len(lost) + len(not_started) + len(ledger["missing"]),
+        "lost_bookings": len(lost) + len(not_started),
         "lost_refs": lost,
+        "mismatch": len(ledger["mismatch"]),
+        "mismatch_details": ledger["mismatch"],
         "missing_effects": len(ledger["missing"]),
         "missing_details": ledger["missing"],
         "ledger_takeovers": ledger["ledger_takeovers"],
@@ -90,7 +103,7 @@ def build_report(
     report["ok"] = (
         report["duplicates"] == 0
         and report["lost"] == 0
-        and report["missing_effects"] == 0
+        and report["mismatch"] == 0
         and not unnamed
     )
     return report
@@ -131,7 +144,15 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     say(f"retries: {report['retries']} (workflow task timeouts {report['workflow_task_timeouts']})")
     for reason, n in list(report["retry_reasons"].items())[:10]:
         say(f"  {n} x {reason}")
-    say(f"signals: {report['signals_sent']} sent, {report['signals_received']} received")
+    say(f"cancelled: {report['cancelled']}")
+    say(f"blocked then resumed: {report['blocked_then_resumed']} (on {report['blocked_on']})")
+    for fault in report["permanent_faults"]:
+        say(f"  permanent fault {fault['kind']}: {fault}")
+    for line in report["cli_errors"][:10]:
+        say(f"  CLI error: {line}")
+    say(f"plans: {report['plans']}")
+    say(f"actions: {report['actions']}")
+    say(f"answers recorded: {report['answers_recorded']}; updates {report['updates_accepted']}")
     if report["ledger_takeovers"]:
         say(f"ledger claims taken over: {len(report['ledger_takeovers'])}")
     for d in report["duplicate_details"][:20]:
@@ -149,6 +170,8 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     )
     for line in report["missing_details"][:20]:
         say(f"  missing: {line}")
+    for ref, wrong in list(report["mismatch_details"].items())[:20]:
+        say(f"  mismatch: {ref}: {'; '.join(wrong)}")
     for ref in report["lost_refs"][:20]:
         say(f"  lost: {ref}")
     say(f"missing effects: {report['missing_effects']}")
@@ -156,6 +179,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     # The two lines scripts look for, verbatim.
     say(f"duplicates: {report['duplicates']}")
     say(f"lost: {report['lost']}")
+    say(f"mismatch: {report['mismatch']}")
 
 
 def write_report(report: dict[str, Any], out_dir: Path) -> Path:
