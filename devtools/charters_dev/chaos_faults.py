@@ -107,6 +107,7 @@ class PermanentFaults:
         entry["blocked"] = [t.ref for t in blocked]
         entry["open_s"] = round(time.monotonic() - entry.pop("at"), 1)
         await self._fix(kind, blocked)
+        await asyncio.sleep(10)  # what resumes by itself once fixed has done so
         self.holding.difference_update(BLOCKS[kind])
         resumed = 0
         for t in self.blocked(kind) if kind != "scc-key-hash" else []:

@@ -21,6 +21,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from charters import contract
 from charters.actions import act
 from charters.models import (
+    ApproveSccKeyRepair,
     AssignCrew,
     BookingStatus,
     CancelBooking,
@@ -46,13 +47,7 @@ STAGE_ORDER = (
     "confirmed",
 )
 # Blocks that wait for the crew or an operator's decision, not for a retry.
-PLANNED_BLOCKS = (
-    contract.BLOCKED_SCC_KEY_HASH,
-    "crew-declined",
-    "crew-confirmations",
-    "crew-deadline",
-    "crew-unfilled",
-)
+PLANNED_BLOCKS = ("crew-declined", "crew-confirmations", "crew-deadline", "crew-unfilled")
 CANCEL_STAGES = ("start", "provisioning", "publishing", "awaiting-crew", "confirmed")
 REPLACEMENT = {"id": "crew-9", "name": "Riley Marsh", "email": "riley@sailjada.com"}
 
@@ -141,6 +136,14 @@ class Operator:
         an outage, or a permanent fault was fixed): retried, as an operator would."""
         for block in st.blocks:
             if block.on.startswith(PLANNED_BLOCKS) or self.held(block.on):
+                continue
+            if block.on == contract.BLOCKED_SCC_KEY_HASH:
+                # The hash is right again, yet this booking still waits: SCC refused it with a
+                # key that looked right, and only an approved repair lets it go on.
+                if not t.did("approve-repair"):
+                    approval = ApproveSccKeyRepair(approved_by="chaos")
+                    update = contract.UPDATE_APPROVE_SCC_KEY_REPAIR
+                    await self._act(t, update, approval, "approve-repair")
                 continue
             answer = ResolveBlock(action="retry", step=block.on, by="chaos")
             await self._act(t, contract.UPDATE_RESOLVE_BLOCK, answer, f"retry:{block.on}")
