@@ -20,6 +20,7 @@ import os
 import random
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +109,8 @@ class WorkerPool:
         self.rolled = 0
         self.drain_exits: list[int | None] = []
         self.overrides: dict[str, Any] = {}
+        # A roll for a permanent fault and a kill or roll of the schedule never overlap.
+        self.lock = threading.Lock()
 
     def _settings(self) -> Settings:
         return self.stack.worker_settings.model_copy(
@@ -160,27 +163,29 @@ class WorkerPool:
 
     def kill(self, index: int, down: float) -> None:
         """kill -9 of one worker; a new one in its slot after `down` seconds."""
-        slot = self.slots[index % len(self.slots)]
-        self._end(slot, signal.SIGKILL, 30)
-        self.killed += 1
-        time.sleep(down)
-        self.spawn(slot)
+        with self.lock:
+            slot = self.slots[index % len(self.slots)]
+            self._end(slot, signal.SIGKILL, 30)
+            self.killed += 1
+            time.sleep(down)
+            self.spawn(slot)
 
     def roll(self, overrides: dict[str, Any] | None = None) -> None:
         """A rolling deploy: for each slot in turn, the new process first (it polls), then
         SIGTERM to the old one, which stops polling and lets its activities finish. With
         `overrides`, the new processes run with those settings (a bad deploy, or its rollback)."""
-        if overrides is not None:
-            self.overrides = overrides
-        grace = self.stack.settings.graceful_shutdown_seconds + 10
-        for slot in self.slots:
-            old = slot.proc
-            self.spawn(slot)
-            keep = slot.proc
-            slot.proc = old
-            self.drain_exits.append(self._end(slot, signal.SIGTERM, grace))
-            slot.proc = keep
-            self.rolled += 1
+        with self.lock:
+            if overrides is not None:
+                self.overrides = overrides
+            grace = self.stack.settings.graceful_shutdown_seconds + 10
+            for slot in self.slots:
+                old = slot.proc
+                self.spawn(slot)
+                keep = slot.proc
+                slot.proc = old
+                self.drain_exits.append(self._end(slot, signal.SIGTERM, grace))
+                slot.proc = keep
+                self.rolled += 1
 
     def stop(self) -> None:
         """Every pool worker drained; the stack's own worker back."""
@@ -219,7 +224,14 @@ class Disruptor:
         self.faults: Any = None  # chaos_faults.PermanentFaults, set by the runner
 
     async def run(self) -> None:
-        for event in self.schedule:
+        """Permanent faults run beside the process disruptions (a window stays open while the
+        server and workers keep failing); each line runs its own events one at a time."""
+        permanent = [e for e in self.schedule if e.kind.startswith("permanent:")]
+        processes = [e for e in self.schedule if e not in permanent]
+        await asyncio.gather(self._run(processes), self._run(permanent))
+
+    async def _run(self, events: list[Disruption]) -> None:
+        for event in events:
             while self.finished() < event.after_finished:
                 await asyncio.sleep(0.1)
             await asyncio.sleep(event.delay)
