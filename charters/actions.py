@@ -3,15 +3,24 @@ chaos) gets the workflow's own `Verdict`, or a refusal that says why, never a tr
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import timedelta
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from charters import contract
-from charters.models import Verdict
+from charters.models import BookingResult, BookingStatus, Verdict
+
+SETTLED_STAGES = ("confirmed", "cancelled", "completed")
 
 UPDATE_TIMEOUT = timedelta(seconds=20)
 
@@ -61,3 +70,32 @@ async def _closed(client: Client, workflow_id: str) -> Verdict:
     return Verdict(
         recorded=False, code=contract.REFUSED_CLOSED, message=f"booking {workflow_id} {how}"
     )
+
+
+async def settled(
+    handle: WorkflowHandle[Any, Any], timeout: float = 90.0, poll: float = 0.25
+) -> BookingResult:
+    """The booking's result once it has settled: crew confirmed (the workflow itself goes on to
+    the trip), cancelled (by update or natively), or completed. A failed workflow raises as
+    `handle.result()` does."""
+    client = handle._client  # noqa: SLF001 - the handle's own client, not a new connection
+    current = client.get_workflow_handle(handle.id, result_type=BookingResult)
+    deadline = time.monotonic() + timeout
+    while True:
+        described = await current.describe()
+        if described.status == WorkflowExecutionStatus.COMPLETED:
+            return await current.result()
+        if described.status == WorkflowExecutionStatus.CANCELED:
+            return await current.query(contract.QUERY_RESULT, result_type=BookingResult)
+        if described.status not in (
+            WorkflowExecutionStatus.RUNNING,
+            WorkflowExecutionStatus.CONTINUED_AS_NEW,
+        ):
+            await current.result()
+        if described.status == WorkflowExecutionStatus.RUNNING:
+            status = await current.query(contract.QUERY_STATUS, result_type=BookingStatus)
+            if status.stage in SETTLED_STAGES:
+                return await current.query(contract.QUERY_RESULT, result_type=BookingResult)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{handle.id} did not settle in {timeout:g} s")
+        await asyncio.sleep(poll)

@@ -266,7 +266,6 @@ class BookingOptions(BaseModel):
     history_event_limit: int = Field(
         2000, description="continue-as-new at a quiet point once history is this long"
     )
-    album_url: str = Field("", description="the photo album's public URL (same scheme as the page)")
 
 
 class CharterBookingInput(BaseModel):

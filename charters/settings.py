@@ -4,10 +4,12 @@ environment."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -24,6 +26,19 @@ class Settings(BaseSettings):
     temporal_ui_port: int = 8233
     temporal_ui_url: str = "http://127.0.0.1:8233"
     task_queue: str = "charters"
+
+    # Connection security (a TLS cluster, Temporal Cloud). TLS is on when any of these is set.
+    temporal_tls: bool = Field(False, description="TLS to the frontend (system CA roots)")
+    temporal_tls_ca_file: Path | None = Field(None, description="PEM CA of a private cluster")
+    temporal_tls_cert_file: Path | None = Field(None, description="mTLS client certificate (PEM)")
+    temporal_tls_key_file: Path | None = Field(None, description="mTLS client key (PEM)")
+    temporal_tls_server_name: str | None = Field(None, description="SNI/verify name override")
+    temporal_api_key: SecretStr | None = Field(None, description="Temporal Cloud API key")
+
+    # The Web UI's OIDC access token, verified by the codec server (charters/web/oidc.py).
+    codec_oidc_issuer: str | None = Field(None, description="`iss` the UI's tokens must carry")
+    codec_oidc_audience: str | None = Field(None, description="`aud` the UI's tokens must carry")
+    codec_oidc_jwks_url: str | None = Field(None, description="identity provider's JWKS URL")
 
     # Payload encryption (charters/codec.py): key ring "kid:base64key,..." (first = active).
     # Unset means payloads in clear, which only the local profile allows.
@@ -114,6 +129,31 @@ class Settings(BaseSettings):
     reminder_after_hours: float = 24.0
     max_reminders: int = 2
     confirm_deadline_hours_before: float = 48.0
+    step_retry_budget_seconds: float = Field(
+        600.0, description="transient retries of one step before it blocks for a person"
+    )
+    guest_reminder_hours_before: list[float] = Field(
+        default_factory=lambda: [72.0, 24.0], description="guest reminder emails, before start"
+    )
+    crew_day_of_hours_before: float = Field(4.0, description="crew day-of reminder, before start")
+    thank_you_hours_after_end: float = Field(2.0, description="guest thank-you, after the trip")
+    history_event_limit: int = Field(
+        2000, description="a booking continues as new at a quiet point past this many events"
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """`CHARTERS_X_FILE=/run/secrets/x` reads X from that file (compose/Kubernetes secrets),
+        so no secret has to sit in a process's environment."""
+        files = _FileVariables(settings_cls)
+        return init_settings, env_settings, files, dotenv_settings, file_secret_settings
 
     @model_validator(mode="after")
     def _local_endpoints(self) -> Settings:
@@ -142,3 +182,21 @@ class Settings(BaseSettings):
 
     def guest_page_url(self, slug: str) -> str:
         return f"{self.guest_site_url}{self.guest_path_prefix}{slug}"
+
+
+class _FileVariables(PydanticBaseSettingsSource):
+    """Values of `CHARTERS_<NAME>_FILE` variables: the file's text, trailing newline dropped."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        path = os.environ.get(f"CHARTERS_{field_name.upper()}_FILE")
+        if not path:
+            return None, field_name, False
+        return Path(path).read_text().rstrip("\r\n"), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                found[key] = value
+        return found

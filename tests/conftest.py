@@ -14,6 +14,7 @@ from charters_dev.stack import DevStack, settings_env
 from temporalio.client import Client, WorkflowHandle
 
 from charters import contract
+from charters.actions import settled
 from charters.models import BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.starter.book import start_booking, validate
@@ -115,9 +116,27 @@ class Booker:
     async def book_and_confirm(self, data: dict[str, Any]) -> BookingResult:
         handle = await self.start(data)
         await self.answer_all(data["booking_ref"])
-        return await asyncio.wait_for(handle.result(), timeout=90)
+        return await settled(handle, 90)
 
 
 @pytest.fixture(scope="session")
 def booker(client: Client, settings: Settings) -> Booker:
     return Booker(client, settings)
+
+
+@pytest.fixture(scope="session")
+def stack_activities(settings: Settings) -> list[Any]:
+    """The worker's activities against the session stack, for in-process test workers."""
+    from charters.worker import wiring
+
+    return wiring.activities(settings, wiring.aws_clients(settings), wiring.http_client())
+
+
+@pytest.fixture
+async def ts(settings: Settings, stack_activities: list[Any]) -> AsyncIterator[Any]:
+    """A fresh time-skipping environment (tests/test_crew_waits_time_skipping.py's harness)."""
+    from charters.temporal_client import converter
+    from tests.test_crew_waits_time_skipping import skipper
+
+    async with skipper(settings, stack_activities, converter(settings)) as harness:
+        yield harness

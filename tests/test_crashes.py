@@ -12,6 +12,7 @@ from charters_dev.chaos import ledger_takeovers
 from charters_dev.stack import DevStack
 
 from charters import contract
+from charters.actions import settled
 from charters.settings import Settings
 from charters.worker.wiring import AwsClients
 from tests.conftest import Booker
@@ -69,7 +70,7 @@ async def test_worker_killed_mid_pipeline_then_restarted(
     await asyncio.sleep(0.5)
     await asyncio.to_thread(stack.start_worker)
     await booker.answer_all(data["booking_ref"])
-    result = await asyncio.wait_for(handle.result(), 90)
+    result = await settled(handle, 90)
     assert result.outcome == "confirmed"
     assert_effects_once(aws, settings, data["booking_ref"], validate(data).page_slug)
 
@@ -96,7 +97,7 @@ async def test_signals_while_the_worker_is_down_are_not_lost(
             {"crew_id": _crew_id(data, mail.to[0]), "decision": "accept", "by": "crew"},
         )
     await asyncio.to_thread(stack.start_worker)
-    result = await asyncio.wait_for(handle.result(), 90)
+    result = await settled(handle, 90)
     assert result.outcome == "confirmed"
     assert all(a.answer == "accepted" for a in result.confirmations)
     assert_effects_once(aws, settings, ref, validate(data).page_slug)

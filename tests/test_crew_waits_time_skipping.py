@@ -50,8 +50,6 @@ from charters.models import (
 )
 from charters.settings import Settings
 from charters.starter.book import booking_options, start_booking, validate
-from charters.temporal_client import converter
-from charters.worker import wiring
 from charters.workflows.charter_booking import CharterBookingWorkflow
 from tests.support import booking_data, eventually, mail_for, new_ref
 
@@ -142,17 +140,6 @@ async def skipper(
         yield Skipper(env, settings.model_copy(update={"task_queue": queue}), acts)
     finally:
         await env.shutdown()
-
-
-@pytest.fixture(scope="module")
-def stack_activities(settings: Settings) -> list[Any]:
-    return wiring.activities(settings, wiring.aws_clients(settings), wiring.http_client())
-
-
-@pytest.fixture
-async def ts(settings: Settings, stack_activities: list[Any]) -> AsyncIterator[Skipper]:
-    async with skipper(settings, stack_activities, converter(settings)) as harness:
-        yield harness
 
 
 # ---- talking to the workflow -----------------------------------------------------------------
@@ -314,7 +301,7 @@ async def test_reminders_after_a_day_at_most_twice_and_none_for_who_accepted(ts:
         await confirm(handle, "crew-1")
         await confirm(handle, "crew-2")
         result = await result_of(handle)
-    assert result.outcome == "confirmed"
+    assert result.outcome == "completed"
     assert {a.crew_id: (a.answer, a.reminders_sent) for a in result.confirmations} == {
         "captain-1": ("accepted", 0),
         "crew-1": ("accepted", 2),
@@ -360,7 +347,7 @@ async def test_deadline_alerts_operations_once_and_blocks_on_crew_deadline(ts: S
         for member in MEMBERS:
             await confirm(handle, member)
         result = await result_of(handle)
-    assert result.outcome == "confirmed"
+    assert result.outcome == "completed"
     assert all(a.answer == "accepted" for a in result.confirmations)
 
 
@@ -378,8 +365,8 @@ async def test_confirmed_booking_is_no_longer_blocked_on_the_deadline(ts: Skippe
         result = await result_of(handle)
         final = await status(handle)
         described = await handle.describe()
-    assert result.outcome == "confirmed"
-    assert final.stage == "confirmed"
+    assert result.outcome == "completed"
+    assert final.stage == "completed"
     assert final.blocked_on is None, final.blocked_reason
     assert described.typed_search_attributes.get(contract.SA_BLOCKED_ON) is None
 
@@ -441,7 +428,7 @@ async def test_decline_alerts_once_and_a_replacement_is_invited_and_awaited(ts: 
         await confirm(handle, REPLACEMENT.id)
         result = await result_of(handle)
 
-    assert result.outcome == "confirmed"
+    assert result.outcome == "completed"
     by_id = {a.crew_id: a for a in result.confirmations}
     assert by_id.get("crew-2") is None or by_id["crew-2"].answer == "replaced"
     assert by_id["crew-9"].answer == "accepted"
@@ -600,7 +587,7 @@ async def test_early_and_duplicate_confirmations(ts: Skipper) -> None:
         await confirm(handle, "captain-1")
         result = await result_of(handle)
 
-    assert result.outcome == "confirmed"
+    assert result.outcome == "completed"
     assert {a.crew_id: (a.answer, a.by) for a in result.confirmations} == {
         "captain-1": ("accepted", "crew"),
         "crew-1": ("accepted", "crew"),
@@ -641,7 +628,7 @@ async def decline_and_replace_scenario(ts: Skipper) -> WorkflowHandle[Any, Booki
         await confirm(handle, "crew-1", by="operator:dana")
         await confirm(handle, REPLACEMENT.id)
         result = await result_of(handle)
-    assert result.outcome == "confirmed"
+    assert result.outcome == "completed"
     assert {a.crew_id: a.answer for a in result.confirmations} == {
         "captain-1": "accepted",
         "crew-1": "accepted",

@@ -25,7 +25,7 @@ DOCKERFILE = ROOT / "Dockerfile"
 
 # Settings the compose file already uses that are about to be added to `Settings`; each name
 # drops out of this set by itself as soon as it is a real field.
-FUTURE: set[str] = set()
+FUTURE: set[str] = {"ses_configuration_set", "bounce_queue_url"}  # issue12-aws
 ALLOWED_SETTINGS = set(Settings.model_fields) | FUTURE
 
 SEARCH_ATTRIBUTES = {
@@ -37,7 +37,8 @@ SEARCH_ATTRIBUTES = {
 }
 
 CHARTERS_SERVICES = ("worker", "confirm", "codec-server")
-AWS_PASSTHROUGH = ("AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+NOT_SECRETS = {"TEMPORAL_CODEC_PASS_ACCESS_TOKEN"}  # a switch, not a token
+SECRET_WORDS = ("PASSWORD", "PWD", "SECRET", "TOKEN", "KEYS", "API_KEY", "ACCESS_KEY")
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,9 @@ def test_all_services_are_defined(services: dict[str, Any]) -> None:
     expected = {"postgresql", "temporal", "temporal-admin-tools", "temporal-ui", *CHARTERS_SERVICES}
     assert expected <= set(services), f"missing: {sorted(expected - set(services))}"
     assert services["postgresql"]["image"].startswith("postgres:16")
-    assert services["temporal"]["image"].startswith("temporalio/auto-setup:")
+    # auto-setup is deprecated: the server image, with admin-tools jobs for schema and namespace.
+    assert services["temporal"]["image"].startswith("temporalio/server:")
+    assert services["temporal-schema"]["image"].startswith("temporalio/admin-tools:")
     assert services["temporal-admin-tools"]["image"].startswith("temporalio/admin-tools:")
     assert services["temporal-ui"]["image"].startswith("temporalio/ui:")
 
@@ -105,7 +108,11 @@ def test_start_order_worker_admin_tools_temporal_postgresql(services: dict[str, 
     assert depends_on(services["worker"]).get("temporal-admin-tools") == (
         "service_completed_successfully"
     )
-    assert depends_on(services["temporal"]).get("postgresql") == "service_healthy"
+    assert depends_on(services["temporal"]).get("temporal-schema") == (
+        "service_completed_successfully"
+    )
+    assert depends_on(services["temporal-schema"]).get("postgresql") == "service_healthy"
+    assert services["temporal-schema"].get("restart") == "no"
     assert "pg_isready" in json.dumps(services["postgresql"]["healthcheck"]["test"])
 
     condition = depends_on(services["temporal-admin-tools"]).get("temporal")
@@ -173,25 +180,73 @@ def test_admin_tools_register_every_search_attribute_with_its_type(
     }
 
 
-def test_ui_reaches_temporal_and_the_codec_server(services: dict[str, Any]) -> None:
+def test_ui_passes_its_access_token_to_the_codec_server(services: dict[str, Any]) -> None:
     env = environment(services["temporal-ui"])
     assert env["TEMPORAL_ADDRESS"] == "temporal:7233"
-    assert env["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8081"
-    assert env["TEMPORAL_CORS_ORIGINS"] == "http://localhost:8080"
+    assert env["TEMPORAL_CODEC_ENDPOINT"].startswith("${CODEC_PUBLIC_URL:?")
+    assert env["TEMPORAL_CODEC_PASS_ACCESS_TOKEN"] == "true"
+    assert env["TEMPORAL_AUTH_ENABLED"] == "true"
+    codec = environment(services["codec-server"])
+    # The codec server checks the identity provider the UI signs operators in with.
+    assert codec["CHARTERS_CODEC_OIDC_ISSUER"].startswith("${OIDC_ISSUER")
+    assert env["TEMPORAL_AUTH_PROVIDER_URL"].startswith("${OIDC_ISSUER")
+    assert {"CHARTERS_CODEC_OIDC_AUDIENCE", "CHARTERS_CODEC_OIDC_JWKS_URL"} <= set(codec)
+
+
+def test_schema_job_sets_up_both_databases(services: dict[str, Any]) -> None:
+    text = shell_text(services["temporal-schema"])
+    for db in ("temporal", "temporal_visibility"):
+        assert f"temporal-sql-tool --db {db} setup-schema" in text
+        assert f"temporal-sql-tool --db {db} update-schema" in text
+    tools = shell_text(services["temporal-admin-tools"])
+    assert "temporal operator namespace create --namespace default" in tools
+
+
+def test_no_secret_sits_in_a_plain_environment_variable(compose: dict[str, Any]) -> None:
+    """Secrets are compose secret files: a variable that names a secret must point at one."""
+    declared = set(compose["secrets"])
+    for name, service in compose["services"].items():
+        for key, value in environment(service).items():
+            if key in NOT_SECRETS or key.startswith("CHARTERS_SECRET_"):  # Secrets Manager ids
+                continue
+            if any(word in key for word in SECRET_WORDS):
+                assert key.endswith("_FILE") and str(value).startswith("/run/secrets/"), (
+                    f"{name}: {key} carries a secret in the environment"
+                )
+                secret = str(value).removeprefix("/run/secrets/")
+                assert secret in declared and secret in service.get("secrets", []), (name, key)
+
+
+@pytest.mark.parametrize(
+    "service", ["postgresql", "temporal", "temporal-ui", "confirm", "codec-server"]
+)
+def test_long_running_services_have_healthchecks(services: dict[str, Any], service: str) -> None:
+    check = services[service]["healthcheck"]
+    assert not check.get("disable") and check["test"]
+
+
+def test_secret_files_reach_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What compose mounts is what Settings reads: CHARTERS_X_FILE gives the file's text."""
+    for var in [v for v in os.environ if v.startswith("CHARTERS_")]:
+        monkeypatch.delenv(var)
+    (tmp_path / "codec_keys").write_text("k1:c2VjcmV0\n")
+    monkeypatch.setenv("CHARTERS_CODEC_KEYS_FILE", str(tmp_path / "codec_keys"))
+    keys = Settings().codec_keys
+    assert keys is not None and keys.get_secret_value() == "k1:c2VjcmV0"
 
 
 def test_temporal_runs_on_postgresql(services: dict[str, Any]) -> None:
     env = environment(services["temporal"])
     assert env["DB"] == "postgres12"
     assert env["POSTGRES_SEEDS"] == "postgresql"
-    assert {"DB_PORT", "POSTGRES_USER", "POSTGRES_PWD"} <= set(env)
+    assert {"DB_PORT", "POSTGRES_USER", "POSTGRES_PWD_FILE"} <= set(env)
 
 
 def test_every_charters_variable_is_a_settings_field(compose: dict[str, Any]) -> None:
     unknown: list[str] = []
     for name, service in compose["services"].items():
         for key, value in environment(service).items():
-            field = key.removeprefix("CHARTERS_").lower()
+            field = key.removeprefix("CHARTERS_").lower().removesuffix("_file")
             if key.startswith("CHARTERS_") and field not in ALLOWED_SETTINGS:
                 unknown.append(f"{name}: {key}")
             # Host variables interpolated into values (`${CHARTERS_X:?...}`) must be real too.
@@ -209,8 +264,8 @@ def test_charters_services_use_real_aws_and_the_cluster(services: dict[str, Any]
         assert env.get("CHARTERS_PROFILE") == "aws", name
         # An empty endpoint URL is not "no endpoint"; production simply never sets it.
         assert "CHARTERS_AWS_ENDPOINT_URL" not in env, name
-        for var in AWS_PASSTHROUGH:
-            assert env.get(var) == f"${{{var}:-}}", f"{name}: {var}"
+        assert env.get("AWS_SHARED_CREDENTIALS_FILE") == "/run/secrets/aws_credentials", name
+        assert "AWS_SECRET_ACCESS_KEY" not in env, name
     for name in ("worker", "confirm"):
         assert environment(services[name])["CHARTERS_TEMPORAL_ADDRESS"] == "temporal:7233"
 

@@ -32,6 +32,7 @@ from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowHandle
 
 from charters import contract, magic_links
+from charters.actions import settled
 from charters.activities.scc_lambda import HASH_VARIABLE, service_key_hash
 from charters.codec import ENCODING, AesGcmCodec, codec_from_key_ring, load_keys
 from charters.models import BookingResult, BookingStatus
@@ -109,7 +110,7 @@ async def confirmed(booker: Booker, settings: Settings) -> Confirmed:
     for link in links.values():
         answered = await http("POST", link, data={"decision": "accept"})
         assert answered.status_code == 200, answered.text
-    result = await asyncio.wait_for(handle.result(), 90)
+    result = await settled(handle, 90)
     assert result.outcome == "confirmed"
     return Confirmed(ref, validate(data).page_slug, handle, result, links, pages, headers)
 
@@ -266,7 +267,7 @@ async def test_a_replayed_magic_link_does_not_change_the_answer(
         assert await answer() == "accepted"
         assert await signal_count(handle) == signals
         await booker.answer_all(data["booking_ref"])
-        done = (await asyncio.wait_for(handle.result(), 90)).outcome == "confirmed"
+        done = (await settled(handle, 90)).outcome == "confirmed"
         assert done
     finally:
         if not done:
@@ -448,7 +449,7 @@ async def test_a_rejected_scc_key_is_explained_without_the_key_or_its_hash(
     finally:
         set_service_key_hash(aws, settings, present=True)
     await booker.answer_all(data["booking_ref"])
-    assert (await asyncio.wait_for(handle.result(), 90)).outcome == "confirmed"
+    assert (await settled(handle, 90)).outcome == "confirmed"
 
 
 def decrypt_all(message: Message, codec: AesGcmCodec) -> int:

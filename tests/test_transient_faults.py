@@ -4,19 +4,19 @@ step non-retryably and says which."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
 from charters_dev.stack import DevStack
-from temporalio.client import WorkflowFailureError
-from temporalio.exceptions import ApplicationError
 
+from charters import contract
+from charters.actions import act, settled
+from charters.models import ResolveBlock
 from charters.settings import Settings
 from charters.starter.book import validate
 from charters.worker.wiring import AwsClients
 from tests.conftest import Booker
-from tests.support import booking_data, eventually
+from tests.support import booking_data, calendar_entries, eventually
 from tests.test_crashes import assert_effects_once
 
 
@@ -52,7 +52,7 @@ async def test_stand_ins_answering_5xx_and_throttling_then_recovering(
     faults.set_faults("calendar", "")
     faults.set_faults("scc", "")
     await booker.answer_all(data["booking_ref"])
-    assert (await asyncio.wait_for(handle.result(), 90)).outcome == "confirmed"
+    assert (await settled(handle, 90)).outcome == "confirmed"
     assert_effects_once(aws, settings, data["booking_ref"], validate(data).page_slug)
     print(f"\nfaults injected before recovery: { {t: c['faults'] for t, c in seen.items()} }")
 
@@ -67,7 +67,7 @@ async def test_aws_throttling_5xx_and_resets_throughout_a_booking(
     data = booking_data()
     handle = await booker.start(data)
     await booker.answer_all(data["booking_ref"])
-    assert (await asyncio.wait_for(handle.result(), 120)).outcome == "confirmed"
+    assert (await settled(handle, 120)).outcome == "confirmed"
     counters = faults.fault_counters("aws")
     faults.set_faults("aws", "")
     assert counters["faults_total"] > 0
@@ -93,20 +93,24 @@ async def test_answers_lost_after_the_effect_do_not_duplicate(
     faults.set_faults("calendar", "")
     faults.set_faults("scc", "")
     await booker.answer_all(data["booking_ref"])
-    assert (await asyncio.wait_for(handle.result(), 90)).outcome == "confirmed"
+    assert (await settled(handle, 90)).outcome == "confirmed"
     assert_effects_once(aws, settings, data["booking_ref"], validate(data).page_slug)
 
 
-async def test_a_4xx_no_retry_can_fix_fails_the_step_and_names_it(
+async def test_a_4xx_no_retry_can_fix_blocks_the_step_and_names_it(
     faults: DevStack,
     booker: Booker,
 ) -> None:
     faults.set_faults("calendar", "error=1,kinds=400")
     data = booking_data()
     handle = await booker.start(data)
-    with pytest.raises(WorkflowFailureError) as failure:
-        await asyncio.wait_for(handle.result(), 60)
-    cause = failure.value.cause
-    assert isinstance(cause, ApplicationError) and cause.non_retryable
-    assert "step calendar failed" in cause.message and "HTTP 400" in cause.message
-    assert injected(faults, "calendar") == 1
+    status = await booker.wait_blocked(handle.id, "calendar")
+    assert "calendar failed for good" in (status.blocked_reason or "")
+    assert "HTTP 400" in (status.blocked_reason or "")
+    assert injected(faults, "calendar") == 1, "a 4xx is not retried"
+    faults.set_faults("calendar", "")
+    verdict = await act(booker.client, handle.id, contract.UPDATE_RESOLVE_BLOCK, ResolveBlock())
+    assert verdict.recorded, verdict.message
+    await booker.answer_all(data["booking_ref"])
+    assert (await settled(handle, 60)).outcome == "confirmed"
+    assert len(calendar_entries(booker.settings, data["booking_ref"])) == 1

@@ -64,6 +64,11 @@ def booking_options(settings: Settings, booking: Booking) -> BookingOptions:
         max_reminders=settings.max_reminders,
         confirm_deadline_hours_before=settings.confirm_deadline_hours_before,
         guest_page_url=settings.guest_page_url(booking.page_slug),
+        step_retry_budget_seconds=settings.step_retry_budget_seconds,
+        guest_reminder_hours_before=list(settings.guest_reminder_hours_before),
+        crew_day_of_hours_before=settings.crew_day_of_hours_before,
+        thank_you_hours_after_end=settings.thank_you_hours_after_end,
+        history_event_limit=settings.history_event_limit,
     )
 
 

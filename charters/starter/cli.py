@@ -311,6 +311,7 @@ def codec_server() -> None:
 
     from charters.codec import codec_from_key_ring
     from charters.web.codec_server import codec_app
+    from charters.web.oidc import oidc_verifier
 
     settings = _settings()
     if settings.codec_keys is None or settings.codec_auth_token is None:
@@ -321,6 +322,7 @@ def codec_server() -> None:
         settings.codec_auth_token.get_secret_value(),
         settings.codec_cors_origins or [f"{ui.scheme}://{ui.netloc}"],
         trust_ui_origin=settings.codec_trust_ui_origin and settings.profile == "local",
+        verifier=oidc_verifier(settings),
     )
     uvicorn.run(web, host=settings.codec_host, port=settings.codec_port, log_level="warning")
 

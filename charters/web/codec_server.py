@@ -19,7 +19,9 @@ Who can send the token:
   shows the encrypted payloads). It cannot be configured with a static token. So with this
   static-token check, a UI without auth (the local dev server's UI) shows payloads encrypted
   ("binary/encrypted"); that is the safe failure. To decode in a browser, put the codec server
-  behind https and a proxy that validates the UI's OIDC token, or use the CLI as above.
+  behind https and give it the identity provider (`verifier`, charters/web/oidc.py: the
+  UI's OIDC access token checked against the JWKS for issuer, audience and expiry), or use
+  the CLI as above.
 - The browser calls the codec server straight from the UI's origin, so that origin must be
   in `cors_origins` (preflight allows `Authorization, Content-Type, X-Namespace` and
   credentials, for the UI's "include cross-origin credentials" option).
@@ -42,6 +44,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.converter import PayloadCodec
 
+from charters.web.oidc import OidcVerifier
+
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024 * 1024  # Temporal's own payload limit is 2 MB; a page of events fits
@@ -56,6 +60,7 @@ def codec_app(
     auth_token: str,
     cors_origins: Sequence[str],
     trust_ui_origin: bool = False,
+    verifier: OidcVerifier | None = None,
 ) -> ASGIApp:
     """Builds the ASGI app. `cors_origins` are exact origins, e.g. `http://127.0.0.1:8233`.
 
@@ -70,17 +75,23 @@ def codec_app(
         raise ValueError("codec server CORS origins must be listed; '*' cannot carry credentials")
     expected = f"Bearer {auth_token}".encode()
 
-    def authorized(request: Request) -> bool:
-        given = request.headers.get("authorization", "").encode("utf-8", errors="replace")
+    async def authorized(request: Request) -> bool:
+        header = request.headers.get("authorization", "")
+        given = header.encode("utf-8", errors="replace")
         if trust_ui_origin and not given and request.headers.get("origin") in cors_origins:
             return True
-        return hmac.compare_digest(given, expected)
+        if hmac.compare_digest(given, expected):
+            return True
+        scheme, _, token = header.partition(" ")
+        if verifier is None or scheme.lower() != "bearer" or not token:
+            return False
+        return await verifier.verify(token.strip()) is not None
 
     def endpoint(
         transform: Callable[[Sequence[Payload]], Awaitable[list[Payload]]], name: str
     ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
-            if not authorized(request):
+            if not await authorized(request):
                 return JSONResponse(
                     {"error": "unauthorized"},
                     status_code=401,

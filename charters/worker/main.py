@@ -21,7 +21,7 @@ from temporalio.worker import Worker
 
 from charters.observability import metrics_runtime
 from charters.settings import Settings
-from charters.temporal_client import converter
+from charters.temporal_client import connect
 from charters.worker import wiring
 from charters.worker.health import HealthServer
 from charters.workflows.charter_booking import CharterBookingWorkflow
@@ -75,12 +75,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> i
 async def _run(settings: Settings, stop: asyncio.Event, abandon: asyncio.Event) -> int:
     telemetry = metrics_runtime()
     try:
-        client = await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=converter(settings),
-            runtime=telemetry.runtime,
-        )
+        client = await connect(settings, runtime=telemetry.runtime)
     except Exception as exc:  # noqa: BLE001 - reported as one log line and exit code 1
         log.error("cannot connect to Temporal at %s: %s", settings.temporal_address, exc)
         return EXIT_FAILED

@@ -66,9 +66,16 @@ class Bookkeeping:
         return any(b.on == on for b in self._s.status.blocks)
 
     def _sync_first_block(self) -> None:
-        first = self._s.status.blocks[0] if self._s.status.blocks else None
+        """`blocked_on` (and the BlockedOn attribute) shows the most pressing block: anything a
+        person must fix comes before plain waiting for answers. Its value is the kind of block
+        (`crew-email`), the member it concerns is in the reason (attributes are not encrypted)."""
+        blocks = self._s.status.blocks
+        first = next(
+            (b for b in blocks if b.on != contract.BLOCKED_CREW_CONFIRMATIONS),
+            blocks[0] if blocks else None,
+        )
         status = self._s.status
-        status.blocked_on = first.on if first else None
+        status.blocked_on = first.on.split(":", 1)[0] if first else None
         status.blocked_reason = first.reason if first else None
         status.blocked_fix = first.fix if first else None
         self.publish()

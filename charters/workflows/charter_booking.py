@@ -258,9 +258,11 @@ class CharterBookingWorkflow(BookingHandlers):
     async def _until_departure(self, inp: CharterBookingInput) -> None:
         """People's changes, the crew's answers and every clock up to departure."""
         while True:
+            seen = self._changes  # anything that arrives from here on wakes the wait below
             self._check_cancelled()
             await self._apply_changes()
             await self._crew.alert_declines()
+            self._crew.show_waiting()
             if self._crew.pending():
                 if self._book.stage in ("confirmed", "finalizing"):
                     self._book.set_stage("awaiting-crew")
@@ -279,7 +281,6 @@ class CharterBookingWorkflow(BookingHandlers):
                 if not self._has_changes():
                     self._s.runs += 1
                     workflow.continue_as_new(inp.model_copy(update={"state": self._s}))
-            seen = self._changes
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda seen=seen: self._changes != seen,  # type: ignore[misc]
@@ -355,7 +356,11 @@ class CharterBookingWorkflow(BookingHandlers):
         while self._s.reschedules:
             await self._life.reschedule(self._s.reschedules.pop(0), self._publishing)
         while self._s.assignments:
-            await self._crew.assign(self._s.assignments.pop(0))
+            await self._crew.assign(self._s.assignments[0])
+            self._s.assignments.pop(0)
+            held, self._s.early = self._s.early, []
+            for answer in held:
+                self.crew_confirmation(answer)
 
     def _has_changes(self) -> bool:
         s = self._s

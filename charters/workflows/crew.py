@@ -85,6 +85,8 @@ class CrewWaits:
         if not self._s.answers:
             return  # not validated yet: the handler holds it until the booking is
         known = self._s.answers.get(answer.crew_id)
+        if known is None and self.arriving(answer.crew_id):
+            return  # their assignment is being applied: the handler waits for it
         if known is None:
             raise refuse(contract.REFUSED_UNKNOWN_MEMBER, f"{answer.crew_id} is not on this crew")
         if known.answer == "replaced":
@@ -99,6 +101,9 @@ class CrewWaits:
             )
         if known.answer == _wanted(answer):
             raise refuse(contract.REFUSED_ALREADY_ANSWERED, f"already recorded: {known.answer}")
+
+    def arriving(self, crew_id: str) -> bool:
+        return any(a.member.id == crew_id for a in self._s.assignments)
 
     def record_answer(self, answer: CrewConfirmation) -> Verdict:
         known = self._s.answers[answer.crew_id]
@@ -148,6 +153,7 @@ class CrewWaits:
             crew = [change.member if m.id == change.replaces else m for m in booking.crew]
             booking = booking.model_copy(update={"crew": crew})
         self._s.booking = booking
+        self._s.status.charter = booking.crew_view(self._o.guest_page_url)
         if not same:
             old.answer = "replaced"
         self._s.answers[change.member.id] = CrewAnswer(
@@ -187,6 +193,21 @@ class CrewWaits:
                 f"Assign a replacement: charters assign {self._wf_id} {answer.crew_id} "
                 "replacement.yaml",
             )
+
+    def show_waiting(self) -> None:
+        """`BlockedOn=crew-confirmations` while people have yet to answer (and nobody declined:
+        a decline is its own block)."""
+        pending = [a for a in self.pending() if a.answer == "pending"]
+        if pending and not any(a.answer == "declined" for a in self.current()):
+            names = ", ".join(a.name for a in pending)
+            self._book.block(
+                contract.BLOCKED_CREW_CONFIRMATIONS,
+                f"waiting for {names}",
+                f"nothing to run: they answer by their link, or `charters confirm {self._wf_id} "
+                "<crew-id> --by-operator <you>`",
+            )
+        else:
+            self._book.unblock(contract.BLOCKED_CREW_CONFIRMATIONS)
 
     # ---- emails -----------------------------------------------------------------------------
 

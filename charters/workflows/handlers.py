@@ -52,7 +52,11 @@ class BookingHandlers:
 
     @workflow.update(name=contract.UPDATE_CREW_CONFIRMATION)
     async def confirm_update(self, answer: CrewConfirmation) -> Verdict:
-        await workflow.wait_condition(lambda: bool(self._s.answers) or self._s.cancel is not None)
+        """Held until the booking is validated, or the member's assignment is applied."""
+        await workflow.wait_condition(
+            lambda: (bool(self._s.answers) and not self._crew.arriving(answer.crew_id))
+            or self._s.cancel is not None
+        )
         self._crew.check_answer(answer)
         self._changes += 1
         return self._crew.record_answer(answer)
@@ -63,7 +67,7 @@ class BookingHandlers:
 
     @workflow.signal(name=contract.SIGNAL_CREW_CONFIRMATION)
     def crew_confirmation(self, answer: CrewConfirmation) -> None:
-        if not self._s.answers:
+        if not self._s.answers or self._crew.arriving(answer.crew_id):
             self._s.early.append(answer)
             return
         try:
@@ -180,7 +184,7 @@ class BookingHandlers:
     @workflow.query(name=contract.QUERY_STATUS)
     def status(self) -> BookingStatus:
         return self._s.status.model_copy(
-            update={"crew": [a.model_copy() for a in self._crew.current()]}
+            update={"crew": [a.model_copy() for a in self._s.answers.values()]}
         )
 
     @workflow.query(name=contract.QUERY_RESULT)

@@ -1,5 +1,5 @@
-"""Seeds moto with what the real AWS account holds: bucket, tables, distribution, SES identity,
-secrets and the SCC Lambda's configuration."""
+"""Seeds moto with what the real AWS account holds: the product's own resources from
+infra/charters.yaml (infra_stack.py), then SCC's table and Lambda configuration beside them."""
 
 from __future__ import annotations
 
@@ -14,8 +14,16 @@ from botocore.exceptions import ClientError
 from charters.activities.scc_lambda import merge_service_key_hash
 from charters.settings import Settings
 from charters.worker.wiring import AwsClients, aws_client
+from charters_dev import infra_stack
 
-DISTRIBUTION_COMMENT = "charters-local guest pages"
+# Stack outputs -> the settings they fill (the output descriptions in the template name them).
+OUTPUT_SETTINGS = {
+    "DistributionId": "distribution_id",
+    "LedgerTableName": "ledger_table",
+    "GuestBucketName": "guest_bucket",
+    "SesConfigurationSet": "ses_configuration_set",
+    "BounceQueueUrl": "bounce_queue_url",
+}
 
 
 def _lambda_zip() -> bytes:
@@ -47,39 +55,6 @@ def _secret(sm: Any, name: str) -> str:
         return value
 
 
-def _distribution(cf: Any, settings: Settings) -> str:
-    for dist in cf.list_distributions().get("DistributionList", {}).get("Items", []) or []:
-        if dist.get("Comment") == DISTRIBUTION_COMMENT:
-            return str(dist["Id"])
-    origin = f"{settings.guest_bucket}.s3.amazonaws.com"
-    answer = cf.create_distribution(
-        DistributionConfig={
-            "CallerReference": "charters-local",
-            "Comment": DISTRIBUTION_COMMENT,
-            "Enabled": True,
-            "Aliases": {"Quantity": 1, "Items": [settings.guest_bucket]},
-            "Origins": {
-                "Quantity": 1,
-                "Items": [
-                    {
-                        "Id": "guest-pages",
-                        "DomainName": origin,
-                        "S3OriginConfig": {"OriginAccessIdentity": ""},
-                    }
-                ],
-            },
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "guest-pages",
-                "ViewerProtocolPolicy": "redirect-to-https",
-                "MinTTL": 0,
-                "ForwardedValues": {"QueryString": False, "Cookies": {"Forward": "none"}},
-                "TrustedSigners": {"Enabled": False, "Quantity": 0},
-            },
-        }
-    )
-    return str(answer["Distribution"]["Id"])
-
-
 def set_service_key_hash(aws: AwsClients, settings: Settings, present: bool) -> None:
     """Sets or removes SERVICE_KEY_HASH on the SCC Lambda, keeping every other variable."""
     if present:
@@ -95,44 +70,11 @@ def set_service_key_hash(aws: AwsClients, settings: Settings, present: bool) -> 
 
 
 def seed(aws: AwsClients, settings: Settings, with_service_key_hash: bool = True) -> dict[str, str]:
-    """Idempotent. Returns the settings that only exist once seeded (the distribution id)."""
-    try:
-        aws.s3.create_bucket(
-            Bucket=settings.guest_bucket,
-            CreateBucketConfiguration={"LocationConstraint": settings.aws_region},
-        )
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            raise
-    aws.s3.put_bucket_cors(
-        Bucket=settings.guest_bucket,
-        CORSConfiguration={
-            "CORSRules": [
-                {
-                    "AllowedMethods": ["POST", "GET"],
-                    "AllowedOrigins": ["*"],
-                    "AllowedHeaders": ["*"],
-                }
-            ]
-        },
-    )
+    """Idempotent. Deploys infra/charters.yaml into moto (what the product owns, see
+    infra_stack.py), then seeds beside it what belongs to other teams: SCC's table and Lambda.
+    Returns the settings the stack's outputs give, as `CHARTERS_*` variables."""
+    outputs = infra_stack.deploy(aws, settings)
     _table(aws.dynamodb, settings.events_table, "event_id")
-    _table(aws.dynamodb, settings.ledger_table, "key")
-    for name in (
-        settings.secret_dashboard_token,
-        settings.secret_scc_service_key,
-        settings.secret_magic_link_key,
-    ):
-        _secret(aws.secretsmanager, name)
-    domain = settings.mail_from.split("@", 1)[1]
-    for identity in (domain, settings.mail_from):
-        try:
-            aws.sesv2.create_email_identity(EmailIdentity=identity)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "AlreadyExistsException":
-                raise
-    distribution_id = _distribution(aws.cloudfront, settings)
-
     iam = aws_client(settings, "iam")
     try:
         role_arn = iam.create_role(
@@ -171,4 +113,4 @@ def seed(aws: AwsClients, settings: Settings, with_service_key_hash: bool = True
         if exc.response["Error"]["Code"] != "ResourceConflictException":
             raise
     set_service_key_hash(aws, settings, with_service_key_hash)
-    return {"CHARTERS_DISTRIBUTION_ID": distribution_id}
+    return {f"CHARTERS_{setting.upper()}": outputs[key] for key, setting in OUTPUT_SETTINGS.items()}

@@ -263,8 +263,11 @@ class DevStack:
             "moto API",
         )
         self.extra_env = seeding.seed(aws_clients(s), s, with_service_key_hash=self.scc_key_hash)
+        # The stack's outputs become settings (those Settings has a field for; all reach
+        # the children through extra_env).
+        fields = {name.removeprefix("CHARTERS_").lower(): v for name, v in self.extra_env.items()}
         self.settings = s.model_copy(
-            update={"distribution_id": self.extra_env["CHARTERS_DISTRIBUTION_ID"]}
+            update={k: v for k, v in fields.items() if k in Settings.model_fields}
         )
         self._spawn("standins", self._charters("standins"))
         wait_for(lambda: port_open(int(port)), "Temporal dev server", timeout=90)

@@ -1,0 +1,199 @@
+"""infra/charters.yaml: linted, identical to what the local edge does, least-privilege roles, and
+deployed into moto as the local stack (the suite's settings come from the stack's outputs)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from charters_dev import infra_stack
+from charters_dev.edge import connect_origins, content_security_policy
+from charters_dev.stack import DevStack
+
+from charters.settings import Settings
+from charters.worker.wiring import AwsClients, aws_client
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "infra" / "charters.yaml"
+CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")  # pinned in the dev extra
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return infra_stack.load_template(TEMPLATE)
+
+
+def resource(template: dict[str, Any], logical: str) -> dict[str, Any]:
+    props: dict[str, Any] = template["Resources"][logical]["Properties"]
+    return props
+
+
+def test_cfn_lint_is_clean() -> None:
+    lint = subprocess.run([CFN_LINT, str(TEMPLATE)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_cfn_lint_would_see_a_broken_template(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(TEMPLATE.read_text().replace("SSEAlgorithm: AES256", "SSEAlgorithm: AES"))
+    lint = subprocess.run([CFN_LINT, str(broken)], capture_output=True, text=True)
+    assert lint.returncode != 0 and "E3030" in lint.stdout, lint.stdout + lint.stderr
+
+
+def test_published_function_is_the_tested_function(template: dict[str, Any]) -> None:
+    props = resource(template, "GuestRewriteFunction")
+    source = (ROOT / "charters" / "cloudfront" / "guest_rewrite.js").read_text()
+    assert props["FunctionCode"] == source
+    assert props["AutoPublish"] is True
+    assert props["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    assert len(source.encode()) <= 10 * 1024  # CloudFront Functions' code size limit
+    behaviours = resource(template, "GuestDistribution")["DistributionConfig"]["CacheBehaviors"]
+    guest = next(b for b in behaviours if b["PathPattern"] == "/g/*")
+    assert guest["FunctionAssociations"] == [
+        {
+            "EventType": "viewer-request",
+            "FunctionARN": {"Fn::GetAtt": ["GuestRewriteFunction", "FunctionMetadata.FunctionARN"]},
+        }
+    ]
+    assert guest["ResponseHeadersPolicyId"] == {"Ref": "GuestHeadersPolicy"}
+
+
+def test_response_headers_policy_carries_the_local_edges_csp(template: dict[str, Any]) -> None:
+    """The static CSP equals what the local edge computes from the templates served, so a change
+    to the guest page's inline script or style fails here until the template follows."""
+    config = resource(template, "GuestHeadersPolicy")["ResponseHeadersPolicyConfig"]
+    csp_sub = config["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    settings = Settings(
+        profile="aws", scc_api_url="https://abc123.execute-api.us-west-2.amazonaws.com/prod"
+    )
+    values = {
+        "SccApiOrigin": "https://abc123.execute-api.us-west-2.amazonaws.com",
+        "AWS::Region": settings.aws_region,
+        "GuestBucketName": settings.guest_bucket,
+    }
+    deployed = re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], csp_sub["Fn::Sub"])
+    pages = ROOT / "charters" / "templates"
+    html = (pages / "base.html").read_text() + (pages / "guest_page.html").read_text()
+    assert deployed == content_security_policy(html, connect_origins(settings))
+    assert len(deployed) <= 1783  # CloudFront's limit on a CSP header value in a policy
+
+
+def statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    props = resource(template, role)
+    return [s for p in props["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("role", ["WorkerRole", "ConfirmRole", "CodecServerRole"])
+def test_roles_grant_no_wildcard_action_or_resource(template: dict[str, Any], role: str) -> None:
+    for statement in statements(template, role):
+        assert statement["Effect"] == "Allow"
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, (role, action)
+        for res in as_list(statement["Resource"]):
+            assert res != "*", (role, statement["Sid"])
+
+
+def actions(template: dict[str, Any], role: str) -> set[str]:
+    return {a for s in statements(template, role) for a in as_list(s["Action"])}
+
+
+def test_only_the_worker_reaches_aws_beyond_its_secrets(template: dict[str, Any]) -> None:
+    assert actions(template, "ConfirmRole") == {"secretsmanager:GetSecretValue"}
+    assert actions(template, "CodecServerRole") == {"secretsmanager:GetSecretValue"}
+    secret_refs = {
+        role: {r["Ref"] for s in statements(template, role) for r in as_list(s["Resource"])}
+        for role in ("ConfirmRole", "CodecServerRole")
+    }
+    assert secret_refs["ConfirmRole"] == {"MagicLinkKeySecret", "CodecKeysSecret"}
+    assert secret_refs["CodecServerRole"] == {"CodecKeysSecret", "CodecAuthTokenSecret"}
+
+
+def test_worker_may_make_every_aws_call_the_activities_make(template: dict[str, Any]) -> None:
+    """Each boto3 call in charters/activities/ maps to an IAM action the worker role grants."""
+    calls = set()
+    for path in (ROOT / "charters" / "activities").glob("*.py"):
+        calls |= set(
+            re.findall(
+                r"\.([a-z_]+)\(\s*\n?\s*(?:TableName|Bucket|FunctionName|"
+                r"DistributionId|SecretId|FromEmailAddress|QueueUrl)=",
+                path.read_text(),
+            )
+        )
+    to_action = {
+        "get_item": "dynamodb:GetItem",
+        "put_item": "dynamodb:PutItem",
+        "update_item": "dynamodb:UpdateItem",
+        "put_object": "s3:PutObject",
+        "get_object": "s3:GetObject",
+        "paginate": "s3:ListBucket",
+        "create_invalidation": "cloudfront:CreateInvalidation",
+        "send_email": "ses:SendEmail",
+        "get_function_configuration": "lambda:GetFunctionConfiguration",
+        "update_function_configuration": "lambda:UpdateFunctionConfiguration",
+        "get_secret_value": "secretsmanager:GetSecretValue",
+        "receive_message": "sqs:ReceiveMessage",
+        "delete_message": "sqs:DeleteMessage",
+    }
+    assert calls, "no boto3 calls found: the pattern above is stale"
+    unknown = calls - set(to_action)
+    assert not unknown, f"map these calls to IAM actions: {unknown}"
+    assert {to_action[c] for c in calls} <= actions(template, "WorkerRole")
+
+
+def test_the_suite_runs_on_the_deployed_stacks_outputs(
+    stack: DevStack, settings: Settings, aws: AwsClients
+) -> None:
+    cfn = aws_client(settings, "cloudformation")
+    deployed = cfn.describe_stacks(StackName=infra_stack.STACK_NAME)["Stacks"][0]
+    assert deployed["StackStatus"] == "CREATE_COMPLETE"
+    outputs = infra_stack.deploy(aws, settings)  # idempotent: the same answer a second time
+    assert settings.distribution_id == outputs["DistributionId"]
+    assert settings.ledger_table == outputs["LedgerTableName"]
+    assert settings.guest_bucket == outputs["GuestBucketName"]
+    assert stack.extra_env["CHARTERS_BOUNCE_QUEUE_URL"] == outputs["BounceQueueUrl"]
+    assert stack.extra_env["CHARTERS_SES_CONFIGURATION_SET"] == outputs["SesConfigurationSet"]
+
+    ttl = aws.dynamodb.describe_time_to_live(TableName=settings.ledger_table)
+    assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+    backups = aws.dynamodb.describe_continuous_backups(TableName=settings.ledger_table)
+    pitr = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert pitr["PointInTimeRecoveryStatus"] == "ENABLED"
+    cors = aws.s3.get_bucket_cors(Bucket=settings.guest_bucket)["CORSRules"]
+    assert "POST" in cors[0]["AllowedMethods"]
+    aws.sesv2.get_configuration_set(ConfigurationSetName=outputs["SesConfigurationSet"])
+
+
+def test_mail_events_topic_delivers_to_the_bounce_queue(
+    stack: DevStack, settings: Settings, aws: AwsClients
+) -> None:
+    """An SES bounce published on the template's topic lands in the queue the worker reads."""
+    outputs = infra_stack.deploy(aws, settings)
+    sns, sqs = aws_client(settings, "sns"), aws_client(settings, "sqs")
+    event = {"eventType": "Bounce", "bounce": {"bounceType": "Permanent"}, "mail": {}}
+    sns.publish(TopicArn=outputs["MailEventsTopicArn"], Message=json.dumps(event))
+    got = sqs.receive_message(QueueUrl=outputs["BounceQueueUrl"], WaitTimeSeconds=5)
+    envelope = json.loads(got["Messages"][0]["Body"])
+    assert json.loads(envelope["Message"]) == event  # SNS's envelope, SES's event inside
+    sqs.delete_message(
+        QueueUrl=outputs["BounceQueueUrl"], ReceiptHandle=got["Messages"][0]["ReceiptHandle"]
+    )
+
+
+def test_what_moto_skips_is_seeded_or_named_in_the_readme(
+    stack: DevStack, settings: Settings, aws: AwsClients
+) -> None:
+    skipped = infra_stack.skipped_types(aws, settings)
+    known = set(infra_stack.BESIDE) | set(infra_stack.NOT_EMULATED)
+    assert skipped <= known, f"moto skips types nobody seeds or names: {skipped - known}"
+    readme = (ROOT / "README.md").read_text()
+    for kind in known | set(infra_stack.IGNORED_PROPERTIES):
+        assert f"`{kind}`" in readme, f"README does not list {kind}"
