@@ -14,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from charters_dev.chaos_config import ChaosConfig, Tracked
+from charters_dev.chaos_operators import PLANNED_BLOCKS
 
 
 def build_report(
@@ -75,7 +76,9 @@ def build_report(
         ),
         "signals_received": sum(h.get("signals", 0) for h in histories),
         "blocked_then_resumed": sum(
-            bool(t.blocked_on) and t.outcome in ("confirmed", "cancelled") for t in tracked
+            any(not b.startswith(PLANNED_BLOCKS) for b in t.blocked_on)
+            and t.outcome in ("confirmed", "cancelled")
+            for t in tracked
         ),
         "blocked_on": dict(Counter(b.split(":")[0] for t in tracked for b in t.blocked_on)),
         "permanent_faults": layers.get("permanent", []),
