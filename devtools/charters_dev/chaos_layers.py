@@ -7,10 +7,13 @@ the very argv the stack started it with (`Popen.args`), and the new process is p
 `stack.procs` so `stack.stop()` still ends it.
 
 What the Temporal Python SDK does about a lost server (relied on, and measured by the run): a
-running worker retries its polls and task completions while the frontend answers UNAVAILABLE, so
-it carries on once the server is back; a worker that *starts* while the server is down exits (it
-checks the namespace first), so nothing is (re)started here until the server answers again.
-Clients retry UNAVAILABLE calls briefly; the driver retries what still fails."""
+running worker retries failed polls (UNAVAILABLE for as long as it lasts; errors it cannot
+classify for about a minute before the worker fails: sdk-python#631), and its client reconnects
+on the next call, so it carries on once the server is back. `charters worker` that *starts*
+while the server is down exits 1 (it cannot connect), so a worker is only (re)started once the
+server answers, and started again if it exits before it polls. Clients retry UNAVAILABLE calls a
+few times; the driver retries what still fails. Not shown by the dev server: a server that comes
+back with another address or a lost database (the SQLite file here survives kill -9)."""
 
 from __future__ import annotations
 
