@@ -127,9 +127,14 @@ class PermanentFaults:
                 return
             self.retry_cli = False
             self.cli_errors.pop()
-        verdict = await act(
-            self.client, t.workflow_id, contract.UPDATE_RESOLVE_BLOCK, ResolveBlock(step=on)
-        )
+        try:
+            verdict = await act(
+                self.client, t.workflow_id, contract.UPDATE_RESOLVE_BLOCK, ResolveBlock(step=on)
+            )
+        except Exception as exc:  # noqa: BLE001 - the operators' loop retries it later
+            code = type(exc).__name__
+            t.actions.append({"what": f"retry:{on}", "recorded": False, "code": code})
+            return
         t.actions.append(
             {"what": f"retry:{on}", "recorded": verdict.recorded, "code": verdict.code}
         )

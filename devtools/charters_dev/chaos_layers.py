@@ -241,18 +241,21 @@ class Disruptor:
             at = time.monotonic() - self.t0
             entry: dict[str, Any] = {"kind": event.kind, "at_s": round(at, 2)}
             entry["finished_before"] = self.finished()
-            if event.kind == "server-kill":
-                down = self.rng.uniform(*self.config.server_down_seconds)
-                await self.server.kill_and_restart(self.client, down, at)
-                entry["down_s"] = round(down, 2)
-            elif event.kind == "worker-kill":
-                down = self.rng.uniform(*self.config.down_seconds)
-                index = self.rng.randrange(len(self.pool.slots))
-                await asyncio.to_thread(self.pool.kill, index, down)
-                entry |= {"down_s": round(down, 2), "worker": self.pool.slots[index].name}
-            elif event.kind.startswith("permanent:") and self.faults is not None:
-                await self.faults.run(event.kind.partition(":")[2])
-            else:
-                await asyncio.to_thread(self.pool.roll)
+            try:
+                if event.kind == "server-kill":
+                    down = self.rng.uniform(*self.config.server_down_seconds)
+                    await self.server.kill_and_restart(self.client, down, at)
+                    entry["down_s"] = round(down, 2)
+                elif event.kind == "worker-kill":
+                    down = self.rng.uniform(*self.config.down_seconds)
+                    index = self.rng.randrange(len(self.pool.slots))
+                    await asyncio.to_thread(self.pool.kill, index, down)
+                    entry |= {"down_s": round(down, 2), "worker": self.pool.slots[index].name}
+                elif event.kind.startswith("permanent:") and self.faults is not None:
+                    await self.faults.run(event.kind.partition(":")[2])
+                else:
+                    await asyncio.to_thread(self.pool.roll)
+            except Exception as exc:  # noqa: BLE001 - reported; the run goes on
+                entry["error"] = f"{type(exc).__name__}: {exc}"
             entry["took_s"] = round(time.monotonic() - self.t0 - at, 2)
             self.log.append(entry)

@@ -151,6 +151,9 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     say(f"blocked then resumed: {report['blocked_then_resumed']} (on {report['blocked_on']})")
     for fault in report["permanent_faults"]:
         say(f"  permanent fault {fault['kind']}: {fault}")
+    for event in report["disruptions"]:
+        if event.get("error"):
+            say(f"  disruption {event['kind']} failed: {event['error']}")
     for line in report["cli_errors"][:10]:
         say(f"  CLI error: {line}")
     say(f"plans: {report['plans']}")
