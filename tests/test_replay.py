@@ -1,8 +1,8 @@
 """Replays recorded CharterBookingWorkflow histories against the current workflow code.
 
 Every `tests/histories/*.json` must replay without a non-determinism error: a change to the
-workflow that would break bookings already running fails here first (guard such a change with
-`workflow.patched(...)`). The histories are recorded without a payload codec, so they replay
+workflow that would break bookings already running fails here first (after the first deploy,
+guard such a change with `workflow.patched(...)`: see the README's versioning policy). The histories are recorded without a payload codec, so they replay
 without keys (their payloads are test data only: no real guest, no secret).
 
 The files are committed. A missing one fails the test, unless `CHARTERS_RECORD_HISTORIES=1`,
@@ -16,12 +16,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowHandle, WorkflowHistory
+from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from charters import contract
@@ -29,24 +28,12 @@ from charters.codec import data_converter
 from charters.settings import Settings
 from charters.worker import wiring
 from charters.workflows.charter_booking import CharterBookingWorkflow
-from tests.test_crew_waits_time_skipping import (
-    TEST_SERVER,
-    cancel_scenario,
-    decline_and_replace_scenario,
-    skipper,
-)
+from tests.scenarios import SCENARIOS
+from tests.test_crew_waits_time_skipping import TEST_SERVER, skipper
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("CHARTERS_RECORD_HISTORIES") == "1"
 
-Scenario = Callable[[Any], Awaitable[WorkflowHandle[Any, Any]]]
-SCENARIOS: dict[str, tuple[Scenario, str]] = {
-    "confirmed-decline-replacement": (decline_and_replace_scenario, "confirmed"),
-    "cancelled-after-reminder": (cancel_scenario, "cancelled"),
-    # recorded with parallel-steps-v3 (the older two replay the code paths from before it)
-    "v3-confirmed-decline-replacement": (decline_and_replace_scenario, "confirmed"),
-    "v3-cancelled-after-reminder": (cancel_scenario, "cancelled"),
-}
 NAMES = sorted(set(SCENARIOS) | {p.stem for p in HISTORIES.glob("*.json")})
 
 

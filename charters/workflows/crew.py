@@ -163,7 +163,9 @@ class CrewWaits:
         self._s.invited_at[change.member.id] = workflow.now()
         self._book.unblock(f"crew-email:{change.replaces}")
         self._book.unblock(f"crew-declined:{change.replaces}")
-        await self.email(old.role, change.member, "invite", tag=f"v{self._s.crew_version}")
+        await self.email(
+            old.role, change.member, "invite", tag=f"v{self._s.crew_version}" if same else ""
+        )
 
     def bounced(self, bounce: EmailBounced) -> None:
         answer = self._s.answers.get(bounce.crew_id)

@@ -68,6 +68,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from charters import contract
+from charters.actions import settled
 from charters.models import (
     Booking,
     CalendarEntryRequest,
@@ -574,7 +575,7 @@ class Bench:
             handle: WorkflowHandle[Any, Any] = await start_booking(
                 self.client, self.settings, booking
             )
-            await asyncio.wait_for(handle.result(), timeout=self.config.booking_timeout_seconds)
+            await settled(handle, timeout=self.config.booking_timeout_seconds)
             sample.ok = True
         except Exception as exc:  # noqa: BLE001 - counted as a failed booking
             sample.error = f"{type(exc).__name__}: {exc}"

@@ -15,6 +15,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charters import contract
+from charters.actions import settled
 from charters.models import ApproveSccKeyRepair, Booking, BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.starter import book as booking_start
@@ -92,7 +93,7 @@ async def _demo(settings: Settings, console: Console, file: Path) -> int:
     for who in pressed:
         console.print(f"  crew link followed and accepted: {who}")
     try:
-        result = await handle.result()
+        result = await settled(handle, timeout=120)
     except WorkflowFailureError as exc:
         console.print(f"[bold red]booking failed:[/] {exc.cause}")
         return 1
