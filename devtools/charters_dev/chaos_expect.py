@@ -20,6 +20,14 @@ class Expected:
     ledger_key: str | None = None
 
 
+def captain_email(t: Tracked) -> str:
+    """Where the captain's summary goes: the replacement's address once the captain declined
+    and was replaced."""
+    if t.plan.decliner == t.booking.captain.id and t.did("assign"):
+        return REPLACEMENT["email"]
+    return t.booking.captain.email
+
+
 def expected_effects(t: Tracked, invited: dict[str, int]) -> dict[str, Expected]:
     """effect name -> how many; `invited` is recipient -> invitations found (a cancelled booking
     tells exactly the members it had invited)."""

@@ -21,7 +21,7 @@ from charters_dev.chaos_effects import (
     page_body,
     scc_items,
 )
-from charters_dev.chaos_expect import Expected, expected_effects, mismatches
+from charters_dev.chaos_expect import Expected, captain_email, expected_effects, mismatches
 
 
 async def read_ledger(
@@ -57,7 +57,7 @@ async def read_ledger(
             "calendar entry": len(entries),
             "SCC item": len(items),
             "guest page object": int(page is not None),
-            "captain summary": mails[("captain-summary", t.booking.captain.email)],
+            "captain summary": mails[("captain-summary", captain_email(t))],
             "CloudFront invalidation (distinct CallerReference)": len(caller_refs),
             **{f"invite to {to}": n for to, n in invited.items()},
             **{
