@@ -153,8 +153,15 @@ def classify(
         "ledger_key": ledger_key,
         "class": "unexplained",
     }
-    if ledger_key is None or ledger_key not in takeovers:
+    if ledger_key is None:
         return entry
+    # The workflow may key an effect more finely than the count does (the captain's summary per
+    # round and crew version): the key's own claims, or those of the keys under it.
+    under = [k for k in takeovers if k == ledger_key or k.startswith(f"{ledger_key}:")]
+    if not under:
+        return entry
+    ledger_key = max(under, key=lambda k: takeovers[k])
+    entry["ledger_key"] = ledger_key
     claims = takeovers[ledger_key]
     entry["ledger_claims"] = claims
     idem = ledger_key.split(":", 1)[1]
