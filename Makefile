@@ -54,8 +54,9 @@ clean:
 	rm -rf $(VENV) .charters test-artifacts bench-results
 
 # Chaos run on its own fresh stack: bookings through injected 5xx/throttle/reset/slow answers and
-# worker kills, every effect counted in the emulated systems; fails on a duplicate or a loss.
-# Options: make chaos CHAOS_ARGS="--bookings 200 --kills 8 --fault-rate 0.2 --seed 7"
+# kills of the Temporal server and of workers, a rolling deploy; every effect counted in the
+# emulated systems; fails on a duplicate, a loss or a mismatch.
+# Options: make chaos CHAOS_ARGS="--bookings 300 --kills 8 --server-kills 3 --workers 3 --seed 7"
 .PHONY: chaos
 chaos: install
 	$(VENV)/bin/charters chaos $(CHAOS_ARGS)

@@ -1,45 +1,75 @@
 """The chaos run of `make chaos`, short: 20 bookings through 5xx, throttling, resets and slow
-answers on every external system while the worker is killed twice with SIGKILL; then every
-effect is counted in the emulated systems. It reuses the session stack: the ledger is filtered by
-this run's booking references, and the faults are switched off again at the end."""
+answers on every external system, while the Temporal dev server is killed with SIGKILL (and
+restarted on its SQLite file), a worker is killed with SIGKILL and the two workers are rolled
+(SIGTERM, graceful drain); then every effect is counted in the emulated systems. It runs on a
+stack of its own: killing the session stack's server would disturb the other tests."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
-from charters_dev.chaos import PROXY_TARGETS, ChaosConfig, print_report, run_chaos
+import pytest
+from charters_dev.chaos import ChaosConfig, print_report, run_chaos
+from charters_dev.chaos_report import write_report
+from charters_dev.isolated import QUICK_RETRIES, isolated_settings
 from charters_dev.stack import DevStack
 from rich.console import Console
 
 
-async def test_short_chaos_run_has_no_duplicate_and_no_loss(stack: DevStack) -> None:
+@pytest.fixture
+def own_stack(tmp_path: Path) -> Iterator[DevStack]:
+    stack = DevStack(isolated_settings(tmp_path / "chaos", **QUICK_RETRIES), fresh=True).start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+async def test_short_chaos_run_has_no_duplicate_no_loss_no_mismatch(own_stack: DevStack) -> None:
     config = ChaosConfig(
         bookings=20,
-        kills=2,
+        kills=1,
+        server_kills=1,
+        workers=2,
+        rolls=1,
+        permanent=("scc-key-hash",),
+        operator_share=0.05,
         fault_rate=0.1,
         seed=7,
         concurrency=10,
-        booking_timeout_seconds=90,
-        final_timeout_seconds=90,
+        booking_timeout_seconds=60,
+        final_timeout_seconds=60,
     )
-    try:
-        report = await run_chaos(stack, config)
-    finally:
-        for target in PROXY_TARGETS:
-            stack.set_faults(target, "")
-            stack.reset_fault_counters(target)
+    report = await run_chaos(own_stack, config)
     print()
     print_report(Console(width=200), report)
+    print("report:", write_report(report, Path("test-artifacts")))
 
     assert report["started"] == 20, report["not_started"]
     assert report["lost"] == 0, report["lost_refs"]
     assert report["duplicates"] == 0, json.dumps(report["duplicate_details"], indent=1)
     assert report["missing_effects"] == 0, report["missing_details"]
-    assert report["completed"] + report["failed"] == 20
-    assert not report["failed_without_reason"]
-    assert report["kills"] == 2
+    assert report["mismatch"] == 0, json.dumps(report["mismatch_details"], indent=1)
+    assert report["failed"] == 0, report["failed_reasons"]
+    assert report["completed"] + report["cancelled"] == 20
+    # every kind of operator action ran, and the workflow answered each
+    assert set(report["plans"]) >= {"decline-replace", "reschedule", "cancel", "second-start"}
+    assert report["actions"].get("second-start:refused", 0) >= 1
+    assert "second-start:started" not in report["actions"]
+    late = {k: n for k, n in report["actions"].items() if k.startswith("late-answer:")}
+    assert sum(late.values()) >= 1 and not late.get("late-answer:recorded"), late
+    assert report["server_kills"] == 1
+    assert report["kills"] == 1
+    assert report["rolled_workers"] == 2
     assert report["faults_injected_total"] > 0
-    assert report["signals_received"] == report["signals_sent"] == 60
+    # the permanent fault blocked bookings visibly, and they went on once it was fixed
+    (fault,) = report["permanent_faults"]
+    assert fault["kind"] == "scc-key-hash" and fault["blocked"], fault
+    assert report["blocked_on"].get("scc-service-key-hash", 0) >= 1
+    assert report["blocked_then_resumed"] >= len(fault["blocked"])
+    assert not report["cli_errors"]
     # What is set apart from the count carries its evidence: a ledger claim taken over after an
     # attempt that was killed mid-flight.
     for dup in report["duplicate_details"]:

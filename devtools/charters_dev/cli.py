@@ -153,8 +153,15 @@ def register(app: typer.Typer, ops: typer.Typer) -> None:
 
     @app.command()
     def chaos(
-        bookings: Annotated[int, typer.Option(help="bookings to run")] = 100,
-        kills: Annotated[int, typer.Option(help="times the worker is killed with SIGKILL")] = 5,
+        bookings: Annotated[int, typer.Option(help="bookings to run")] = 200,
+        kills: Annotated[int, typer.Option(help="times a worker is killed with SIGKILL")] = 5,
+        server_kills: Annotated[
+            int, typer.Option(help="times the Temporal dev server is killed with SIGKILL")
+        ] = 2,
+        workers: Annotated[int, typer.Option(help="worker processes")] = 2,
+        rolls: Annotated[
+            int, typer.Option(help="rolling deploys (each worker replaced, SIGTERM)")
+        ] = 1,
         fault_rate: Annotated[
             float, typer.Option(help="share of external calls faulted: 5xx, throttle, reset, slow")
         ] = 0.1,
@@ -177,6 +184,9 @@ def register(app: typer.Typer, ops: typer.Typer) -> None:
         config = ChaosConfig(
             bookings=bookings,
             kills=kills,
+            server_kills=server_kills,
+            workers=workers,
+            rolls=rolls,
             fault_rate=fault_rate,
             seed=seed,
             concurrency=concurrency,

@@ -1,0 +1,126 @@
+"""What each booking of a chaos run should have left in the emulated systems, from its plan and
+where it ended: how many of each effect (`Expected`: a range, as a cancel may land before or after
+a step), and the end state its people's actions call for (`mismatches`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from charters_dev.chaos_config import Tracked
+from charters_dev.chaos_operators import REPLACEMENT
+
+CANCELLED_PAGE = "has been cancelled"
+
+
+@dataclass
+class Expected:
+    low: int
+    high: int
+    ledger_key: str | None = None
+
+
+def captain_email(t: Tracked) -> str:
+    """Where the captain's summary goes: the replacement's address once the captain declined
+    and was replaced."""
+    if t.plan.decliner == t.booking.captain.id and t.did("assign"):
+        return REPLACEMENT["email"]
+    return t.booking.captain.email
+
+
+def expected_effects(t: Tracked, invited: dict[str, int]) -> dict[str, Expected]:
+    """effect name -> how many; `invited` is recipient -> invitations found (a cancelled booking
+    tells exactly the members it had invited)."""
+    wf = t.workflow_id
+    plan = t.plan
+    cancelled = t.outcome == "cancelled"
+    done = 0 if cancelled else 1
+    maybe = (0 if cancelled else 1, 1)
+    early_cancel = cancelled and plan.cancel_at in ("start", "provisioning", "publishing")
+    effects: dict[str, Expected] = {
+        "calendar entry": Expected(*(maybe if early_cancel else (1, 1))),
+        "SCC item": Expected(*(maybe if early_cancel else (1, 1))),
+        "guest page object": Expected(*(maybe if early_cancel else (1, 1))),
+    }
+    summary = 1 if not cancelled or plan.cancel_at == "confirmed" else 0
+    effects["captain summary"] = Expected(summary, summary, f"email:{wf}:captain-summary")
+    rescheduled = t.did("reschedule") and not cancelled
+    pages = 2 if rescheduled else 1
+    effects["CloudFront invalidation (distinct CallerReference)"] = Expected(
+        0 if cancelled else pages, pages + (1 if cancelled else 0)
+    )
+    members = dict(t.members)
+    if t.did("assign"):
+        members[REPLACEMENT["id"]] = REPLACEMENT["email"]
+    for crew_id, to in members.items():
+        low = 0 if early_cancel or (cancelled and plan.cancel_at != "confirmed") else done
+        effects[f"invite to {to}"] = Expected(low, 1, f"email:{wf}:invite:1:{crew_id}")
+        told = 1 if cancelled and invited.get(to, 0) else 0
+        effects[f"cancelled mail to {to}"] = Expected(told, told)
+        again = 1 if rescheduled and crew_id != plan.decliner else 0
+        effects[f"rescheduled mail to {to}"] = Expected(again, again)
+    return effects
+
+
+def mismatches(
+    t: Tracked,
+    calendar: list[dict[str, Any]],
+    scc: list[dict[str, Any]],
+    page: str | None,
+) -> list[str]:
+    """How the booking's end state differs from what its plan calls for (empty: it agrees)."""
+    plan = t.plan
+    wrong: list[str] = []
+    want = "cancelled" if plan.ends_cancelled else "confirmed"
+    if t.outcome != want:
+        wrong.append(f"ended {t.outcome} ({t.reason or 'no reason'}), plan {plan.kind}: {want}")
+        return wrong
+    cal_status = "cancelled" if plan.ends_cancelled else "confirmed"
+    wrong += [
+        f"calendar entry {e.get('entry_id')} is {e.get('status')}, not {cal_status}"
+        for e in calendar
+        if e.get("status") != cal_status
+    ]
+    if plan.ends_cancelled:
+        wrong += [
+            f"SCC event {i.get('event_id')} is {i.get('status')}"
+            for i in scc
+            if i.get("status") != "cancelled"
+        ]
+        if page is not None and CANCELLED_PAGE not in page:
+            wrong.append("the guest page is not the cancellation notice")
+        if plan.late_answer and any(a["recorded"] for a in t.actions if a["what"] == "late-answer"):
+            wrong.append("an answer after the cancel was recorded")
+    else:
+        wrong += [
+            f"SCC event {i.get('event_id')} is cancelled"
+            for i in scc
+            if i.get("status") == "cancelled"
+        ]
+        if page is not None and CANCELLED_PAGE in page:
+            wrong.append("the guest page says cancelled")
+    if plan.kind == "reschedule" and plan.new_starts_at is not None:
+        date = plan.new_starts_at.date().isoformat()
+        wrong += [
+            f"calendar entry on {e.get('date')}, not {date}"
+            for e in calendar
+            if e.get("date") != date
+        ]
+        wrong += [
+            f"SCC event on {i.get('date')}, not {date}"
+            for i in scc
+            if not str(i.get("date", "")).startswith(date)
+        ]
+        if t.final is not None and t.final.round != 2:
+            wrong.append(f"round {t.final.round} after one reschedule")
+    if plan.kind == "decline-replace" and t.final is not None:
+        answers = {c.crew_id: c.answer for c in t.final.crew}
+        if answers.get(REPLACEMENT["id"]) != "accepted":
+            wrong.append(f"replacement {answers.get(REPLACEMENT['id'])}, not accepted")
+        if t.result and plan.decliner in {c.crew_id for c in t.result.confirmations}:
+            wrong.append(f"{plan.decliner} still on the crew after the replacement")
+    if plan.kind == "second-start":
+        codes = [a["code"] for a in t.actions if a["what"] == "second-start"]
+        if codes != ["refused"]:
+            wrong.append(f"second start: {codes}, not refused")
+    return wrong
