@@ -54,6 +54,24 @@ SEARCH_ATTRIBUTES: list[SearchAttributeKey[Any]] = [
     SA_CREW_PENDING,
 ]
 
+# The stages the workflow reports (BookingStage), in the order a booking passes them.
+STAGES: list[str] = [
+    "received",
+    "validating",
+    "provisioning",
+    "publishing",
+    "notifying",
+    "awaiting-crew",
+    "finalizing",
+    "confirmed",
+    "under-way",
+    "post-trip",
+    "completed",
+    "cancelling",
+    "cancelled",
+    "failed",
+]
+
 BLOCKED_SCC_KEY_HASH = "scc-service-key-hash"
 BLOCKED_CREW_CONFIRMATIONS = "crew-confirmations"
 BLOCKED_CREW_DECLINED = "crew-declined"

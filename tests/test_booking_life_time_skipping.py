@@ -8,6 +8,7 @@ a client waits on an update."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
 from charters import contract
-from charters.models import AssignCrew, BookingResult, CrewMember, Reschedule
+from charters.models import AssignCrew, BookingResult, BookingStatus, CrewMember, Reschedule
 from charters.settings import Settings
 from charters.starter.book import start_booking, validate
 from charters.worker.wiring import AwsClients
@@ -93,6 +94,10 @@ async def test_scc_key_missing_for_14_days_then_fixed(
     assert len(alerts) == 1, "operations told once, not daily"
 
 
+def at_round(wanted: int) -> Callable[[BookingStatus], bool]:
+    return lambda s: s.round == wanted
+
+
 def local(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%d")
 
@@ -123,7 +128,7 @@ async def test_120_days_three_reschedules_two_replacements_then_the_trip(
             await ts.sleep(days=10)
             starts = starts + timedelta(days=1, hours=1)
             await handle.signal(contract.SIGNAL_RESCHEDULE, Reschedule(starts_at=starts))
-            await wait_status(handle, lambda s, n=n: s.round == n + 2, f"round {n + 2}")
+            await wait_status(handle, at_round(n + 2), f"round {n + 2}")
             await confirm_all(handle, crew)
 
         await confirm(handle, "crew-2", "decline")

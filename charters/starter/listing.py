@@ -10,22 +10,7 @@ from charters import contract
 
 _SAFE = re.compile(r"^[a-z0-9:_-]{1,64}$")
 
-STAGES = [
-    "received",
-    "validating",
-    "provisioning",
-    "publishing",
-    "notifying",
-    "awaiting-crew",
-    "finalizing",
-    "confirmed",
-    "under-way",
-    "post-trip",
-    "completed",
-    "cancelling",
-    "cancelled",
-    "failed",
-]
+STAGES = contract.STAGES
 """The stages the workflow reports (BookingStage); `--stage` is matched against them."""
 
 

@@ -36,16 +36,7 @@ from charters.starter.book import start_booking
 
 # Stages in the order a booking passes them; a cancel planned at a stage fires once the booking
 # is seen there or later.
-STAGE_ORDER = (
-    "received",
-    "validating",
-    "provisioning",
-    "publishing",
-    "notifying",
-    "awaiting-crew",
-    "finalizing",
-    "confirmed",
-)
+STAGE_ORDER = tuple(contract.STAGES[: contract.STAGES.index("confirmed") + 1])
 # Blocks that wait for the crew or an operator's decision, not for a retry.
 PLANNED_BLOCKS = ("crew-declined", "crew-confirmations", "crew-deadline", "crew-unfilled")
 CANCEL_STAGES = ("start", "provisioning", "publishing", "awaiting-crew", "confirmed")
