@@ -77,7 +77,7 @@ async def test_guest_page_is_in_s3_with_details_and_content_type(
         assert amount not in html
 
 
-async def test_cloudfront_invalidated_both_paths(
+async def test_cloudfront_invalidated_the_viewer_and_the_rewritten_paths(
     seed_booking: tuple[dict[str, Any], BookingResult],
     aws: AwsClients,
     settings: Settings,
@@ -85,7 +85,7 @@ async def test_cloudfront_invalidated_both_paths(
     _, result = seed_booking
     slug = result.guest_page_key.removeprefix("guest-pages/").removesuffix(".html")
     found = invalidations_for(aws, settings, slug)
-    assert found == [[f"/g/{slug}", f"/g/{slug}/"]]
+    assert found == [[f"/g/{slug}", f"/g/{slug}/", f"/guest-pages/{slug}.html"]]
 
 
 async def test_scc_item_holds_no_revenue_and_exactly_one_of_each_effect(
