@@ -137,8 +137,8 @@ def test_a_crash_loop_is_reported_and_left_down(tmp_path: Path) -> None:
     stack = DevStack(settings)
     stack._spawn("flaky", [sys.executable, "-c", "import sys; sys.exit(3)"])
     out = StringIO()
-    supervisor = Supervisor(stack, Console(file=out, width=200), clock=lambda: now[0])
     now = [0.0]
+    supervisor = Supervisor(stack, Console(file=out, width=200), clock=lambda: now[0])
     for _ in range(200):
         stack.procs["flaky"].wait(timeout=30)
         supervisor.check()

@@ -446,7 +446,15 @@ def test_admin_get_put_delete(upstream: Upstream, make_proxy: Any) -> None:
             "forwarded": 1,
             "upstream_errors": 0,
             "faults_total": 2,
-            "faults": {"400": 0, "500": 0, "503": 1, "throttle": 1, "reset": 0, "slow": 0},
+            "faults": {
+                "400": 0,
+                "500": 0,
+                "503": 1,
+                "throttle": 1,
+                "reset": 0,
+                "slow": 0,
+                "rejected": 0,
+            },
         }
 
         bad = c.put(admin, json={"error_rate": 1, "kindz": ["503"]})

@@ -39,12 +39,12 @@ async def test_web_ui_story_and_list(booker: Booker, client: Client) -> None:
             shown = await asyncio.to_thread(
                 runner.invoke, app, ["list", "--stage", "confirmed"], env={"COLUMNS": "250"}
             )
-            if data["booking_ref"] in shown.output:
+            if result.workflow_id in shown.output:
                 return shown.output
             await asyncio.sleep(0.3)
         return shown.output
 
-    assert data["booking_ref"] in await listed()
+    assert result.workflow_id in await listed()
     watched = await asyncio.to_thread(runner.invoke, app, ["status", result.workflow_id, "--watch"])
     assert watched.exit_code == 0 and "confirmed" in watched.output
 

@@ -73,4 +73,4 @@ def test_product_wheel_holds_no_dev_code_and_requires_no_moto(tmp_path: Path) ->
 
     # the dev commands register from the dev package's entry point, never from the product's
     assert "charters.cli" not in entries
-    assert "charters = charters.starter.cli:app" in entries
+    assert "charters = charters.starter.cli:main" in entries

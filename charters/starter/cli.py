@@ -27,7 +27,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charters import contract
-from charters.actions import settled
+from charters.actions import SETTLED_STAGES, settled
 from charters.models import BookingResult, BookingStatus, describe_validation_error
 from charters.settings import Settings
 from charters.starter import book as booking_start
@@ -173,7 +173,9 @@ async def read_status(
 @guarded
 def status(
     workflow_id: str,
-    watch: Annotated[bool, typer.Option(help="refresh every 2 s until it completes")] = False,
+    watch: Annotated[
+        bool, typer.Option(help="refresh every 2 s until it settles (confirmed, cancelled, over)")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object, for scripts")] = False,
 ) -> None:
     """Where a booking stands: each step, retries with their last error, crew answers, and
@@ -190,7 +192,7 @@ def status(
         if watch:
             console.clear()
         show_status(console, current, link, retries)
-        if not watch or not running:
+        if not watch or not running or current.stage in SETTLED_STAGES:
             return
         time.sleep(2)
 
@@ -270,8 +272,8 @@ def worker() -> None:
     from charters.worker.main import run_worker
 
     settings = _settings()
-    err.print(f"worker: {settings.connection_summary()}", highlight=False)
     configure_logging(json=settings.log_json)
+    logging.getLogger("charters.worker").info("worker: %s", settings.connection_summary())
     code = asyncio.run(run_worker(settings))
     # The worker has drained: exit without interpreter finalization, where an activity thread
     # that is still stuck, or the SDK core's own threads, can abort the process (SIGABRT).
