@@ -113,13 +113,14 @@ class StepRunner:
                     f"{command}; then `{resolve}`"
                     + (f" (or `{resolve} --skip`: {skippable})" if skippable else ""),
                 )
-                await self.alert(
-                    f"blocked:{on}:{self._s.round}",
-                    f"{self._s.status.booking_ref}: {step} needs a person",
-                    f"{step} failed for good: {cause}\nFix: {command}\nThen: {resolve}",
-                )
-                self._waiting[on] = skippable
+                self._waiting[on] = skippable  # an operator may answer while the alert goes out
+                self._s.resolutions.pop(on, None)
                 try:
+                    await self.alert(
+                        f"blocked:{on}:{self._s.round}",
+                        f"{self._s.status.booking_ref}: {step} needs a person",
+                        f"{step} failed for good: {cause}\nFix: {command}\nThen: {resolve}",
+                    )
                     action = await self._resolution(on)
                 finally:
                     self._waiting.pop(on, None)
@@ -133,7 +134,6 @@ class StepRunner:
             return result
 
     async def _resolution(self, on: str) -> str:
-        self._s.resolutions.pop(on, None)
         await workflow.wait_condition(
             lambda: (
                 on in self._s.resolutions or (self._s.cancel is not None and not self.compensating)
