@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from charters_dev.seed import set_service_key_hash
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
@@ -26,7 +25,6 @@ from charters.worker.wiring import AwsClients
 from tests.support import calendar_entries, mail_for, scc_items
 from tests.test_crew_waits_time_skipping import (
     REPLACEMENT,
-    TEST_SERVER,
     Skipper,
     awaiting_crew,
     confirm,
@@ -35,8 +33,6 @@ from tests.test_crew_waits_time_skipping import (
     status,
     wait_status,
 )
-
-pytestmark = pytest.mark.skipif(not TEST_SERVER.exists(), reason=f"no {TEST_SERVER}")
 
 HISTORY_BOUND = 5000
 SECOND_REPLACEMENT = CrewMember(

@@ -364,6 +364,11 @@ class CharterBookingWorkflow(BookingHandlers):
         assert self._s.booking is not None
         return self._s.booking
 
+    @workflow.query(name=contract.QUERY_RESULT)
+    def result(self) -> BookingResult:
+        """What the booking has made so far (its final result once it is over)."""
+        return self._result()
+
     def _result(self) -> BookingResult:
         outcome = self._s.status.outcome or "confirmed"
         return BookingResult(

@@ -16,7 +16,6 @@ from charters import contract
 from charters.models import (
     ApproveSccKeyRepair,
     AssignCrew,
-    BookingResult,
     BookingState,
     BookingStatus,
     CancelBooking,
@@ -46,9 +45,6 @@ class BookingHandlers:
     _life: Lifecycle
     _steps: StepRunner
     _changes: int
-
-    def _result(self) -> BookingResult:
-        raise NotImplementedError
 
     @workflow.update(name=contract.UPDATE_CREW_CONFIRMATION)
     async def confirm_update(self, answer: CrewConfirmation) -> Verdict:
@@ -188,7 +184,3 @@ class BookingHandlers:
         return self._s.status.model_copy(
             update={"crew": [a.model_copy() for a in self._s.answers.values()]}
         )
-
-    @workflow.query(name=contract.QUERY_RESULT)
-    def result(self) -> BookingResult:
-        return self._result()
