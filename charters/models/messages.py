@@ -1,0 +1,140 @@
+"""What the workflow and its activities send each other."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel
+
+from charters.models.booking import (
+    Booking,
+    CrewMember,
+    CrewView,
+    EmailKind,
+    GuestEmailKind,
+    Role,
+)
+from charters.models.people import CrewAnswer
+
+
+class CalendarEntryRequest(BaseModel):
+    idempotency_key: str
+    booking: Booking
+    status: Literal["tentative", "confirmed"] = "tentative"
+
+
+class CalendarStatusRequest(BaseModel):
+    entry_id: str
+    status: Literal["tentative", "confirmed", "cancelled"]
+    booking: Booking | None = None
+
+
+class CalendarEntryRef(BaseModel):
+    entry_id: str
+    created: bool
+
+
+class SccKeyCheck(BaseModel):
+    ok: bool
+    reason: Literal["ok", "missing", "mismatch"]
+
+
+class SccEventRequest(BaseModel):
+    idempotency_key: str
+    charter: CrewView
+
+
+class SccUpdateRequest(BaseModel):
+    event_id: str
+    status: Literal["scheduled", "rescheduled", "cancelled"]
+    charter: CrewView
+
+
+class SccEventRef(BaseModel):
+    event_id: str
+    created: bool
+
+
+class RedactionRequest(BaseModel):
+    event_id: str
+    amounts: list[Decimal]
+
+
+class RedactionResult(BaseModel):
+    changed: bool
+    fields: list[str]
+
+
+class GuestPageRequest(BaseModel):
+    charter: CrewView
+    event_id: str | None
+    cancelled: bool = False
+
+
+class GuestPageRef(BaseModel):
+    bucket: str
+    key: str
+    url: str
+    content_sha256: str
+
+
+class InvalidationRequest(BaseModel):
+    idempotency_key: str
+    slug: str
+    content_sha256: str
+
+
+class InvalidationRef(BaseModel):
+    invalidation_id: str
+    paths: list[str]
+    caller_reference: str
+
+
+class CrewEmailRequest(BaseModel):
+    idempotency_key: str
+    workflow_id: str
+    member: CrewMember
+    role: Role
+    charter: CrewView
+    kind: EmailKind = "invite"
+    round: int = 1
+
+
+class OperationsAlertRequest(BaseModel):
+    idempotency_key: str
+    subject: str
+    body: str
+
+
+class CaptainSummaryRequest(BaseModel):
+    idempotency_key: str
+    booking: Booking
+    charter: CrewView
+    confirmations: list[CrewAnswer]
+
+
+class GuestEmailRequest(BaseModel):
+    idempotency_key: str
+    guest_email: str
+    charter: CrewView
+    kind: GuestEmailKind
+    hours_before: float | None = None
+    album_url: str | None = None
+
+
+class AlbumRequest(BaseModel):
+    charter: CrewView
+    event_id: str
+
+
+class AlbumRef(BaseModel):
+    key: str
+    url: str
+    photos: int
+    content_sha256: str
+
+
+class EmailSent(BaseModel):
+    message_id: str
+    duplicate: bool

@@ -1,0 +1,74 @@
+"""People's actions on a booking (updates and signals) and the workflow's verdict."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from charters.models.booking import (
+    CrewMember,
+    Role,
+)
+
+
+class CrewConfirmation(BaseModel):
+    crew_id: str
+    decision: Literal["accept", "decline"]
+    by: str = "crew"
+    round: int | None = Field(None, description="invitation round of a magic link; None: current")
+
+
+class AssignCrew(BaseModel):
+    replaces: str
+    member: CrewMember
+
+
+class CancelBooking(BaseModel):
+    reason: str = "cancelled by operator"
+
+
+class Reschedule(BaseModel):
+    starts_at: datetime
+    duration_hours: Decimal | None = None
+
+
+class ApproveSccKeyRepair(BaseModel):
+    approved_by: str = "operator"
+
+
+class ResolveBlock(BaseModel):
+    """An operator's answer to a blocked step: try it again now, or skip it where skipping is
+    safe (the step's own rule; a refused skip says why)."""
+
+    action: Literal["retry", "skip"] = "retry"
+    step: str | None = Field(None, description="the blocked step; None: whatever is blocked")
+    by: str = "operator"
+
+
+class EmailBounced(BaseModel):
+    """SES told us (bounce, complaint, or a rejected send) that a crew member's address does not
+    receive mail: their seat is blocked until an operator fixes the address or replaces them."""
+
+    crew_id: str
+    kind: Literal["bounce", "complaint", "rejected"]
+    reason: str
+
+
+class Verdict(BaseModel):
+    """The workflow's own answer to a person's action: what the page or the CLI shows."""
+
+    recorded: bool
+    code: str = Field(description="`recorded`, or why not: contract.REFUSED_*")
+    message: str
+
+
+class CrewAnswer(BaseModel):
+    crew_id: str
+    name: str
+    role: Role
+    answer: Literal["pending", "accepted", "declined", "replaced"] = "pending"
+    by: str | None = None
+    reminders_sent: int = 0

@@ -1,0 +1,155 @@
+"""The workflow's input, options, status, result and the state it carries through
+continue-as-new."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from charters.models.booking import (
+    Booking,
+    CrewView,
+)
+from charters.models.messages import (
+    GuestPageRef,
+)
+from charters.models.people import (
+    AssignCrew,
+    CancelBooking,
+    CrewAnswer,
+    CrewConfirmation,
+    EmailBounced,
+    Reschedule,
+)
+
+
+class BookingOptions(BaseModel):
+    """Timing knobs the workflow needs; the starter fills them from settings so the workflow
+    never reads configuration itself."""
+
+    scc_retry_initial_seconds: float = 2.0
+    scc_retry_max_interval_seconds: float = 60.0
+    activity_max_interval_seconds: float = 30.0
+    activity_timeout_seconds: float = 30.0
+    reminder_after_hours: float = 24.0
+    max_reminders: int = 2
+    confirm_deadline_hours_before: float = 48.0
+    guest_page_url: str
+    step_retry_budget_seconds: float = Field(
+        600.0, description="transient retries of one step before it blocks for a person"
+    )
+    guest_reminder_hours_before: list[float] = Field(default_factory=lambda: [72.0, 24.0])
+    crew_day_of_hours_before: float = 4.0
+    thank_you_hours_after_end: float = 2.0
+    history_event_limit: int = Field(
+        2000, description="continue-as-new at a quiet point once history is this long"
+    )
+
+
+class CharterBookingInput(BaseModel):
+    """Raw booking (validated again inside the workflow) plus options. Never a secret. `state` is
+    set only by continue-as-new: the booking's life so far, carried to the next run."""
+
+    booking: dict[str, Any]
+    options: BookingOptions
+    state: BookingState | None = None
+
+
+StepState = Literal[
+    "pending",
+    "running",
+    "done",
+    "failed",
+    "retrying",
+    "blocked",
+    "skipped",
+    "compensated",
+    "cancelled",
+]
+
+
+class Block(BaseModel):
+    """A step that waits for a person: what it is, why, and the exact command that resolves it."""
+
+    on: str
+    reason: str
+    fix: str
+    since: datetime | None = None
+
+
+class BookingStatus(BaseModel):
+    workflow_id: str
+    booking_ref: str
+    stage: str
+    round: int = 1
+    steps: dict[str, StepState]
+    crew: list[CrewAnswer]
+    blocked_on: str | None = None
+    blocked_reason: str | None = None
+    blocked_fix: str | None = Field(None, description="the exact command that resolves the block")
+    outcome: Literal["completed", "cancelled"] | None = None
+    blocks: list[Block] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="what happened that people see")
+    guest_page_url: str | None = None
+    charter: CrewView | None = None
+    error: str | None = None
+
+
+class BookingResult(BaseModel):
+    workflow_id: str
+    booking_ref: str
+    outcome: Literal["confirmed", "completed", "cancelled"]
+    calendar_entry_id: str | None
+    scc_event_id: str | None
+    guest_page_url: str
+    guest_page_key: str
+    invalidation_ids: list[str]
+    crew_email_ids: dict[str, str]
+    captain_summary_email_id: str | None
+    confirmations: list[CrewAnswer]
+    guest_email_ids: dict[str, str] = Field(default_factory=dict)
+    album_url: str | None = None
+    compensated: list[str] = Field(default_factory=list)
+
+
+class BookingState(BaseModel):
+    """Everything the workflow knows of the booking, in one model: held by the workflow and its
+    helpers, carried whole through continue-as-new."""
+
+    booking: Booking | None = None
+    status: BookingStatus
+    answers: dict[str, CrewAnswer] = Field(default_factory=dict)
+    invited_at: dict[str, datetime] = Field(default_factory=dict)
+    round: int = 1
+    crew_version: int = 1
+    calendar_id: str | None = None
+    event_id: str | None = None
+    page: GuestPageRef | None = None
+    invalidations: list[str] = Field(default_factory=list)
+    emails: dict[str, str] = Field(default_factory=dict)
+    notified: list[str] = Field(default_factory=list)
+    done: list[str] = Field(default_factory=list, description="one-off effects already made")
+    alerted: list[str] = Field(default_factory=list)
+    compensated: list[str] = Field(default_factory=list)
+    summary_id: str | None = None
+    summary_version: int = 0
+    cancel: CancelBooking | None = None
+    reschedules: list[Reschedule] = Field(default_factory=list)
+    assignments: list[AssignCrew] = Field(default_factory=list)
+    bounces: list[EmailBounced] = Field(default_factory=list)
+    early: list[CrewConfirmation] = Field(default_factory=list)
+    resolutions: dict[str, str] = Field(default_factory=dict)
+    repair_requested: bool = False
+    setup_done: bool = False
+    escalated_round: int = 0
+    asked_at: datetime | None = None
+    finalized: str | None = Field(None, description="round:crew_version the summary went for")
+    guest_emails: dict[str, str] = Field(default_factory=dict)
+    album_url: str | None = None
+    departed: bool = False
+    runs: int = 1
+
+
+CharterBookingInput.model_rebuild()
