@@ -4,6 +4,8 @@ guest and crew would want to learn of it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from temporalio import workflow
 
 from charters.models import CalendarStatusRequest, SccUpdateRequest
@@ -45,10 +47,10 @@ class Compensation(Part):
         self._s.status.outcome = "cancelled"
         self._book.set_stage("cancelled")
 
-    async def _once(self, step: str, undo: object) -> None:
+    async def _once(self, step: str, undo: Callable[[], Awaitable[None]]) -> None:
         if step in self._s.compensated:
             return
-        await undo()  # type: ignore[operator]
+        await undo()
         self._s.compensated.append(step)
         self._book.step(step, "compensated")
 

@@ -28,7 +28,7 @@ from charters.models import (
     describe_validation_error,
 )
 from charters.workflows.crew import CrewWaits, refuse
-from charters.workflows.steps import BookingCancelled, Part, StepRunner, describe
+from charters.workflows.steps import SUMMARIES, BookingCancelled, Part, StepRunner, describe
 
 with workflow.unsafe.imports_passed_through():
     from charters.activities.calendar import CalendarActivities
@@ -258,7 +258,7 @@ class Lifecycle(Part):
                 poll: workflow.ActivityHandle[SccKeyCheck] = workflow.start_activity_method(
                     SccLambdaActivities.await_scc_service_key,
                     start_to_close_timeout=timedelta(seconds=self._o.activity_timeout_seconds),
-                    summary="Wait for SERVICE_KEY_HASH to be fixed (retries until it is)",
+                    summary=SUMMARIES["await_scc_service_key"],
                     retry_policy=RetryPolicy(
                         initial_interval=timedelta(seconds=self._o.scc_retry_initial_seconds),
                         backoff_coefficient=2.0,
