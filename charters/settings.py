@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     history_event_limit: int = Field(
         2000, description="a booking continues as new at a quiet point past this many events"
     )
+    local_activities: bool = Field(
+        True,
+        description="short, idempotent steps run as local activities first, a regular activity "
+        "when their few quick attempts fail (false: every step a regular activity, as before)",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -44,6 +44,17 @@ async def happy_path_scenario(ts: Skipper) -> Handle:
     return handle
 
 
+async def regular_activities_scenario(ts: Skipper) -> Handle:
+    """The happy path with every step a regular activity (`CHARTERS_LOCAL_ACTIVITIES=false`)."""
+    data = await ts.charter(days_ahead=10)
+    async with ts.worker():
+        handle = await ts.book(data, local_activities=False)
+        await awaiting_crew(handle)
+        await _confirm_all(handle)
+        await result_of(handle)
+    return handle
+
+
 async def scc_block_repair_scenario(ts: Skipper) -> Handle:
     """SERVICE_KEY_HASH missing; an operator approves the repair; the booking goes on."""
     aws = aws_clients(ts.settings)
@@ -98,6 +109,7 @@ async def cancel_confirmed_scenario(ts: Skipper) -> Handle:
 
 SCENARIOS = {
     "happy-path-completed": (happy_path_scenario, "completed"),
+    "happy-path-regular-activities": (regular_activities_scenario, "completed"),
     "scc-block-repair": (scc_block_repair_scenario, "completed"),
     "decline-replacement": (decline_and_replace_scenario, "completed"),
     "reschedule": (reschedule_scenario, "completed"),

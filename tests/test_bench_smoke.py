@@ -39,7 +39,7 @@ def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
         baseline_runs=2,
         warmup=1,
         out_dir=tmp_path,
-        variants=["sandboxed:1", "passthrough:2"],  # before/after, and two worker processes
+        variants=["sandboxed:1:regular", "passthrough:2"],  # before/after, two worker processes
     )
     code = run_bench(config, Console(file=out, width=160))
     assert code == 0, out.getvalue()
@@ -64,16 +64,16 @@ def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
 
     # before and after in one run: each variant through every concurrency
     assert [(r["variant"], r["concurrency"]) for r in report["results"]] == [
-        ("sandboxed:1", 1),
-        ("sandboxed:1", 2),
+        ("sandboxed:1:regular", 1),
+        ("sandboxed:1:regular", 2),
         ("passthrough:2", 1),
         ("passthrough:2", 2),
     ]
-    assert report["before_variant"] == "sandboxed:1"
+    assert report["before_variant"] == "sandboxed:1:regular"
     assert report["primary_variant"] == "passthrough:2"  # no passthrough:1 asked for
     assert report["crew_notified_bound_ms"] == 10 * LATENCY_MS
     assert report["p50_crew_notified_ms_c1"] >= report["crew_notified_bound_ms"]
-    assert [v["variant"] for v in report["variants"]] == ["sandboxed:1", "passthrough:2"]
+    assert [v["variant"] for v in report["variants"]] == ["sandboxed:1:regular", "passthrough:2"]
     for variant in report["variants"]:
         assert set(variant["by_concurrency"]) == {"1", "2"}
         assert variant["throughput_stops"] is not None
@@ -83,6 +83,8 @@ def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
         assert cpu["worker"] > 0 and cpu["server"] > 0 and cpu["emulators"] > 0
         assert result["events_per_booking"] > 0
         assert result["crew_notified_ms"]["p50"] < result["latency_ms"]["p50"]
+    events = {r["variant"]: r["events_per_booking"] for r in report["results"]}
+    assert events["passthrough:2"] < events["sandboxed:1:regular"], "local-first: fewer events"
     for result in report["results"]:
         assert result["completed"] == 2 and result["failed"] == 0, result["errors"]
         assert result["bookings_per_s"] > 0

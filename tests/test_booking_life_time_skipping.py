@@ -106,7 +106,7 @@ async def test_120_days_three_reschedules_two_replacements_then_the_trip(
     starts = datetime.fromisoformat(data["starts_at"])
     crew = ["captain-1", "crew-1", "crew-2"]
     async with ts.worker():
-        handle = await book(ts, data, history_event_limit=300)
+        handle = await book(ts, data, history_event_limit=230)
         first_run = handle.result_run_id
         await awaiting_crew(handle)
         await invites_sent(ts.settings, ref)

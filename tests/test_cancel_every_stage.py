@@ -120,22 +120,25 @@ async def test_cancel_after_the_crew_confirmed(
 
 
 @pytest.fixture
-def slow_aws(stack: DevStack) -> Iterator[DevStack]:
-    """S3, DynamoDB and SES answer after 1.5 s, so the publishing stage lasts long enough to
-    cancel inside it (the session stack routes the worker through the fault proxy)."""
-    stack.set_faults("aws", "delay=1500")
+def failing_guest_page(stack: DevStack) -> Iterator[DevStack]:
+    """S3 answers the guest page's PUT with 503 (the session stack routes the worker through the
+    fault proxy), so the booking stays in publishing: the local attempts spent, the step goes on
+    as a regular activity, retrying, until the fault is lifted after the cancel."""
+    stack.set_faults("aws", "error=1,kinds=503,match=Welcome aboard")
     try:
         yield stack
     finally:
         stack.set_faults("aws", "")
 
 
-async def test_cancel_while_publishing(booker: Booker, aws: AwsClients, slow_aws: DevStack) -> None:
+async def test_cancel_while_publishing(
+    booker: Booker, aws: AwsClients, failing_guest_page: DevStack
+) -> None:
     data = booking_data()
     handle = await booker.start(data)
     await booker.wait_stage(handle.id, "publishing", timeout=90)
     await cancel(booker, handle, native=False)
-    slow_aws.set_faults("aws", "")
+    failing_guest_page.set_faults("aws", "")
     await assert_compensated_once(booker, aws, handle, data, False, [])
 
 

@@ -120,8 +120,11 @@ class Skipper:
         starts = starts.replace(minute=0, second=0, microsecond=0, tzinfo=None)
         return booking_data(new_ref("TS"), starts_at=starts.isoformat(), **overrides)
 
-    async def book(self, data: dict[str, Any]) -> WorkflowHandle[Any, BookingResult]:
-        return await start_booking(self.client, self.settings, validate(data), self.options(data))
+    async def book(
+        self, data: dict[str, Any], **options: Any
+    ) -> WorkflowHandle[Any, BookingResult]:
+        opts = self.options(data).model_copy(update=options)
+        return await start_booking(self.client, self.settings, validate(data), opts)
 
     async def sleep(self, **delta: float) -> None:
         await self.env.sleep(timedelta(**delta))

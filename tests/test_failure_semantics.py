@@ -235,6 +235,8 @@ async def test_workflow_validates_again_and_fails_non_retryably(
     assert isinstance(cause, ApplicationError) and cause.non_retryable
     assert "duration_hours" in cause.message
     assert calendar_entries(settings, data["booking_ref"]) == []
+    status = await booker.status(handle.id)  # what the operator sees: the stage and the rule
+    assert status.stage == "failed" and "duration_hours" in (status.error or ""), status
 
 
 async def test_html_in_guest_name_is_escaped_everywhere(

@@ -46,6 +46,9 @@ class BookingOptions(BaseModel):
     history_event_limit: int = Field(
         2000, description="continue-as-new at a quiet point once history is this long"
     )
+    local_activities: bool = Field(
+        True, description="short steps run as local activities first (a regular one on failure)"
+    )
 
 
 class CharterBookingInput(BaseModel):

@@ -69,6 +69,7 @@ def booking_options(settings: Settings, booking: Booking) -> BookingOptions:
         crew_day_of_hours_before=settings.crew_day_of_hours_before,
         thank_you_hours_after_end=settings.thank_you_hours_after_end,
         history_event_limit=settings.history_event_limit,
+        local_activities=settings.local_activities,
     )
 
 

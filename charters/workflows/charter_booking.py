@@ -24,7 +24,12 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    is_cancelled_exception,
+)
 
 with workflow.unsafe.imports_passed_through():
     from charters import contract, errors
@@ -54,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from charters.workflows.handlers import BookingHandlers
     from charters.workflows.lifecycle import Lifecycle
     from charters.workflows.publishing import Publishing
-    from charters.workflows.steps import BookingCancelled, StepRunner, error_type
+    from charters.workflows.steps import BookingCancelled, StepRunner
 
 STEPS = [
     "validate",
@@ -143,12 +148,16 @@ class CharterBookingWorkflow(BookingHandlers):
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
-        except ActivityError as err:
+        except FailureError as err:  # a local activity's failure arrives as its cause itself
+            if is_cancelled_exception(err):
+                raise
+            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
             self._book.step("validate", "failed")
-            self._s.status.error = str(err.cause or err)
+            self._s.status.error = str(cause)
             self._book.set_stage("failed")
+            kind = cause.type if isinstance(cause, ApplicationError) else None
             raise ApplicationError(
-                self._s.status.error, type=error_type(err) or "StepFailed", non_retryable=True
+                self._s.status.error, type=kind or "StepFailed", non_retryable=True
             ) from err
         self._book.step("validate", "done")
         self._s.booking = booking

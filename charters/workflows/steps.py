@@ -11,7 +11,14 @@ from typing import Any, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    RetryState,
+    is_cancelled_exception,
+)
 
 from charters import contract, errors
 from charters.models import BookingOptions, BookingState, OperationsAlertRequest, ResolveBlock
@@ -21,6 +28,11 @@ with workflow.unsafe.imports_passed_through():
     from charters.activities.email import EmailActivities
 
 T = TypeVar("T")
+
+# The local fast path: a few quick attempts absorb a throttle or a reset without a round trip
+# through the server; anything longer goes on as a regular activity.
+LOCAL_ATTEMPTS = 3
+LOCAL_RETRY_INITIAL_SECONDS = 0.5
 
 SUMMARIES = {
     "create_calendar_entry": "Create the JADA calendar entry",
@@ -65,22 +77,77 @@ class StepRunner:
         heartbeat: float | None = None,
         budget: float | None = None,
     ) -> Awaitable[Any]:
-        """One activity: each attempt inside `timeout`, all of them inside the step's budget."""
-        return workflow.execute_activity(
-            fn,
-            *args,
-            start_to_close_timeout=timedelta(seconds=timeout or self._o.activity_timeout_seconds),
-            schedule_to_close_timeout=timedelta(
-                seconds=budget or self._o.step_retry_budget_seconds
-            ),
-            heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
-            summary=SUMMARIES.get(getattr(fn, "__name__", "")),
-            retry_policy=RetryPolicy(
-                initial_interval=timedelta(seconds=1),
-                maximum_interval=timedelta(seconds=self._o.activity_max_interval_seconds),
-                non_retryable_error_types=non_retryable,
-            ),
-        )
+        """One activity: each attempt inside `timeout`, all of them inside the step's budget.
+        A short step (no heartbeat) runs as a local activity first when the options say so."""
+        start_to_close = timedelta(seconds=timeout or self._o.activity_timeout_seconds)
+        summary = SUMMARIES.get(getattr(fn, "__name__", ""))
+
+        def remote() -> Awaitable[Any]:
+            return workflow.execute_activity(
+                fn,
+                args=args,
+                start_to_close_timeout=start_to_close,
+                schedule_to_close_timeout=timedelta(
+                    seconds=budget or self._o.step_retry_budget_seconds
+                ),
+                heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
+                summary=summary,
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    maximum_interval=timedelta(seconds=self._o.activity_max_interval_seconds),
+                    non_retryable_error_types=non_retryable,
+                ),
+            )
+
+        if heartbeat or not self._o.local_activities:
+            return remote()
+        return self._local_first(fn, args, start_to_close, summary, non_retryable, remote)
+
+    async def _local_first(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        start_to_close: timedelta,
+        summary: str | None,
+        non_retryable: list[str] | None,
+        remote: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        name = getattr(fn, "__name__", "activity")
+        """The fast path: a local activity, retried a few times inside the same workflow task
+        (no activity task, no round trip through the server, one marker event). Every step is
+        idempotent (its own look-up, a natural key, or the effect ledger), so when the local
+        attempts are spent the step goes on as a regular activity with the whole retry budget
+        and the usual block; a permanent error blocks at once."""
+        try:
+            return await workflow.execute_local_activity(
+                fn,
+                args=args,
+                start_to_close_timeout=start_to_close,
+                summary=summary,
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=LOCAL_RETRY_INITIAL_SECONDS),
+                    maximum_attempts=LOCAL_ATTEMPTS,
+                    non_retryable_error_types=non_retryable,
+                ),
+            )
+        except FailureError as err:  # a local activity's failure arrives as its cause itself
+            if is_cancelled_exception(err):
+                raise
+            failure = err.cause if isinstance(err, ActivityError) else err
+            if isinstance(failure, ApplicationError) and (
+                failure.non_retryable or failure.type in (non_retryable or [])
+            ):
+                # permanent: block now, in the shape every caller knows, without another attempt
+                raise ActivityError(
+                    f"local activity {name} failed",
+                    scheduled_event_id=0,
+                    started_event_id=0,
+                    identity="",
+                    activity_type=name,
+                    activity_id="",
+                    retry_state=RetryState.NON_RETRYABLE_FAILURE,
+                ) from failure
+        return await remote()
 
     async def run(
         self,

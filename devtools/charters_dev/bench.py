@@ -6,8 +6,9 @@ What it does, in order:
    endpoint; workers come per variant) on free ports in a temporary state dir, and sets the proxy
    spec `delay=L` on all three proxy targets (aws, calendar, scc): every external call the worker
    makes waits L ms.
-2. For each variant (`runner:workers`, see bench_workers.py; default: the configuration before
-   issue 13, `sandboxed:1`, then the product's runner with one and with two worker processes)
+2. For each variant (`runner:workers[:steps]`, see bench_workers.py; default: the configuration
+   before issue 13, `sandboxed:1:regular`, then the product's runner alone with regular
+   activities, then the product (its runner, local-first steps) with one and two processes)
    starts its workers and warms them up. With the first variant it also books one charter alone
    and counts the requests each proxy target saw (`calls_per_booking_measured`), and runs the
    sequential baseline (bench_baseline.py).
@@ -41,7 +42,8 @@ Bounds: the critical path of one booking is the longest chain of dependent exter
 `len(CREW_NOTIFIED_PATH) * L` (`crew_notified_bound_ms`).
 
 Goals (bench_report.py; reported, never failing the run) are judged on the product's own
-configuration (`Settings().workflow_runner`); the first variant is "before".
+configuration (`Settings().workflow_runner` and `local_activities`); the first variant is
+"before".
 
 Results: a Rich table on the console, `bench-results/<timestamp>.json` and `<timestamp>.png`
 (needs the `bench` extra: matplotlib).
@@ -65,7 +67,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from charters import contract
 from charters.settings import Settings
-from charters.starter.book import start_booking, validate
+from charters.starter.book import booking_options, start_booking, validate
 from charters.temporal_client import connect
 from charters_dev.bench_baseline import sequential_baseline
 from charters_dev.bench_history import (
@@ -86,7 +88,7 @@ from charters_dev.bench_model import (
 )
 from charters_dev.bench_plot import write_results
 from charters_dev.bench_report import goals, phase_report, print_report, variant_summary
-from charters_dev.bench_workers import Variant, WorkerPool, default_variants, product_runner
+from charters_dev.bench_workers import Variant, WorkerPool, default_variants, is_product
 from charters_dev.isolated import isolated_settings
 from charters_dev.stack import DevStack
 
@@ -161,6 +163,7 @@ class Bench:
         self.meter = Meter(stack, lambda: self.workers.pids)
         self.client: Client | None = None
         self.bot: CrewBot | None = None
+        self.variant = Variant("unsandboxed")
 
     async def book(self, concurrency: int) -> Sample:
         """One booking, start to result, the crew bot confirming on the way."""
@@ -171,8 +174,11 @@ class Bench:
         confirmed = self.bot.expect(sample.workflow_id, ref, [m.id for _, m in booking.members])
         sample.t_start = time.time()
         try:
+            options = booking_options(self.settings, booking).model_copy(
+                update={"local_activities": self.variant.local_activities}
+            )
             handle: WorkflowHandle[Any, Any] = await start_booking(
-                self.client, self.settings, booking
+                self.client, self.settings, booking, options
             )
             await asyncio.wait_for(
                 confirmed_or_ended(confirmed, handle), self.config.booking_timeout_seconds
@@ -221,6 +227,7 @@ class Bench:
     async def start_variant(self, variant: Variant) -> None:
         """Its workers up (the previous variant's stopped), warmed up: the first bookings of a
         fresh worker import and cache what the rest reuse."""
+        self.variant = variant
         await asyncio.to_thread(self.workers.start, variant)
         for _ in range(self.config.warmup):
             warm = await self.book(1)
@@ -286,10 +293,7 @@ class Bench:
     ) -> dict[str, Any]:
         cfg = self.config
         variants = cfg.parsed_variants()
-        product = product_runner()
-        primary = next(
-            (v for v in variants if v.runner == product and v.workers == 1), variants[-1]
-        )
+        primary = next((v for v in variants if is_product(v) and v.workers == 1), variants[-1])
         mine = [p for p in phases if p["variant"] == primary.name]
         by_c = {p["concurrency"]: p for p in mine}
         bound = len(CRITICAL_PATH) * cfg.latency_ms
@@ -348,7 +352,8 @@ class Bench:
                 "cpu_count": os.cpu_count(),
             },
         }
-        report["goals"] = goals(report, by_c, [p for p in phases if p["runner"] == product])
+        products = {v.name for v in variants if is_product(v)}
+        report["goals"] = goals(report, by_c, [p for p in phases if p["variant"] in products])
         return report
 
 

@@ -41,6 +41,7 @@ def phase_report(
         "variant": variant.name,
         "runner": variant.runner,
         "workers": variant.workers,
+        "steps": variant.steps,
         "concurrency": concurrency,
         "bookings": len(samples),
         "completed": len(ok),
@@ -138,6 +139,7 @@ def variant_summary(variant: Variant, phases: list[dict[str, Any]]) -> dict[str,
         "variant": variant.name,
         "runner": variant.runner,
         "workers": variant.workers,
+        "steps": variant.steps,
         "by_concurrency": per_c,
         "throughput_stops": stops,
     }
@@ -151,7 +153,7 @@ def goals(
     report: dict[str, Any], by_c: dict[int, dict[str, Any]], product: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """`by_c`: the primary variant (the product's runner, one worker) per concurrency;
-    `product`: every run with the product's runner (one or more worker processes)."""
+    `product`: every run of the product's configuration (one or more worker processes)."""
     bound = report["bound_ms"]
     p50 = report["p50_ms_c1"]
     seq = report["sequential_p50_ms"]

@@ -1,9 +1,10 @@
 """The worker processes a bench variant runs: which workflow runner, how many processes.
 
-A variant is `runner:workers`, e.g. `sandboxed:1` (the configuration before issue 13) or
-`passthrough:2`. The bench runs its variants one after another on the same stack, stopping the
-previous variant's workers first, so before and after are measured in one run on the same
-machine load."""
+A variant is `runner:workers[:steps]`, e.g. `sandboxed:1:regular` (the configuration before
+issue 13: the SDK's sandbox, every step a regular activity) or `unsandboxed:2` (steps: `local`,
+the product's local-first steps, or `regular`). The bench runs its variants one after another
+on the same stack, stopping the previous variant's workers first, so before and after are
+measured in one run on the same machine load."""
 
 from __future__ import annotations
 
@@ -12,32 +13,43 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import get_args
+from typing import Literal, get_args
 
 from charters.settings import Settings
 from charters.worker.runner import RUNNERS, RunnerName
 from charters_dev.stack import DevStack, wait_for
+
+Steps = Literal["local", "regular"]
+STEPS: tuple[str, ...] = get_args(Steps)
 
 
 @dataclass(frozen=True)
 class Variant:
     runner: RunnerName
     workers: int = 1
+    steps: Steps = "local"
 
     @property
     def name(self) -> str:
-        return f"{self.runner}:{self.workers}"
+        return f"{self.runner}:{self.workers}" + ("" if self.steps == "local" else f":{self.steps}")
+
+    @property
+    def local_activities(self) -> bool:
+        return self.steps == "local"
 
     @classmethod
     def parse(cls, text: str) -> Variant:
-        """`runner` or `runner:workers`."""
-        runner, _, count = text.strip().partition(":")
+        """`runner`, `runner:workers` or `runner:workers:steps`."""
+        runner, _, rest = text.strip().partition(":")
+        count, _, steps = rest.partition(":")
         if runner not in get_args(RunnerName):
             raise ValueError(f"unknown workflow runner {runner!r} (one of {', '.join(RUNNERS)})")
+        if steps and steps not in STEPS:
+            raise ValueError(f"{text}: steps are one of {', '.join(STEPS)}")
         workers = int(count) if count else 1
         if workers < 1:
             raise ValueError(f"{text}: at least one worker")
-        return cls(runner, workers)  # type: ignore[arg-type]
+        return cls(runner, workers, steps or "local")  # type: ignore[arg-type]
 
 
 class WorkerPool:
@@ -87,6 +99,21 @@ def product_runner() -> str:
     return str(Settings.model_fields["workflow_runner"].default)
 
 
+def product_steps() -> str:
+    return "local" if Settings.model_fields["local_activities"].default else "regular"
+
+
+def is_product(variant: Variant) -> bool:
+    return variant.runner == product_runner() and variant.steps == product_steps()
+
+
 def default_variants() -> list[str]:
-    product = product_runner()
-    return ["sandboxed:1", f"{product}:1", f"{product}:2"]
+    """Before (issue 13's starting point), the runner alone, then the product with one and two
+    worker processes: each change measured on its own, in one run."""
+    product, steps = product_runner(), product_steps()
+    return [
+        "sandboxed:1:regular",
+        f"{product}:1:regular",
+        f"{product}:1:{steps}",
+        f"{product}:2:{steps}",
+    ]

@@ -123,9 +123,10 @@ def register(app: typer.Typer, ops: typer.Typer) -> None:
         variant: Annotated[
             list[str] | None,
             typer.Option(
-                help="workers to measure, runner:processes (runner: sandboxed, passthrough, "
-                "unsandboxed); repeat; the first is 'before' (default sandboxed:1, then the "
-                "product's runner with 1 and 2 processes)"
+                help="workers to measure, runner:processes[:steps] (runner: sandboxed, "
+                "passthrough, unsandboxed; steps: local, regular); repeat; the first is 'before' "
+                "(default sandboxed:1:regular, unsandboxed:1:regular, then the product with 1 "
+                "and 2 processes)"
             ),
         ] = None,
     ) -> None:
