@@ -24,7 +24,9 @@ from tests.support import eventually, follow_link, mail_for
 
 
 def stack_settings(state_dir: Any) -> Settings:
-    return isolated_settings(state_dir, **QUICK_RETRIES)
+    # Every test clicks its links from 127.0.0.1: one "client" for the confirm endpoint's limiter,
+    # which the whole session would exhaust at the production default of 60 a minute.
+    return isolated_settings(state_dir, **QUICK_RETRIES, confirm_limit_per_client_per_minute=6000)
 
 
 @pytest.fixture(scope="session")

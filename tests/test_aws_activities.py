@@ -3,6 +3,7 @@ SES request, the ledger's lease) and how each permanent error reaches an operato
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -58,7 +59,7 @@ def distribution(settings: Settings) -> str:
     }
     answer = cf.create_distribution(
         DistributionConfig={
-            "CallerReference": "test",
+            "CallerReference": f"test-{uuid.uuid4().hex}",
             "Comment": "test",
             "Enabled": True,
             "Origins": {"Quantity": 1, "Items": [origin]},
@@ -77,7 +78,7 @@ def distribution(settings: Settings) -> str:
 def test_invalidation_covers_the_viewer_paths_and_the_rewritten_key(settings: Settings) -> None:
     dist = distribution(settings)
     cf = client(settings, "cloudfront")
-    acts = CloudFrontActivities(cf, ledger(settings), dist, "/g/", "guest-pages/")
+    acts = CloudFrontActivities(cf, dist, "/g/", "guest-pages/")
     ref = ActivityEnvironment().run(
         acts.invalidate_guest_page,
         InvalidationRequest(
@@ -93,7 +94,7 @@ def test_invalidation_covers_the_viewer_paths_and_the_rewritten_key(settings: Se
 
 
 def test_a_wrong_distribution_id_asks_an_operator(settings: Settings) -> None:
-    acts = CloudFrontActivities(client(settings, "cloudfront"), ledger(settings), "ENOPE", "/g/")
+    acts = CloudFrontActivities(client(settings, "cloudfront"), "ENOPE", "/g/")
     req = InvalidationRequest(idempotency_key="charter-INV2", slug="s", content_sha256="b")
     with pytest.raises(ApplicationError) as raised:
         ActivityEnvironment().run(acts.invalidate_guest_page, req)
@@ -234,3 +235,22 @@ def test_a_missing_secret_asks_an_operator_naming_it(settings: Settings) -> None
         reader.get("charters/no-such-secret")
     assert raised.value.type == errors.NEEDS_OPERATOR
     assert raised.value.details[0]["subject"] == "charters/no-such-secret"
+
+
+def test_a_repeated_invalidation_is_the_first_one(settings: Settings) -> None:
+    """A retry after a lost answer: CloudFront (and the stack's moto, made to do as the API
+    reference says) answers the same CallerReference with the first invalidation."""
+    dist = distribution(settings)
+    cf = client(settings, "cloudfront")
+    acts = CloudFrontActivities(cf, dist, "/g/", "guest-pages/")
+    req = InvalidationRequest(idempotency_key="charter-INV3", slug="jun-1-x", content_sha256="c")
+    first = ActivityEnvironment().run(acts.invalidate_guest_page, req)
+    again = ActivityEnvironment().run(acts.invalidate_guest_page, req)
+    assert again.invalidation_id == first.invalidation_id
+    listed = cf.list_invalidations(DistributionId=dist)["InvalidationList"].get("Items", [])
+    assert [i["Id"] for i in listed].count(first.invalidation_id) == 1
+
+    moved = CloudFrontActivities(cf, dist, "/guests/", "guest-pages/")  # other paths, same ref
+    assert ActivityEnvironment().run(moved.invalidate_guest_page, req).invalidation_id == (
+        f"existing:{first.caller_reference}"
+    )

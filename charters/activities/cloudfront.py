@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
 from temporalio import activity
 
-from charters.activities.ledger import EffectLedger
 from charters.aws_errors import aws_errors
 from charters.models import InvalidationRef, InvalidationRequest
 
@@ -33,38 +33,40 @@ class CloudFrontActivities:
     def __init__(
         self,
         cloudfront: Any,
-        ledger: EffectLedger,
         distribution_id: str,
         path_prefix: str,
         key_prefix: str = "guest-pages/",
     ) -> None:
         self._cf = cloudfront
-        self._ledger = ledger
         self._distribution = distribution_id
         self._prefix = path_prefix
         self._key_prefix = key_prefix
 
     @activity.defn(name="invalidate_guest_page")
     def invalidate_guest_page(self, req: InvalidationRequest) -> InvalidationRef:
-        """CallerReference is the workflow id plus the content hash (CloudFront dedups on it), and
-        the ledger makes it once even where CloudFront's dedup cannot be relied on."""
+        """CallerReference is the workflow id plus the content hash. CloudFront dedups on it (API
+        reference, InvalidationBatch): a repeat with the same paths creates nothing and returns
+        the first invalidation, so a retry is harmless and no ledger is needed. Other paths under
+        the same reference (the path settings changed between attempts) fail with
+        InvalidationBatchAlreadyExists: that content was invalidated already, so it counts as
+        done. (moto creates a new invalidation on every call; the local stack's moto is made to
+        dedup as documented: devtools/charters_dev/moto_fidelity.py.)"""
         paths = invalidation_paths(self._prefix, self._key_prefix, req.slug)
         caller_reference = f"{req.idempotency_key}:{req.content_sha256[:32]}"
-
-        def create() -> str:
-            answer = self._cf.create_invalidation(
-                DistributionId=self._distribution,
-                InvalidationBatch={
-                    "Paths": {"Quantity": len(paths), "Items": paths},
-                    "CallerReference": caller_reference,
-                },
-            )
-            return str(answer["Invalidation"]["Id"])
-
         with aws_errors("CloudFront", FIXES, DEFAULT_FIX, subject=self._distribution):
-            invalidation_id, _ = self._ledger.once(
-                f"cloudfront:{caller_reference}", "cloudfront-invalidation", create
-            )
+            try:
+                answer = self._cf.create_invalidation(
+                    DistributionId=self._distribution,
+                    InvalidationBatch={
+                        "Paths": {"Quantity": len(paths), "Items": paths},
+                        "CallerReference": caller_reference,
+                    },
+                )
+                invalidation_id = str(answer["Invalidation"]["Id"])
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "InvalidationBatchAlreadyExists":
+                    raise
+                invalidation_id = f"existing:{caller_reference}"
         return InvalidationRef(
             invalidation_id=invalidation_id, paths=paths, caller_reference=caller_reference
         )

@@ -1,10 +1,10 @@
 """Effect ledger in DynamoDB: claim a key with a conditional write, do the effect, record it.
 
-Used for effects whose API has no idempotency token (SES) or whose token we cannot rely on
-(CloudFront locally). Once the effect has happened, recording it is retried on the spot (a
-throttled or failed write must not make the next attempt repeat the effect). The one window left
-is a crash after the effect and before `record`: the next attempt then repeats the effect. That
-window is one DynamoDB write wide.
+Used for the effect whose API has no idempotency token: SES's SendEmail (CloudFront dedups on
+its CallerReference and needs none). Once the effect has happened, recording it is retried on
+the spot (a throttled or failed write must not make the next attempt repeat the effect). The one
+window left is a crash after the effect and before `record`: the next attempt then repeats the
+effect. That window is one DynamoDB write wide.
 
 Take-over has a lease: a claim younger than `lease_seconds` belongs to an attempt that may still
 be sending (Temporal's start-to-close timeout ends the attempt for the workflow, not the thread

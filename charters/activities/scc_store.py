@@ -80,13 +80,16 @@ class SccStoreActivities:
     @activity.defn(name="redact_scc_revenue")
     def redact_scc_revenue(self, req: RedactionRequest) -> RedactionResult:
         """Each field is rewritten only if it still holds the value we read (conditional), then
-        the item is read back: a no-op when already clean, and it fails unless the result is
+        the item is read back: one read when already clean, and it fails unless the result is
         clean. A leftover after a concurrent change retries; one after our own successful
         writes cannot be fixed by a retry and goes to an operator."""
         changed: list[str] = []
         raced = False
         with aws_errors("DynamoDB (SCC events)", FIXES, DEFAULT_FIX, subject=req.event_id):
-            for field, (seen, clean) in dirty_fields(self._item(req.event_id), req.amounts).items():
+            dirty = dirty_fields(self._item(req.event_id), req.amounts)
+            if not dirty:  # a consistent read found it clean: nothing written, nothing to verify
+                return RedactionResult(changed=False, fields=[])
+            for field, (seen, clean) in dirty.items():
                 if self._rewrite(req.event_id, field, seen, clean):
                     changed.append(field)
                 else:

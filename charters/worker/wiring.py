@@ -37,10 +37,11 @@ BOTO_ATTEMPTS = 2
 """botocore "standard" mode: total attempts, the first included, for calls a repeat cannot
 harm (reads, conditional writes, same-bytes puts, RevisionId-guarded updates)."""
 EFFECT_ATTEMPTS = 1
-"""SES SendEmail and CloudFront CreateInvalidation: no botocore retry. botocore retries a read
-timeout, and the server may have acted on the first request (SES has no idempotency token;
-moto ignores CloudFront's CallerReference): a blind resend is a second email. Their retry is
-Temporal's, through the effect ledger, which waits out the lease so the first call can finish."""
+"""SES SendEmail: no botocore retry. botocore retries a read timeout, and SES may have acted on
+the first request (it has no idempotency token): a blind resend is a second email. Its retry is
+Temporal's, through the effect ledger, which waits out the lease so the first call can finish.
+(CloudFront's CreateInvalidation dedups on CallerReference, so a repeat is harmless; it keeps the
+same single attempt, its retry being Temporal's too.)"""
 BOTO_BACKOFF_SECONDS = 2.0
 """Standard mode's longest pause before the second attempt (random up to 2**1 s)."""
 MIN_CONNECT_SECONDS, MIN_READ_SECONDS, MIN_EFFECT_READ_SECONDS = 1.0, 5.0, 10.0
@@ -198,7 +199,6 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
     )
     cloudfront = CloudFrontActivities(
         aws.cloudfront,
-        ledger,
         settings.distribution_id,
         settings.guest_path_prefix,
         settings.guest_key_prefix,

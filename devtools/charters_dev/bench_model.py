@@ -28,7 +28,7 @@ def _ledger(effect: str) -> tuple[Call, ...]:
 # External calls of each activity, read from charters/activities. Secret reads are left out:
 # SecretReader caches each secret for 30 s, so only the first booking after a cache expiry pays
 # one more aws call in check_scc_service_key, create_calendar_entry and send_crew_email. Redaction
-# writes only fields that carry revenue; the SCC notes never do, so a clean item is two reads.
+# writes only fields that carry revenue; the SCC notes never do, so a clean item is one read.
 ACTIVITY_CALLS: dict[str, tuple[Call, ...]] = {
     "validate_booking": (),
     "create_calendar_entry": (
@@ -40,12 +40,9 @@ ACTIVITY_CALLS: dict[str, tuple[Call, ...]] = {
         Call("scc", "GET /prod/events?external_ref (look-up)"),
         Call("scc", "POST /prod/events"),
     ),
-    "redact_scc_revenue": (
-        Call("aws", "dynamodb GetItem"),
-        Call("aws", "dynamodb GetItem (verify)"),
-    ),
+    "redact_scc_revenue": (Call("aws", "dynamodb GetItem"),),
     "publish_guest_page": (Call("aws", "s3 PutObject"),),
-    "invalidate_guest_page": _ledger("cloudfront CreateInvalidation"),
+    "invalidate_guest_page": (Call("aws", "cloudfront CreateInvalidation"),),
     "send_crew_email": _ledger("sesv2 SendEmail"),
     "send_captain_summary": _ledger("sesv2 SendEmail"),
     "update_calendar_entry": (Call("calendar", "PATCH /calendar/{entry_id}"),),
@@ -77,9 +74,9 @@ def critical_path(through: str | None = None) -> list[tuple[str, Call]]:
     the stage named `through` when given.
 
     validate (0, a local activity) -> provision: max(calendar look-up + create = 2, SCC: lambda
-    check, look-up, create = 3) -> max(redact: get, get = 2; publish: put, then invalidate:
-    ledger claim, create, record = 4) -> notify: per member in parallel, ledger claim, send,
-    record (3) -> [crew wait] -> max(captain summary 3, calendar patch 1): 13 calls."""
+    check, look-up, create = 3) -> max(redact: get = 1; publish: put, then invalidate = 2) ->
+    notify: per member in parallel, ledger claim, send, record (3) -> [crew wait] ->
+    max(captain summary 3, calendar patch 1): 11 calls."""
     chain: list[tuple[str, Call]] = []
     for name, branches in WORKFLOW_STAGES:
         longest: list[tuple[str, Call]] = []
@@ -108,5 +105,5 @@ def expected_calls_per_target() -> dict[str, int]:
     return counts
 
 
-# What a guest waits for before the crew is asked: through the last invitation sent (10 calls).
+# What a guest waits for before the crew is asked: through the last invitation sent (8 calls).
 CREW_NOTIFIED_PATH = critical_path(through="notify crew")
