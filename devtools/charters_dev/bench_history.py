@@ -185,6 +185,9 @@ class CrewBot:
             self.errors.append(f"signal {workflow_id}: {exc}")
 
 
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
 def _event_seconds(event: Any) -> float:
     return float(event.event_time.seconds) + event.event_time.nanos / 1e9
 
@@ -205,7 +208,7 @@ async def read_history_times(client: Client, sample: Sample) -> None:
         EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: "activities_failed",
         EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: "activities_timed_out",
     }
-    sample.events = dict.fromkeys(["history_events", *counted.values()], 0)
+    sample.events = dict.fromkeys(["history_events", *counted.values(), "local_activities"], 0)
     sample.events["history_events"] = len(history.events)
     for event in history.events:
         if event.event_type in counted:
@@ -217,6 +220,11 @@ async def read_history_times(client: Client, sample: Sample) -> None:
             done = event.activity_task_completed_event_attributes
             if done.scheduled_event_id in started:
                 intervals.append((started[done.scheduled_event_id], _event_seconds(event)))
+        elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+            local = _local_activity_interval(event)
+            if local is not None:
+                sample.events["local_activities"] += 1
+                intervals.append(local)
         if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes
             payload = fields.indexed_fields.get(key)
@@ -237,6 +245,24 @@ async def read_history_times(client: Client, sample: Sample) -> None:
     if sample.t_awaiting is not None and sample.t_confirmed is not None:
         windows = [(sample.t_start, sample.t_awaiting), (sample.t_confirmed, sample.t_done)]
     sample.in_activities_ms = 1000 * sum(_covered(intervals, low, high) for low, high in windows)
+
+
+def _local_activity_interval(event: Any) -> tuple[float, float] | None:
+    """A local activity's marker: its first schedule to its completion, both on the worker's
+    clock (the bench's host clock), from the SDK core's marker data (plain JSON, never the
+    codec's: core writes it)."""
+    attrs = event.marker_recorded_event_attributes
+    if attrs.marker_name != LOCAL_ACTIVITY_MARKER or "data" not in attrs.details:
+        return None
+    try:
+        data = json.loads(attrs.details["data"].payloads[0].data)
+        begin, end = data["original_schedule_time"], data["complete_time"]
+        return (
+            begin["seconds"] + begin.get("nanos", 0) / 1e9,
+            end["seconds"] + end.get("nanos", 0) / 1e9,
+        )
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _covered(intervals: list[tuple[float, float]], low: float, high: float) -> float:
