@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from charters_dev import moto_fidelity
 from moto.awslambda.exceptions import PreconditionFailedException
 from moto.awslambda.models import LambdaFunction
 from moto.server import ThreadedMotoServer
@@ -27,7 +26,7 @@ from moto.server import ThreadedMotoServer
 from charters.settings import Settings
 from charters.worker.wiring import aws_client
 
-moto_fidelity.apply()
+LambdaFunction.docker_client = property(lambda self: None)  # type: ignore[assignment,method-assign]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from charters_dev.isolated import QUICK_RETRIES, isolated_settings
-from charters_dev.stack import DevStack, settings_env
+from charters_dev.stack import DevStack
+from charters_dev.stack_config import settings_env
 from temporalio.client import Client, WorkflowHandle
 
 from charters import contract
@@ -24,9 +25,7 @@ from tests.support import eventually, follow_link, mail_for
 
 
 def stack_settings(state_dir: Any) -> Settings:
-    # Every test clicks its links from 127.0.0.1: one "client" for the confirm endpoint's limiter,
-    # which the whole session would exhaust at the production default of 60 a minute.
-    return isolated_settings(state_dir, **QUICK_RETRIES, confirm_limit_per_client_per_minute=6000)
+    return isolated_settings(state_dir, **QUICK_RETRIES)
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from charters_dev.stack import DevStack, free_port, settings_env
+from charters_dev.ports import free_port
+from charters_dev.stack import DevStack
+from charters_dev.stack_config import settings_env
 from temporalio.client import Client
 
 from charters.settings import Settings

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from charters_dev.stack import DevStack, settings_env
+from charters_dev.stack import DevStack
+from charters_dev.stack_config import settings_env
 
 from tests.conftest import Booker
 from tests.support import booking_data

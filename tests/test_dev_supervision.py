@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 from charters_dev.isolated import QUICK_RETRIES, isolated_settings, without_charters_env
-from charters_dev.stack import DevStack, settings_env
+from charters_dev.stack import DevStack
+from charters_dev.stack_config import settings_env
 from charters_dev.supervisor import CRASH_LOOP, Supervisor
 from rich.console import Console
 

@@ -28,6 +28,7 @@ from charters_dev.faultproxy import (
     UpstreamError,
     UpstreamPool,
 )
+from charters_dev.ports import wait_for
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -84,18 +85,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(check: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: BLE001 - not up yet
-            pass
-        time.sleep(0.05)
-    raise RuntimeError(f"{what} did not come up")
-
-
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[Upstream]:
     up = Upstream()
@@ -111,7 +100,7 @@ def upstream() -> Iterator[Upstream]:
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    wait_until(lambda: server.started, "upstream")
+    wait_for(lambda: server.started, "upstream")
     up.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     yield up
     server.should_exit = True
@@ -485,7 +474,7 @@ def moto_url() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(
+        wait_for(
             lambda: httpx.get(f"{url}/moto-api/", trust_env=False).status_code == 200, "moto server"
         )
         yield url

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from charters_dev.stack import free_port
+from charters_dev.ports import free_port
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment

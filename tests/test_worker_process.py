@@ -24,7 +24,7 @@ import httpx
 import pytest
 import temporalio.activity
 import temporalio.workflow
-from charters_dev.stack import free_port
+from charters_dev.ports import free_port
 from temporalio import activity, workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client

@@ -76,9 +76,11 @@ class StepRunner:
         timeout: float | None = None,
         heartbeat: float | None = None,
         budget: float | None = None,
+        local: bool = True,
     ) -> Awaitable[Any]:
         """One activity: each attempt inside `timeout`, all of them inside the step's budget.
-        A short step (no heartbeat) runs as a local activity first when the options say so."""
+        A short step (no heartbeat) runs as a local activity first when the options say so,
+        unless `local` is False: a step whose repeat is safe only one attempt at a time."""
         start_to_close = timedelta(seconds=timeout or self._o.activity_timeout_seconds)
         summary = SUMMARIES.get(getattr(fn, "__name__", ""))
 
@@ -99,7 +101,7 @@ class StepRunner:
                 ),
             )
 
-        if heartbeat or not self._o.local_activities:
+        if heartbeat or not local or not self._o.local_activities:
             return remote()
         return self._local_first(fn, args, start_to_close, summary, non_retryable, remote)
 

@@ -17,7 +17,8 @@ from typing import Literal, get_args
 
 from charters.settings import Settings
 from charters.worker.runner import RUNNERS, RunnerName
-from charters_dev.stack import DevStack, wait_for
+from charters_dev.ports import wait_for
+from charters_dev.stack import DevStack
 
 Steps = Literal["local", "regular"]
 STEPS: tuple[str, ...] = get_args(Steps)

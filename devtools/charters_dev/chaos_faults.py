@@ -33,7 +33,8 @@ from charters.settings import Settings
 from charters.worker.wiring import aws_clients
 from charters_dev.chaos_config import Tracked
 from charters_dev.chaos_layers import WorkerPool
-from charters_dev.stack import DevStack, settings_env
+from charters_dev.stack import DevStack
+from charters_dev.stack_config import settings_env
 
 PERMANENT_KINDS = ("scc-key-hash", "distribution-id", "ses-sender")
 BLOCKS = {

@@ -33,7 +33,9 @@ from temporalio.client import Client
 
 from charters.settings import Settings
 from charters_dev.chaos_config import ChaosConfig, Disruption
-from charters_dev.stack import DevStack, free_port, port_open, settings_env
+from charters_dev.ports import free_port, port_open
+from charters_dev.stack import DevStack
+from charters_dev.stack_config import settings_env
 
 WORKER_READY = "worker polling"
 

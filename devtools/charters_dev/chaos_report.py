@@ -172,7 +172,7 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
     repeats = report["cloudfront_same_caller_reference_repeats"]
     say(
         "CloudFront invalidations repeated with the same CallerReference (AWS answers a repeat "
-        f"with the first, and so does the stack's moto: moto_fidelity.py): {repeats}"
+        f"with the first; moto makes a new one): {repeats}"
     )
     for line in report["missing_details"][:20]:
         say(f"  missing: {line}")

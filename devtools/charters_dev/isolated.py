@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from charters.settings import Settings
-from charters_dev.stack import free_port
+from charters_dev.ports import free_port
 
 QUICK_RETRIES: dict[str, Any] = {
     "scc_retry_max_interval_seconds": 2.0,

@@ -1,14 +1,18 @@
-"""Runs moto in server mode for the local stack, behaving as AWS documents where the product
-relies on it (moto_fidelity.py)."""
+"""Runs moto in server mode for the local stack.
+
+One workaround: moto's `/moto-api/data.json` (where the stack reads the mail SES has sent)
+serialises every attribute of every model, and without a Docker engine the Lambda model's
+`docker_client` property raises, which turns the whole answer into a 500. Our Lambda is
+configuration only (never invoked), so that property is made to answer None."""
 
 from __future__ import annotations
 
 import sys
 
+from moto.awslambda.models import LambdaFunction
 from moto.server import main
 
-from charters_dev import moto_fidelity
+LambdaFunction.docker_client = property(lambda self: None)  # type: ignore[assignment,method-assign]
 
 if __name__ == "__main__":
-    moto_fidelity.apply()
     main(sys.argv[1:])

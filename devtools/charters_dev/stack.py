@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,89 +17,17 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
-from charters.codec import generate_key
 from charters.contract import SEARCH_ATTRIBUTES
 from charters.settings import Settings
 from charters.worker.wiring import aws_clients
 from charters_dev import seed as seeding
+from charters_dev.ports import free_port, port_open, wait_for
+from charters_dev.stack_config import settings_env, with_codec, write_private
 
 SA_TYPES = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "INT": "Int"}
-
-
-def settings_env(settings: Settings) -> dict[str, str]:
-    """The settings as `CHARTERS_*` variables, so every child sees exactly the same config."""
-    env: dict[str, str] = {}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if isinstance(value, bool):
-            value = str(value).lower()
-        elif isinstance(value, list | dict):
-            value = json.dumps(value)
-        env[f"CHARTERS_{name.upper()}"] = str(value)
-    return env
-
-
-def with_codec(settings: Settings) -> Settings:
-    """The local stack encrypts history too: a key ring and token kept under the state dir, so
-    the SQLite history stays readable across restarts."""
-    if settings.codec_keys is not None:
-        return settings
-    path = settings.state_dir.resolve() / "codec.json"
-    if path.exists():
-        saved = json.loads(path.read_text())
-    else:
-        saved = {"keys": f"local-1:{generate_key()}", "token": secrets.token_urlsafe(32)}
-        write_private(path, json.dumps(saved))
-    return settings.model_copy(
-        update={
-            "codec_keys": SecretStr(saved["keys"]),
-            "codec_auth_token": SecretStr(saved["token"]),
-            "codec_trust_ui_origin": True,
-        }
-    )
-
-
-def write_private(path: Path, text: str) -> None:
-    """Writes a file only its owner can read, created 0600 (never world-readable, not even
-    between create and chmod): the stack's files hold the key ring and the codec token."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.chmod(tmp, 0o600)
-    tmp.replace(path)
-
-
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.3)
-        return s.connect_ex((host, port)) == 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(check: Any, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except Exception:  # noqa: BLE001 - anything means "not yet"
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not come up within {timeout:.0f}s")
 
 
 def temporal_binary() -> str:

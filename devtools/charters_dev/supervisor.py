@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.table import Table
 
 from charters.settings import Settings
-from charters_dev.stack import DevStack, port_open
+from charters_dev.ports import port_open
+from charters_dev.stack import DevStack
 
 BACKOFF = [1.0, 2.0, 4.0, 8.0, 16.0]
 CRASH_LOOP = 5
