@@ -202,11 +202,10 @@ class CharterBookingWorkflow(BookingHandlers):
                         SccActivities.create_scc_event,
                         request,
                         non_retryable=[errors.SCC_AUTH_REJECTED],
-                        # SCC has no idempotency key: its look-up before create is safe one
-                        # attempt at a time, which the server's dispatch of a regular activity
-                        # gives. A local one is re-run by whichever worker takes over a lost
-                        # workflow task, possibly while the first still sends (make chaos
-                        # showed it: two events for one booking after a server kill).
+                        # No idempotency key: look-up before create is safe one attempt at a
+                        # time, which the server's dispatch of a regular activity gives; a local
+                        # one is re-run by the worker that takes over a lost workflow task while
+                        # the first may still send (make chaos: two events for one booking).
                         local=False,
                     ),
                     passthrough=[errors.SCC_AUTH_REJECTED],
