@@ -1,6 +1,7 @@
-"""Continue-as-new on the real dev server in the middle of people's changes: a booking whose
-history passes its limit right after a reschedule continues as new and keeps every change (the
-time-skipping tests cover the long quiet waits; the Java test server cannot take this one)."""
+"""Continue-as-new on the real dev server in the middle of people's changes: a booking with a
+low history limit continues as new among its crew's answers and two reschedules, and the run
+that ends up current holds every one of them (the time-skipping tests cover the long quiet
+waits; the Java test server cannot take continue-as-new right after a change)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ CREW = ["captain-1", "crew-1", "crew-2"]
 async def test_reschedules_across_continue_as_new_keep_every_change(booker: Booker) -> None:
     booking = validate(booking_data())
     options = booking_options(booker.settings, booking).model_copy(
-        update={"history_event_limit": 45}
+        update={"history_event_limit": 20}
     )
     handle = await start_booking(booker.client, booker.settings, booking, options)
     await booker.wait_stage(handle.id, "awaiting-crew")
@@ -49,5 +50,13 @@ async def test_reschedules_across_continue_as_new_keep_every_change(booker: Book
         assert status.round == n + 1, status
         assert status.charter is not None and status.charter.starts_at == moved
 
+    # The new run starts at the first quiet point after the change (its invitations sent).
+    for _ in range(300):
+        if (await handle.describe()).run_id != first_run:
+            break
+        await asyncio.sleep(0.2)
     assert (await handle.describe()).run_id != first_run, "continued as new"
+    status = await booker.status(handle.id)  # answered by the new run, from the carried state
+    assert status.round == 3 and status.charter is not None
+    assert status.charter.starts_at == booking.starts_at + timedelta(days=2)
     assert status.stage == "awaiting-crew" and {a.answer for a in status.crew} == {"pending"}

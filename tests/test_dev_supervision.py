@@ -5,6 +5,7 @@ down. The stack's files holding secrets are 0600."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -75,12 +76,16 @@ def dev(tmp_path: Path) -> Any:
     try:
         yield tmp_path, settings, proc
     finally:
+        children = processes(tmp_path) or {}
         os.killpg(proc.pid, signal.SIGINT)
         try:
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+        for child in children.values():  # each runs in a session of its own: none may outlive
+            with contextlib.suppress(ProcessLookupError, KeyError, TypeError, ValueError):
+                os.kill(int(child["pid"]), signal.SIGKILL)
 
 
 def test_killed_worker_is_restarted_and_a_booking_completes(dev: Any) -> None:
