@@ -70,8 +70,10 @@ async def test_short_chaos_run_has_no_duplicate_no_loss_no_mismatch(own_stack: D
     assert report["blocked_on"].get("scc-service-key-hash", 0) >= 1
     assert report["blocked_then_resumed"] >= len(fault["blocked"])
     assert not report["cli_errors"]
-    # What is set apart from the count carries its evidence: a ledger claim taken over after an
-    # attempt that was killed mid-flight.
+    # What is set apart from the count carries its evidence: for SES, a ledger claim taken over
+    # after an attempt that was killed mid-flight; for CloudFront, the same CallerReference,
+    # which AWS answers with the first invalidation (moto makes another).
     for dup in report["duplicate_details"]:
         assert dup["class"] in ("ses-window", "cloudfront-same-caller-reference"), dup
-        assert dup.get("ledger_claims", 0) >= dup["count"], dup
+        if dup["class"] == "ses-window":
+            assert dup.get("ledger_claims", 0) >= dup["count"], dup
