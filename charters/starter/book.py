@@ -56,20 +56,12 @@ def validate(data: dict[str, Any]) -> Booking:
 
 
 def booking_options(settings: Settings, booking: Booking) -> BookingOptions:
+    """Every option the workflow takes that is also a setting, by name (a new one cannot be
+    forgotten here), and the booking's page URL."""
+    shared = BookingOptions.model_fields.keys() & Settings.model_fields.keys()
     return BookingOptions(
-        scc_retry_max_interval_seconds=settings.scc_retry_max_interval_seconds,
-        activity_max_interval_seconds=settings.activity_max_interval_seconds,
-        activity_timeout_seconds=settings.activity_timeout_seconds,
-        reminder_after_hours=settings.reminder_after_hours,
-        max_reminders=settings.max_reminders,
-        confirm_deadline_hours_before=settings.confirm_deadline_hours_before,
+        **settings.model_dump(include=shared),
         guest_page_url=settings.guest_page_url(booking.page_slug),
-        step_retry_budget_seconds=settings.step_retry_budget_seconds,
-        guest_reminder_hours_before=list(settings.guest_reminder_hours_before),
-        crew_day_of_hours_before=settings.crew_day_of_hours_before,
-        thank_you_hours_after_end=settings.thank_you_hours_after_end,
-        history_event_limit=settings.history_event_limit,
-        local_activities=settings.local_activities,
     )
 
 
