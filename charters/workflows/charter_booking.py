@@ -202,10 +202,8 @@ class CharterBookingWorkflow(BookingHandlers):
                         SccActivities.create_scc_event,
                         request,
                         non_retryable=[errors.SCC_AUTH_REJECTED],
-                        # No idempotency key: look-up before create is safe one attempt at a
-                        # time, which the server's dispatch of a regular activity gives; a local
-                        # one is re-run by the worker that takes over a lost workflow task while
-                        # the first may still send (make chaos: two events for one booking).
+                        # no idempotency key: look-up before create is safe only one attempt
+                        # at a time (README, "Short steps run local-first")
                         local=False,
                     ),
                     passthrough=[errors.SCC_AUTH_REJECTED],
