@@ -99,6 +99,7 @@ class CrewEmailRequest(BaseModel):
     charter: CrewView
     kind: EmailKind = "invite"
     round: int = 1
+    only_if_sent: list[str] = []
 
 
 class OperationsAlertRequest(BaseModel):
@@ -138,3 +139,25 @@ class AlbumRef(BaseModel):
 class EmailSent(BaseModel):
     message_id: str
     duplicate: bool
+    skipped: bool = False
+
+
+class CalendarCancelRequest(BaseModel):
+    """Cancel every calendar entry made under `idempotency_key` (and `entry_id`, when the
+    workflow recorded one): an entry whose id never reached the workflow is still found."""
+
+    idempotency_key: str
+    booking_ref: str
+    entry_id: str | None = None
+
+
+class SccCancelRequest(BaseModel):
+    idempotency_key: str
+    event_id: str | None = None
+    charter: CrewView
+
+
+class CompensationResult(BaseModel):
+    """What a compensation undid: the ids it found (none when nothing had been made)."""
+
+    found: list[str]
