@@ -39,9 +39,10 @@ from charters.workflows.errands import Errands
 
 T = TypeVar("T")
 
-# The local fast path: a few quick attempts absorb a throttle or a reset without a round trip
-# through the server; anything longer goes on as a regular activity.
-LOCAL_ATTEMPTS = 3
+# The local fast path: two quick attempts absorb a throttle or a reset without a round trip
+# through the server; anything longer goes on as a regular activity. Short, because an update (a
+# cancel) that arrives while a local attempt runs is taken only when the workflow task completes.
+LOCAL_ATTEMPTS = 2
 LOCAL_RETRY_INITIAL_SECONDS = 0.5
 ALERT_ROUNDS = 3
 
@@ -167,7 +168,9 @@ class StepRunner:
                 activity,
                 args=args,
                 result_type=result_type,
-                start_to_close_timeout=start_to_close,
+                start_to_close_timeout=min(
+                    start_to_close, timedelta(seconds=self._options.local_attempt_timeout_seconds)
+                ),
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=SUMMARIES.get(activity),
                 retry_policy=RetryPolicy(
