@@ -8,8 +8,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from charters_dev.calendar_standin import CalendarStore, calendar_app
 from charters_dev.ports import wait_for
 from charters_dev.scc_standin import scc_app
 from starlette.types import ASGIApp
-from temporalio.testing import ActivityEnvironment
 
 from charters.activities.calendar import CalendarActivities
 from charters.activities.scc import SccActivities
@@ -123,15 +121,3 @@ class Standins:
     def scc_headers(self, key: str | None = None) -> dict[str, str]:
         headers = {self.settings.scc_service_key_header: SCC_KEY}
         return headers | ({"Idempotency-Key": key} if key else {})
-
-
-def attempt(timeout: float = 30.0, spent: float = 0.0) -> ActivityEnvironment:
-    """An activity attempt with a start-to-close `timeout` that began `spent` seconds ago."""
-    env = ActivityEnvironment()
-    env.info = replace(
-        ActivityEnvironment.default_info(),
-        started_time=datetime.now(UTC) - timedelta(seconds=spent),
-        start_to_close_timeout=timedelta(seconds=timeout),
-        schedule_to_close_timeout=None,
-    )
-    return env

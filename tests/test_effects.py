@@ -35,13 +35,12 @@ from tests.aws_moto import client, settings_for
 from tests.aws_moto import moto_url as moto_url
 from tests.standins_live import (
     Standins,
-    attempt,
     calendar_standin,
     scc_standin,
     seed,
     served,
 )
-from tests.support import new_ref, scc_items
+from tests.support import attempt, new_ref, scc_items
 
 
 @pytest.fixture(scope="module")
