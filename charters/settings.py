@@ -89,6 +89,12 @@ class Settings(BaseSettings):
 
     events_table: str = "scc-events"
     ledger_table: str = "charters-ledger"
+    ledger_ttl_attribute: str = Field(
+        "expires_at", description="the ledger table's TTL attribute (LedgerTtlAttribute)"
+    )
+    ledger_retention_days: float = Field(
+        400.0, description="a ledger key expires this long after its claim (outlives a booking)"
+    )
     guest_bucket: str = "queenofsandiego.com"
     guest_key_prefix: str = "guest-pages/"
     guest_site_url: str = "https://queenofsandiego.com"
