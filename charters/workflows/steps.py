@@ -146,6 +146,10 @@ class StepRunner:
         except FailureError as err:
             if is_cancelled_exception(err):
                 raise asyncio.CancelledError() from err
+            if cancellable:
+                # An attempt that fails after a cancel was asked for is not retried by the
+                # server (retry state CANCEL_REQUESTED): it is the cancel, not a failure to block.
+                self.cancel_point()
             raise failure_of(err) from err
         if cancellable:
             self.cancel_point()
@@ -183,6 +187,8 @@ class StepRunner:
             if is_cancelled_exception(err):
                 raise asyncio.CancelledError() from err
             failure = err.cause if isinstance(err, ActivityError) and err.cause else err
+            if cancellable:
+                self.cancel_point()
             if isinstance(failure, ApplicationError) and (
                 failure.non_retryable or failure.type in (non_retryable or [])
             ):
@@ -194,10 +200,13 @@ class StepRunner:
             self.cancel_point()
         return True, result
 
+    def _cancel_requested(self) -> bool:
+        return self._state.requests.cancel is not None and not self.compensating
+
     def cancel_point(self) -> None:
         """Where a requested cancel is seen: after every activity (the SDK hands a cancelled
         step's result back when the activity finished anyway) and before every step."""
-        if self._state.requests.cancel is not None and not self.compensating:
+        if self._cancel_requested():
             raise asyncio.CancelledError()
 
     # ---- a step that blocks for a person ------------------------------------------------------
@@ -276,7 +285,10 @@ class StepRunner:
             f"{step} failed for good: {failure.cause}\nFix: {command}\nThen: {resolve}",
         )
         try:
-            await workflow.wait_condition(lambda: on in self._state.requests.resolutions)
+            await workflow.wait_condition(
+                lambda: on in self._state.requests.resolutions or self._cancel_requested()
+            )
+            self.cancel_point()
         finally:
             self._waiting.pop(on, None)
             self._book.unblock(on)
