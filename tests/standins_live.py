@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,6 +47,18 @@ def served(app: ASGIApp) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+def unique_names() -> dict[str, str]:
+    """Settings naming this run's secrets, function and table: moto's state is one per process,
+    shared by every module's server."""
+    run = uuid.uuid4().hex[:8]
+    return {
+        "secret_dashboard_token": f"test/{run}/dashboard-token",
+        "secret_scc_service_key": f"test/{run}/scc-service-key",
+        "scc_lambda_function": f"scc-api-{run}",
+        "events_table": f"scc-events-{run}",
+    }
 
 
 def seed(settings: Settings) -> None:

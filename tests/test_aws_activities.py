@@ -3,13 +3,17 @@ SES request, the ledger's lease) and how each permanent error reaches an operato
 
 from __future__ import annotations
 
+import asyncio
+import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from charters_dev.faultproxy import FaultProxy
 from charters_dev.isolated import sample_charter
 from charters_dev.mailbox import Mail, sent_mail
 from temporalio.exceptions import ApplicationError
@@ -368,3 +372,41 @@ def test_the_guest_is_told_of_a_cancellation_without_money(settings: Settings) -
     assert mail.subject == f"Your charter on {date} is cancelled (GUESTX1)"
     assert "cancelled" in mail.body and "Ann &lt;b&gt;Lee&lt;/b&gt;" in mail.body
     assert not [s for s in REVENUE_STRINGS if s in mail.body]
+
+
+@pytest.fixture
+def slow_dynamodb(settings: Settings) -> Iterator[Any]:
+    """A DynamoDB client whose every request the fault proxy holds for 1 s before moto sees it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    proxy = FaultProxy(0, settings.aws_endpoint_url or "", "delay=1s", aws=True, name="slow")
+    port = asyncio.run_coroutine_threadsafe(proxy.start(), loop).result(10)
+    try:
+        slow = settings.model_copy(update={"aws_endpoint_url": f"http://127.0.0.1:{port}"})
+        yield client(slow, "dynamodb")
+    finally:
+        asyncio.run_coroutine_threadsafe(proxy.aclose(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_a_claim_that_leaves_too_little_time_is_released_unsent(
+    settings: Settings, slow_dynamodb: Any
+) -> None:
+    """The attempt had time for the send when it began to claim; the slow claim used it up, so
+    it gives the claim back and sends nothing, and the next attempt need not wait the lease."""
+    reserve = 4.0
+    slow = EffectLedger(slow_dynamodb, LEDGER, lease_seconds=60.0, send_reserve_seconds=reserve)
+    sent: list[str] = []
+
+    def send() -> str:
+        sent.append("m")
+        return "m"
+
+    with pytest.raises(ApplicationError) as raised:
+        attempt(timeout=5.0, spent=0.5).run(slow.once, "email:slow-claim", "email", send)
+    assert raised.value.type == errors.ATTEMPT_DEADLINE and sent == []
+    assert not ledger(settings).claimed("email:slow-claim")
+    assert attempt().run(ledger(settings).once, "email:slow-claim", "email", send) == ("m", False)

@@ -39,6 +39,7 @@ from tests.standins_live import (
     scc_standin,
     seed,
     served,
+    unique_names,
 )
 from tests.support import attempt, new_ref, scc_items
 
@@ -46,7 +47,7 @@ from tests.support import attempt, new_ref, scc_items
 @pytest.fixture(scope="module")
 def standins(moto_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standins]:
     tmp = tmp_path_factory.mktemp("effects")
-    settings = settings_for(moto_url, tmp)
+    settings = settings_for(moto_url, tmp, **unique_names())
     seed(settings)
     store = tmp / "calendar.json"
     with served(calendar_standin(settings, store)) as cal, served(scc_standin(settings)) as scc:

@@ -23,6 +23,7 @@ from charters.activities.scc_lambda import SccLambdaActivities
 from charters.activities.secrets import SecretReader
 from tests.aws_moto import client, create_function, settings_for
 from tests.aws_moto import moto_url as moto_url
+from tests.standins_live import unique_names
 
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 POLLS = 2
@@ -57,7 +58,7 @@ class WaitForKey:
 async def test_a_poll_logs_one_line_and_no_traceback(
     moto_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = settings_for(moto_url, tmp_path)
+    settings = settings_for(moto_url, tmp_path, **unique_names())
     client(settings, "secretsmanager").create_secret(
         Name=settings.secret_scc_service_key, SecretString="the-key"
     )
