@@ -1,7 +1,7 @@
 """Holds: a gate in the proxy that keeps chosen requests in flight until a test releases them.
 
-A hold is a named rule (method, substrings of the target, substrings of the body, all of which
-must match) armed at run time. Every request it matches waits at the gate until the hold is
+A hold is a named rule (method, substrings of the target, of the body, or of either, all of
+which must match) armed at run time. Every request it matches waits at the gate until the hold is
 released; a test knows a call has arrived from the hold's `arrived` counter. When to hold:
 
 - `before` (the default): the request waits before it is forwarded, so the service has not acted
@@ -29,8 +29,9 @@ HOLDS = HOLDS_PATH.encode()
 
 
 class HoldRule(BaseModel):
-    """Which requests a hold keeps: all of `path` in the request target and all of `body` in its
-    body, and the method when given."""
+    """Which requests a hold keeps: all of `path` in the request target, all of `body` in its
+    body, all of `anywhere` in one or the other (a look-up names the booking in its query, the
+    create in its body), and the method when given."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -38,13 +39,16 @@ class HoldRule(BaseModel):
     method: str | None = Field(None, description="GET, POST, PUT, PATCH ... (None: any)")
     path: list[str] = Field(default_factory=list, description="substrings of the target")
     body: list[str] = Field(default_factory=list, description="substrings of the body")
+    anywhere: list[str] = Field(default_factory=list, description="of the target or the body")
     phase: Literal["before", "after"] = "before"
 
     def matches(self, method: bytes, target: bytes, body: bytes) -> bool:
         if self.method is not None and method.decode("ascii").upper() != self.method.upper():
             return False
-        return all(p.encode() in target for p in self.path) and all(
-            b.encode() in body for b in self.body
+        return (
+            all(p.encode() in target for p in self.path)
+            and all(b.encode() in body for b in self.body)
+            and all(a.encode() in target or a.encode() in body for a in self.anywhere)
         )
 
 
