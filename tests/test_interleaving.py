@@ -35,10 +35,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
+import httpx
 import pytest
+import uvicorn
 from charters_dev import chaos_effects as effects
-from charters_dev.faultproxy import HoldRule
+from charters_dev.faultproxy import FaultProxy, HoldRule
+from charters_dev.ports import free_port
 from charters_dev.stack import DevStack
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
@@ -492,6 +499,7 @@ class Counted:
     stage: str
     blocked_on: str | None
     calendar: list[str]  # each entry's status
+    calendar_cancels: int  # PATCHes to cancelled, over every entry
     scc: list[str]  # each SCC item's status
     page: str  # none | cancelled | live
     mail: Counter[tuple[str, str]]  # (kind, recipient) -> messages
@@ -520,6 +528,11 @@ async def count(run: Run, aws: AwsClients) -> dict[str, Counted]:
             stage=stage,
             blocked_on=blocked,
             calendar=[str(e.get("status")) for e in entries.get(cell.ref, [])],
+            calendar_cancels=sum(
+                change.get("status") == "cancelled"
+                for e in entries.get(cell.ref, [])
+                for change in e.get("history", [])
+            ),
             scc=[str(i.get("status")) for i in items.get(cell.ref, [])],
             page="none"
             if body is None
@@ -560,6 +573,8 @@ def check_cancelled(cell: Cell, c: Counted) -> list[str]:
         )
     if len(c.calendar) > 1 or any(s != "cancelled" for s in c.calendar):
         problems.append(f"calendar entries {c.calendar}: wanted at most one, cancelled")
+    if c.calendar_cancels > 1:
+        problems.append(f"the calendar entry was cancelled {c.calendar_cancels} times")
     if len(c.scc) > 1 or any(s != "cancelled" for s in c.scc):
         problems.append(f"SCC events {c.scc}: wanted at most one, cancelled")
     if c.page == "live":
@@ -675,3 +690,47 @@ async def test_interleaving(activity: str, mode: Mode, interleaving: dict[str, C
 @pytest.mark.parametrize("activity", sorted(NOT_HELD))
 def test_points_not_held(activity: str) -> None:
     pytest.skip(f"{activity}: {NOT_HELD[activity]}")
+
+
+# ---- the gate itself, without the stack -----------------------------------------------------
+
+
+async def test_gate_holds_one_booking_and_drops_a_request_whose_client_left() -> None:
+    """A hold keeps the matching request (and only it) until released; a held request whose
+    client gave up is never forwarded."""
+    seen: list[bytes] = []
+
+    async def echo(request: Request) -> JSONResponse:
+        seen.append(await request.body())
+        return JSONResponse({"ok": True})
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(Starlette(routes=[Route("/x", echo, methods=["POST"])]), port=port)
+    )
+    serving = asyncio.ensure_future(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        async with FaultProxy(0, f"http://127.0.0.1:{port}") as proxy:
+            base = f"http://127.0.0.1:{proxy.port}"
+            async with httpx.AsyncClient(timeout=10) as http:
+                rule = HoldRule(name="b1", method="POST", body=["BOOKING-1"])
+                (
+                    await http.put(f"{base}/__faults/holds", json=rule.model_dump())
+                ).raise_for_status()
+                held = asyncio.ensure_future(http.post(f"{base}/x", content=b"BOOKING-1 a"))
+                other = await http.post(f"{base}/x", content=b"BOOKING-2")
+                assert other.status_code == 200 and seen == [b"BOOKING-2"]
+                async with httpx.AsyncClient(timeout=0.5) as impatient:
+                    with pytest.raises(httpx.ReadTimeout):
+                        await impatient.post(f"{base}/x", content=b"BOOKING-1 b")
+                await asyncio.sleep(0.2)
+                (await http.delete(f"{base}/__faults/holds/b1")).raise_for_status()
+                assert (await held).status_code == 200
+                status = (await http.get(f"{base}/__faults/holds")).json()["b1"]
+        assert seen == [b"BOOKING-2", b"BOOKING-1 a"]
+        assert (status["arrived"], status["forwarded"], status["dropped"]) == (2, 1, 1)
+    finally:
+        server.should_exit = True
+        await serving
