@@ -31,7 +31,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -120,15 +120,13 @@ class Point:
             return HoldRule(
                 name=name, method=self.method, path=self.path(keys), body=self.body(keys)
             )
-        if self.lookup_first:
-            return HoldRule(
-                name=name, path=self.path(keys), anywhere=self.body(keys), phase=self.kill_phase
-            )
+        lookups = self.lookup_first  # GET ?booking_ref=... or ?external_ref=..., then the POST
         return HoldRule(
             name=name,
-            method=self.method,
+            method=None if lookups else self.method,
             path=self.path(keys),
-            body=self.body(keys),
+            body=[] if lookups else self.body(keys),
+            anywhere=self.body(keys) if lookups else [],
             phase=self.kill_phase,
         )
 
@@ -219,7 +217,6 @@ class Cell:
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     notes: list[str] = field(default_factory=list)
     gate: dict[str, Any] = field(default_factory=dict)
-    closed: str = ""  # how the workflow ended up, as counted
     problems: list[str] = field(default_factory=list)
     row: dict[str, str] = field(default_factory=dict)
 
@@ -314,7 +311,7 @@ class Run:
                     raise AssertionError(f"{cell.name}: SCC event never created")
                 await asyncio.sleep(0.5)
             items = await asyncio.to_thread(scc_items, self.aws, self.settings, cell.ref)
-            cell.keys = Keys(**{**cell.keys.__dict__, "event_id": str(items[0]["event_id"])})
+            cell.keys = replace(cell.keys, event_id=str(items[0]["event_id"]))
             await asyncio.to_thread(self.arm, cell, cell.keys)
         finally:
             await asyncio.to_thread(self.stack.release, "scc", aux.name)
@@ -327,7 +324,7 @@ class Run:
                 entries = await asyncio.to_thread(calendar_entries, self.settings, cell.ref)
                 entry = entries[0]
                 assert cell.keys is not None
-                cell.keys = Keys(**{**cell.keys.__dict__, "entry_id": str(entry["entry_id"])})
+                cell.keys = replace(cell.keys, entry_id=str(entry["entry_id"]))
                 await asyncio.to_thread(self.arm, cell, cell.keys)
             await self.accept(invites)
         await self.arrivals(cell)
