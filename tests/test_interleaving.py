@@ -444,15 +444,20 @@ class Run:
         if not cells:
             return []
         await asyncio.to_thread(self.arm, cells[0], cells[0].prepare())
-        arrived = 0
-        for cell in cells:
-            cell.prepare()
-            cell.handle = await self.booker.start(cell.data)
-            arrived = await self.arrivals(cell, more_than=arrived)
-            cell.arrived.set()
-        await asyncio.gather(*(self.cancel(c) for c in cells))
-        await asyncio.to_thread(self.open, cells[0])
-        return [asyncio.ensure_future(self.wait_closed(c)) for c in cells]
+        try:
+            arrived = 0
+            for cell in cells:
+                cell.prepare()
+                cell.handle = await self.booker.start(cell.data)
+                arrived = await self.arrivals(cell, more_than=arrived)
+                cell.arrived.set()
+            await asyncio.gather(*(self.cancel(c) for c in cells))
+        except AssertionError as exc:
+            for cell in cells:
+                cell.notes.append(str(exc))
+        finally:
+            await asyncio.to_thread(self.open, cells[0])
+        return [asyncio.ensure_future(self.wait_closed(c)) for c in cells if c.handle]
 
     async def run(self) -> None:
         first = await self.key_check_cancel_cells()
