@@ -70,11 +70,14 @@ SUMMARIES = {
 class StepFailure(Exception):
     """An activity failed for good: a permanent error, or its retry budget spent."""
 
-    def __init__(self, cause: str, fix: str | None, error_type: str | None) -> None:
+    def __init__(
+        self, cause: str, fix: str | None, error_type: str | None, message: str = ""
+    ) -> None:
         super().__init__(cause)
         self.cause = cause
         self.fix = fix
         self.error_type = error_type
+        self.message = message or cause
 
 
 class StepRunner:
@@ -355,8 +358,10 @@ def failure_of(err: FailureError) -> StepFailure:
         cause = cause.cause
     fix = None
     error_type = None
+    message = ""
     if isinstance(cause, ApplicationError):
         error_type = cause.type
+        message = cause.message
         if cause.type == errors.NEEDS_OPERATOR and cause.details:
             detail = cause.details[0]
             if isinstance(detail, dict):
@@ -370,4 +375,6 @@ def failure_of(err: FailureError) -> StepFailure:
         text = str(err)
     if "timeout" in text.lower() or "Timeout" in type(cause).__name__:
         text = f"{text}: retries spent without success"
-    return StepFailure(text.splitlines()[0][:300] if text else "unknown error", fix, error_type)
+    return StepFailure(
+        text.splitlines()[0][:300] if text else "unknown error", fix, error_type, message
+    )
