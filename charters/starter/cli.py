@@ -42,6 +42,7 @@ from charters.starter.failures import (
     run_async,
     say_error,
 )
+from charters.starter.ops_commands import register_ops
 from charters.starter.views import (
     list_rows,
     list_table,
@@ -298,7 +299,16 @@ def confirm_server() -> None:
         per_token_per_minute=settings.confirm_limit_per_token_per_minute,
         per_client_per_minute=settings.confirm_limit_per_client_per_minute,
     )
-    uvicorn.run(web, host=settings.confirm_host, port=settings.confirm_port, log_level="warning")
+    from charters.web.serving import serve, uvicorn_config
+
+    serve(
+        uvicorn_config(
+            web,
+            settings.confirm_host,
+            settings.confirm_port,
+            settings.confirm_forwarded_allow_ips,
+        )
+    )
 
 
 @app.command("codec-server")
@@ -343,4 +353,5 @@ def _register_plugins() -> None:
 
 
 register_actions(app, _settings)
+register_ops(ops, _settings)
 _register_plugins()
