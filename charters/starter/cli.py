@@ -324,13 +324,22 @@ def codec_server() -> None:
     err.print(f"codec-server: {settings.connection_summary()}", highlight=False)
     if settings.codec_keys is None or settings.codec_auth_token is None:
         raise _fail("set CHARTERS_CODEC_KEYS and CHARTERS_CODEC_AUTH_TOKEN first")
+    try:
+        verifier = oidc_verifier(settings)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if verifier is not None and not verifier.allowed:
+        raise _fail(
+            "set CHARTERS_CODEC_ALLOWED_PRINCIPALS to the users or groups (values of the "
+            f"{verifier.claim!r} claim) who may decode: a valid token alone is not enough"
+        )
     ui = urlsplit(settings.temporal_ui_url)
     web = codec_app(
         codec_from_key_ring(settings.codec_keys.get_secret_value()),
         settings.codec_auth_token.get_secret_value(),
         settings.codec_cors_origins or [f"{ui.scheme}://{ui.netloc}"],
         trust_ui_origin=settings.codec_trust_ui_origin and settings.profile == "local",
-        verifier=oidc_verifier(settings),
+        verifier=verifier,
     )
     uvicorn.run(web, host=settings.codec_host, port=settings.codec_port, log_level="warning")
 
