@@ -101,9 +101,16 @@ class Settings(BaseSettings):
 
     events_table: str = "scc-events"
     ledger_table: str = "charters-ledger"
-    guest_bucket: str = "queenofsandiego.com"
+    guest_bucket: str = Field(
+        "queenofsandiego-guest-pages",
+        description="guest pages and uploads; no dots (TLS of the browser's upload), never "
+        "the website's own bucket",
+    )
     guest_key_prefix: str = "guest-pages/"
-    guest_site_url: str = "https://queenofsandiego.com"
+    guest_site_url: str = Field(
+        "https://guests.queenofsandiego.com",
+        description="the guest pages' own subdomain (CloudFront alias), never the website's apex",
+    )
     guest_path_prefix: str = "/g/"
     distribution_id: str = "E2CHARTERSLOCAL"
 
