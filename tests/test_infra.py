@@ -392,3 +392,16 @@ def test_what_moto_skips_is_seeded_or_named_in_the_readme(
     readme = (ROOT / "README.md").read_text()
     for kind in known | set(infra_stack.IGNORED_PROPERTIES):
         assert f"`{kind}`" in readme, f"README does not list {kind}"
+
+
+def test_sandbox_recipients_only_while_in_the_sandbox(template: dict[str, Any]) -> None:
+    """In the sandbox SES authorizes a send against the recipient's identity as well: the
+    worker may send to verified identities only while SesSandbox=true (default false)."""
+    policy = template["Resources"]["WorkerSesSandboxPolicy"]
+    assert policy["Condition"] == "InSesSandbox"
+    assert template["Parameters"]["SesSandbox"]["Default"] == "false"
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Action"] == "ses:SendEmail"
+    assert statement["Condition"]["StringLike"]["ses:FromAddress"] == {"Fn::Sub": "*@${MailDomain}"}
+    assert not infra_stack.condition("InSesSandbox", params_with(template))
+    assert infra_stack.condition("InSesSandbox", params_with(template, SesSandbox="true"))

@@ -3,14 +3,51 @@ Each failure is one line on stderr and a non-zero exit code, never a traceback."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from charters.settings import Settings
 from charters.starter.failures import Exit, say_error
+
+ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class UnsuppressError(Exception):
+    """One line for the operator: what SES said and what to do."""
+
+
+def unsuppress(sesv2: Any, address: str) -> str:
+    """Removes `address` from the account-level suppression list (SES v2
+    DeleteSuppressedDestination), after the address was fixed; the answer is one line."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if not ADDRESS.match(address):
+        raise UnsuppressError(f"{address!r} is not an e-mail address")
+    try:
+        found = sesv2.get_suppressed_destination(EmailAddress=address)["SuppressedDestination"]
+        sesv2.delete_suppressed_destination(EmailAddress=address)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", "")).removesuffix("Exception")
+        if code == "NotFound":
+            return f"{address} is not on the SES suppression list: nothing to do"
+        if code == "AccessDenied":
+            raise UnsuppressError(
+                f"SES refused ({code}): your AWS identity needs ses:GetSuppressedDestination and "
+                "ses:DeleteSuppressedDestination"
+            ) from None
+        message = " ".join(str(exc.response.get("Error", {}).get("Message", "")).split())
+        raise UnsuppressError(f"SES answered {code or 'an error'}: {message[:200]}") from None
+    except BotoCoreError as exc:
+        raise UnsuppressError(f"SES call failed: {exc}") from None
+    reason = found.get("Reason", "?")
+    return (
+        f"{address} removed from the SES suppression list (it was suppressed for {reason}); "
+        "resume the blocked step with `charters retry`"
+    )
 
 
 def register_ops(ops: typer.Typer, settings: Callable[[], Settings]) -> None:
@@ -37,3 +74,18 @@ def register_ops(ops: typer.Typer, settings: Callable[[], Settings]) -> None:
         if problems:
             raise typer.Exit(Exit.FAILED)
         typer.echo(f"preflight: every secret file of {compose_file} is readable by its readers")
+
+    @ops.command("unsuppress")
+    def unsuppress_command(
+        address: Annotated[str, typer.Argument(help="the corrected recipient address")],
+    ) -> None:
+        """Take an address off the account's SES suppression list once it is fixed (a bounce
+        put it there; SES drops every send to it silently until then)."""
+        from charters.worker.wiring import aws_client
+
+        try:
+            line = unsuppress(aws_client(settings(), "sesv2"), address)
+        except UnsuppressError as exc:
+            say_error(str(exc))
+            raise typer.Exit(Exit.FAILED) from None
+        typer.echo(line)

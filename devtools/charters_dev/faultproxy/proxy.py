@@ -326,6 +326,17 @@ class FaultProxy:
             return _aws_error(
                 400, "MessageRejected", "Email address is not verified.", request, marker
             )
+        if kind == "sandbox":  # the same, when the sender's IAM policy names its identities
+            recipient = self.spec.match or "someone@example.com"
+            return _aws_error(
+                403,
+                "AccessDenied",
+                "User `arn:aws:sts::123456789012:assumed-role/charters-worker/w1' is not "
+                "authorized to perform `ses:SendEmail' on resource "
+                f"`arn:aws:ses:us-west-2:123456789012:identity/{recipient}'",
+                request,
+                marker,
+            )
         status = int(kind)
         if self.aws and status == 400:
             return _aws_error(
