@@ -89,3 +89,20 @@ def register_ops(ops: typer.Typer, settings: Callable[[], Settings]) -> None:
             say_error(str(exc))
             raise typer.Exit(Exit.FAILED) from None
         typer.echo(line)
+
+    @ops.command("publish-404")
+    def publish_404() -> None:
+        """Put the branded "page not found" page where the distribution's custom error response
+        reads it (guest-pages/not-found.html); run once per deployment of new templates."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from charters.activities.guest_page import publish_not_found_page
+        from charters.worker.wiring import aws_client
+
+        s = settings()
+        try:
+            key = publish_not_found_page(aws_client(s, "s3"), s.guest_bucket, s.guest_key_prefix)
+        except (ClientError, BotoCoreError) as exc:
+            say_error(f"could not write s3://{s.guest_bucket}/{s.guest_key_prefix}: {exc}")
+            raise typer.Exit(Exit.FAILED) from None
+        typer.echo(f"published s3://{s.guest_bucket}/{key}")

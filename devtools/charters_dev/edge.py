@@ -40,6 +40,7 @@ from starlette.routing import Route
 from charters.settings import Settings
 
 PREFIX = "/g/"
+NOT_FOUND_KEY = "guest-pages/not-found.html"  # infra/charters.yaml CustomErrorResponses
 SLUG_ANY_CASE = re.compile(r"[A-Za-z0-9-]{1,64}")
 NONE = "'none'"
 
@@ -176,7 +177,23 @@ def edge_app(s3: Any, bucket: str, connect: list[str]) -> Starlette:
             return _not_found()
         obj = await run_in_threadpool(fetch, decision.uri.lstrip("/"))
         if obj is None:
-            return _not_found()
+            # the distribution's custom error response: the branded page, as a 404
+            page = await run_in_threadpool(fetch, NOT_FOUND_KEY)
+            if page is None:
+                return _not_found()
+            html = bytes(page["Body"])
+            return Response(
+                html,
+                status_code=404,
+                media_type="text/html; charset=utf-8",
+                headers={
+                    **SECURITY_HEADERS,
+                    **_edge_headers(),
+                    "Content-Security-Policy": content_security_policy(
+                        html.decode("utf-8", "replace"), connect
+                    ),
+                },
+            )
         body: bytes = obj["Body"]
         content_type = obj.get("ContentType") or "application/octet-stream"
         headers = {**SECURITY_HEADERS, **_edge_headers(), "X-Cache": "Miss from cloudfront"}
