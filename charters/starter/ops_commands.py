@@ -106,3 +106,39 @@ def register_ops(ops: typer.Typer, settings: Callable[[], Settings]) -> None:
             say_error(f"could not write s3://{s.guest_bucket}/{s.guest_key_prefix}: {exc}")
             raise typer.Exit(Exit.FAILED) from None
         typer.echo(f"published s3://{s.guest_bucket}/{key}")
+
+    @ops.command("smoke")
+    def smoke(
+        guest_site: Annotated[
+            str | None,
+            typer.Option(help="base URL to load guest pages from (default: their own URL)"),
+        ] = None,
+        timeout: Annotated[float, typer.Option(help="seconds each check may wait")] = 180.0,
+    ) -> None:
+        """Book a test charter (SES mailbox simulator addresses) through the deployment, load its
+        guest page, follow a confirmation link, see a simulated bounce block a seat, cancel;
+        one PASS/FAIL line per check."""
+        from charters.activities.secrets import SecretReader
+        from charters.starter.failures import CliError, run_async
+        from charters.starter.smoke import SmokeRun
+        from charters.worker.wiring import aws_client
+
+        s = settings()
+        reader = SecretReader(aws_client(s, "secretsmanager"))
+
+        def magic_key() -> bytes:
+            return reader.get(s.secret_magic_link_key).encode()
+
+        async def go(client: Any) -> list[Any]:
+            run = SmokeRun(client, s, magic_key, guest_site=guest_site, timeout=timeout)
+            return await run.run()
+
+        try:
+            checks = run_async(s, go)
+        except CliError as exc:
+            say_error(exc.message)
+            raise typer.Exit(exc.code) from None
+        for check in checks:
+            typer.echo(check.line())
+        if not all(c.ok for c in checks):
+            raise typer.Exit(Exit.FAILED)
