@@ -550,3 +550,70 @@ def test_aws_profile_without_an_endpoint_means_real_aws(monkeypatch: pytest.Monk
         monkeypatch.delenv(var)
     monkeypatch.setenv("CHARTERS_PROFILE", "aws")
     assert Settings().aws_endpoint_url is None
+
+
+# ---- Temporal Cloud: docker-compose.cloud.yml over docker-compose.yml -----------------------
+
+CLOUD_FILE = ROOT / "docker-compose.cloud.yml"
+SELF_HOSTED = ("postgresql", "temporal-schema", "temporal", "temporal-admin-tools", "temporal-ui")
+
+
+@pytest.fixture(scope="module")
+def cloud() -> dict[str, Any]:
+    text = CLOUD_FILE.read_text()
+    data = yaml.load(text, Loader=preflight._ComposeLoader)  # noqa: S506 - SafeLoader subclass
+    assert isinstance(data, dict)
+    data["_raw"] = text
+    return data
+
+
+def test_cloud_starts_no_self_hosted_service(cloud: dict[str, Any]) -> None:
+    for name in SELF_HOSTED:
+        assert cloud["services"][name]["profiles"] == ["self-hosted-temporal"], name
+
+
+def test_cloud_drops_the_dependencies_on_the_self_hosted_cluster(cloud: dict[str, Any]) -> None:
+    raw = cloud["_raw"]
+    for name in ("worker-a", "worker-b", "confirm"):
+        assert re.search(rf"\n  {name}:\n    depends_on: !reset \{{\}}\n", raw), name
+    assert "depends_on: !override" in raw.split("\n  proxy:\n", 1)[1]
+    assert set(cloud["services"]["proxy"]["depends_on"]) == {"codec-server", "confirm"}
+
+
+def test_every_cloud_process_has_its_api_key_as_a_secret_file(cloud: dict[str, Any]) -> None:
+    declared = cloud["secrets"]["temporal_api_key"]
+    assert declared["file"] == "./secrets/temporal_api_key" and declared["x-mode"] == "0400"
+    for name in ("worker-a", "worker-b", "confirm"):
+        service = cloud["services"][name]
+        env = service["environment"]
+        assert env["CHARTERS_TEMPORAL_API_KEY_FILE"] == "/run/secrets/temporal_api_key"
+        assert env["CHARTERS_TEMPORAL_ADDRESS"].startswith("${TEMPORAL_CLOUD_ADDRESS:?")
+        assert env["CHARTERS_TEMPORAL_NAMESPACE"].startswith("${TEMPORAL_CLOUD_NAMESPACE:?")
+        assert "temporal_api_key" in service["secrets"]
+        for key in env:
+            field = key.removeprefix("CHARTERS_").lower().removesuffix("_file")
+            assert field in ALLOWED_SETTINGS, key
+    assert "temporal_api_key" not in cloud["services"].get("codec-server", {}).get("secrets", [])
+
+
+def test_cloud_secret_files_are_checked_with_the_merged_files(tmp_path: Path) -> None:
+    """`charters ops preflight docker-compose.yml docker-compose.cloud.yml`: the API key file
+    is the workers' and confirm's; PostgreSQL's and the UI's files are not needed at all."""
+    problems = preflight.check(
+        [COMPOSE_FILE, CLOUD_FILE],
+        stat_fn=lambda path: os.stat_result(
+            (stat.S_IFREG | 0o400, 0, 0, 1, 10001, 10001, 9, 0, 0, 0)
+        ),
+    )
+    assert problems == []  # everything left is read by uid 10001 only
+    merged = preflight.load_compose([COMPOSE_FILE, CLOUD_FILE])
+    readers = preflight.secret_readers(merged)
+    assert {r.service for r in readers["temporal_api_key"]} == {"worker-a", "worker-b", "confirm"}
+
+
+def test_the_cloud_proxy_serves_no_web_ui() -> None:
+    cloud_caddy = (ROOT / "deploy" / "Caddyfile.cloud").read_text()
+    assert set(re.findall(r"reverse_proxy\s+(\S+)", cloud_caddy)) == {
+        "codec-server:8081",
+        "confirm:8700",
+    }

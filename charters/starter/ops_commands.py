@@ -53,27 +53,31 @@ def unsuppress(sesv2: Any, address: str) -> str:
 def register_ops(ops: typer.Typer, settings: Callable[[], Settings]) -> None:
     @ops.command("preflight")
     def preflight(
-        compose_file: Annotated[Path, typer.Argument(help="the production compose file")] = Path(
-            "docker-compose.yml"
-        ),
+        compose_files: Annotated[
+            list[Path] | None,
+            typer.Argument(help="the compose files, as given to `docker compose -f`"),
+        ] = None,
     ) -> None:
         """Check that every secret file compose mounts is readable by the user its service runs
         as (and by nobody else); names each file that is not, with the fix."""
         from charters.starter.preflight import check
 
-        if not compose_file.is_file():
-            say_error(f"{compose_file}: no such file (give the path of docker-compose.yml)")
-            raise typer.Exit(Exit.USAGE)
+        files = compose_files or [Path("docker-compose.yml")]
+        for file in files:
+            if not file.is_file():
+                say_error(f"{file}: no such file (give the path of docker-compose.yml)")
+                raise typer.Exit(Exit.USAGE)
         try:
-            problems = check(compose_file)
-        except (ValueError, OSError) as exc:
-            say_error(f"{compose_file}: {exc}")
+            problems = check(files)
+        except (ValueError, OSError, KeyError) as exc:
+            say_error(f"{' '.join(map(str, files))}: {exc}")
             raise typer.Exit(Exit.USAGE) from None
         for line in problems:
             say_error(line)
         if problems:
             raise typer.Exit(Exit.FAILED)
-        typer.echo(f"preflight: every secret file of {compose_file} is readable by its readers")
+        shown = " ".join(map(str, files))
+        typer.echo(f"preflight: every secret file of {shown} is readable by its readers")
 
     @ops.command("unsuppress")
     def unsuppress_command(

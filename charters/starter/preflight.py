@@ -71,20 +71,59 @@ def secret_readers(compose: dict[str, Any]) -> dict[str, list[Reader]]:
     return readers
 
 
-def check(compose_file: Path, stat_fn: StatFn = os.stat) -> list[str]:
-    """One line per problem; empty when every secret file is fit for its readers."""
-    compose = yaml.safe_load(compose_file.read_text())
-    base = compose_file.parent
+class _ComposeLoader(yaml.SafeLoader):
+    """Compose YAML, with its merge tags (`!reset`, `!override`) read as plain values."""
+
+
+def _untagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_ComposeLoader.add_multi_constructor("!", _untagged)
+
+
+def load_compose(files: list[Path]) -> dict[str, Any]:
+    """The files merged as `docker compose -f a -f b` does, as far as secrets go: secret
+    definitions, each service's `user` and its `secrets` (a later file's list replaces)."""
+    merged: dict[str, Any] = {"secrets": {}, "services": {}}
+    for path in files:
+        data = yaml.load(path.read_text(), Loader=_ComposeLoader)  # noqa: S506 - SafeLoader
+        for name, spec in (data.get("secrets") or {}).items():
+            merged["secrets"][name] = {**spec, "file": str(path.parent / spec["file"])}
+        for name, spec in (data.get("services") or {}).items():
+            into = merged["services"].setdefault(name, {})
+            for key in ("user", "secrets", "profiles"):
+                if key in spec:
+                    into[key] = spec[key]
+    return merged
+
+
+def check(compose_file: Path | list[Path], stat_fn: StatFn = os.stat) -> list[str]:
+    """One line per problem; empty when every secret file is fit for its readers. Several
+    files are merged as compose merges them (`-f docker-compose.yml -f docker-compose.cloud.yml`);
+    services in a profile are taken as not started."""
+    files = compose_file if isinstance(compose_file, list) else [compose_file]
+    compose = load_compose(files)
+    compose["services"] = {
+        name: spec for name, spec in compose["services"].items() if not spec.get("profiles")
+    }
+    base = Path.cwd()
     declared = compose.get("secrets") or {}
     problems: list[str] = []
     for name, readers in secret_readers(compose).items():
+        if not readers:
+            continue  # declared, but no service that starts mounts it
         spec = declared.get(name)
         if spec is None:
             problems.append(f"secret {name}: used by {readers[0].service} but not declared")
             continue
         if "file" not in spec:
             continue  # environment or external secrets: not a host file
-        path = (base / spec["file"]).resolve()
+        path = (base / spec["file"]).resolve()  # absolute: load_compose joined the file's dir
         shown = os.path.relpath(path, Path.cwd())
         owner, mode = str(spec.get("x-owner", "")), str(spec.get("x-mode", "0400"))
         fix = f"chown {owner} {shown} && chmod {mode} {shown}" if owner else f"chmod {mode} {shown}"
