@@ -49,3 +49,22 @@ async def test_the_edge_serves_it_for_a_missing_slug(stack: DevStack, settings: 
     assert "We could not find this charter page" in page.text
     assert "<Error>" not in page.text and "AccessDenied" not in page.text
     assert "style-src 'sha256-" in page.headers["content-security-policy"]
+
+
+def test_guest_facing_pages_need_nothing_the_csp_refuses() -> None:
+    """Served under `style-src 'sha256-…'` and `script-src 'sha256-…'`: an inline `style=`
+    attribute or an `on…=` handler would be refused by the browser (the album's were)."""
+    import re
+    from pathlib import Path
+
+    pages = Path(__file__).resolve().parent.parent / "charters" / "templates"
+    for name in (
+        "base.html",
+        "guest_page.html",
+        "album.html",
+        "cancelled_page.html",
+        "not_found.html",
+    ):
+        text = (pages / name).read_text()
+        assert not re.search(r"\sstyle\s*=", text), name
+        assert not re.search(r"\son[a-z]+\s*=", text), name
