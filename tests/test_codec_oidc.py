@@ -244,6 +244,7 @@ def test_a_broken_discovery_document_refuses_with_a_log_line(
     [
         ({"CHARTERS_CODEC_OIDC_AUDIENCE": ""}, "set CHARTERS_CODEC_OIDC_AUDIENCE"),
         ({"CHARTERS_CODEC_ALLOWED_PRINCIPALS": "[]"}, "set CHARTERS_CODEC_ALLOWED_PRINCIPALS"),
+        ({"CHARTERS_CODEC_ALLOWED_PRINCIPALS": "ops@example.test"}, "list settings are JSON"),
     ],
 )
 def test_codec_server_misconfiguration_is_one_line(

@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover
     from click import UsageError  # type: ignore[assignment]
 import uvicorn
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -72,8 +73,14 @@ def _options(
 
 
 def _settings() -> Settings:
-    """Settings from the environment; locally, plus the running stack's (never exported)."""
-    return Settings().with_local_stack()
+    """Settings from the environment; locally, plus the running stack's (never exported). A
+    setting that does not parse is one line, also for the long-running commands."""
+    try:
+        return Settings().with_local_stack()
+    except SettingsError as exc:
+        raise _fail(f"{exc}: list settings are JSON, e.g. '[\"ops@example.com\"]'") from None
+    except ValidationError as exc:
+        raise _fail(describe_validation_error(exc)) from None
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
