@@ -617,3 +617,30 @@ def test_the_cloud_proxy_serves_no_web_ui() -> None:
         "codec-server:8081",
         "confirm:8700",
     }
+
+
+def test_the_preflight_command_names_each_unreadable_file(tmp_path: Path) -> None:
+    """`charters ops preflight`: one `error:` line per bad file, exit 1; no traceback."""
+    import subprocess
+    import sys
+
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE.read_text())
+    (tmp_path / "secrets").mkdir()
+    for spec in yaml.safe_load(COMPOSE_FILE.read_text())["secrets"].values():
+        path = tmp_path / spec["file"]
+        path.write_text("x\n")
+        path.chmod(0o600)  # the old runbook's advice, owned by whoever ran it
+    proc = subprocess.run(
+        [sys.executable, "-m", "charters", "ops", "preflight", "docker-compose.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CHARTERS_")},
+    )
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.splitlines()
+    assert all(line.startswith("error: secrets/") for line in lines), lines
+    if os.geteuid() != 10001:
+        assert proc.returncode == 1
+        assert any(line.startswith("error: secrets/codec_keys: worker-a") for line in lines)
