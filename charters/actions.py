@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from charters import contract
 from charters.models import BookingResult, BookingStatus, Verdict
 
-SETTLED_STAGES = ("confirmed", "cancelled", "completed")
+SETTLED_STAGES = contract.SETTLED_STAGES
 
 UPDATE_TIMEOUT = timedelta(seconds=20)
 

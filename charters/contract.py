@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from temporalio.common import SearchAttributeKey
@@ -54,23 +55,58 @@ SEARCH_ATTRIBUTES: list[SearchAttributeKey[Any]] = [
     SA_CREW_PENDING,
 ]
 
-# The stages the workflow reports (BookingStage), in the order a booking passes them.
-STAGES: list[str] = [
-    "received",
-    "validating",
-    "provisioning",
-    "publishing",
-    "notifying",
-    "awaiting-crew",
-    "finalizing",
-    "confirmed",
-    "under-way",
-    "post-trip",
-    "completed",
-    "cancelling",
-    "cancelled",
-    "failed",
-]
+
+class Stage(StrEnum):
+    """The stages the workflow reports (BookingStage), in the order a booking passes them."""
+
+    RECEIVED = "received"
+    VALIDATING = "validating"
+    PROVISIONING = "provisioning"
+    PUBLISHING = "publishing"
+    NOTIFYING = "notifying"
+    AWAITING_CREW = "awaiting-crew"
+    FINALIZING = "finalizing"
+    CONFIRMED = "confirmed"
+    UNDER_WAY = "under-way"
+    POST_TRIP = "post-trip"
+    COMPLETED = "completed"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+STAGES: list[str] = [stage.value for stage in Stage]
+# A booking in one of these has ended: nothing more happens to it.
+FINAL_STAGES = frozenset({Stage.COMPLETED, Stage.CANCELLED, Stage.FAILED})
+# What `charters book --wait` and `result` wait for: the booking is settled for now.
+SETTLED_STAGES = frozenset({Stage.CONFIRMED, Stage.CANCELLED, Stage.COMPLETED})
+# No crew answer can change anything any more.
+CLOSED_TO_CREW_STAGES = frozenset({Stage.UNDER_WAY, Stage.POST_TRIP, Stage.COMPLETED, Stage.FAILED})
+
+
+class Activity(StrEnum):
+    """Activity names: the workflow calls activities by these names (it imports no activity
+    code), the worker registers its activity methods under them."""
+
+    VALIDATE_BOOKING = "validate_booking"
+    CREATE_CALENDAR_ENTRY = "create_calendar_entry"
+    UPDATE_CALENDAR_ENTRY = "update_calendar_entry"
+    CANCEL_CALENDAR_ENTRY = "cancel_calendar_entry"
+    CHECK_SCC_SERVICE_KEY = "check_scc_service_key"
+    AWAIT_SCC_SERVICE_KEY = "await_scc_service_key"
+    REPAIR_SCC_SERVICE_KEY_HASH = "repair_scc_service_key_hash"
+    CREATE_SCC_EVENT = "create_scc_event"
+    UPDATE_SCC_EVENT = "update_scc_event"
+    CANCEL_SCC_EVENT = "cancel_scc_event"
+    REDACT_SCC_REVENUE = "redact_scc_revenue"
+    PUBLISH_GUEST_PAGE = "publish_guest_page"
+    PUBLISH_PHOTO_ALBUM = "publish_photo_album"
+    INVALIDATE_GUEST_PAGE = "invalidate_guest_page"
+    SEND_CREW_EMAIL = "send_crew_email"
+    SEND_GUEST_EMAIL = "send_guest_email"
+    SEND_CAPTAIN_SUMMARY = "send_captain_summary"
+    ALERT_OPERATIONS = "alert_operations"
+
 
 BLOCKED_SCC_KEY_HASH = "scc-service-key-hash"
 BLOCKED_CREW_CONFIRMATIONS = "crew-confirmations"

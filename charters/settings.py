@@ -101,6 +101,12 @@ class Settings(BaseSettings):
 
     events_table: str = "scc-events"
     ledger_table: str = "charters-ledger"
+    ledger_ttl_attribute: str = Field(
+        "expires_at", description="the ledger table's TTL attribute (LedgerTtlAttribute)"
+    )
+    ledger_retention_days: float = Field(
+        400.0, description="a ledger key expires this long after its claim (outlives a booking)"
+    )
     guest_bucket: str = Field(
         "queenofsandiego-guest-pages",
         description="guest pages and uploads; no dots (TLS of the browser's upload), never "
@@ -192,6 +198,12 @@ class Settings(BaseSettings):
         True,
         description="short, idempotent steps run as local activities first, a regular activity "
         "when their few quick attempts fail (false: every step a regular activity, as before)",
+    )
+    local_attempt_timeout_seconds: float = Field(
+        1.5,
+        gt=0,
+        description="one local attempt's start-to-close: an update or cancel waits at most about "
+        "two of these before the workflow takes it",
     )
 
     @classmethod

@@ -7,6 +7,8 @@ import itertools
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +16,7 @@ import httpx
 from boto3.dynamodb.types import TypeDeserializer
 from charters_dev.isolated import sample_charter
 from charters_dev.mailbox import Mail, sent_mail
+from temporalio.testing import ActivityEnvironment
 
 from charters.settings import Settings
 
@@ -115,3 +118,16 @@ def write_booking(tmp: Path, data: dict[str, Any]) -> Path:
     path = tmp / f"{data.get('booking_ref', 'booking')}.json"
     path.write_text(json.dumps(data))
     return path
+
+
+def attempt(timeout: float = 30.0, spent: float = 0.0) -> ActivityEnvironment:
+    """An activity attempt with a start-to-close `timeout` that began `spent` seconds ago (the
+    SDK's default test info began in 1970, an attempt whose deadline has long passed)."""
+    env = ActivityEnvironment()
+    env.info = replace(
+        ActivityEnvironment.default_info(),
+        started_time=datetime.now(UTC) - timedelta(seconds=spent),
+        start_to_close_timeout=timedelta(seconds=timeout),
+        schedule_to_close_timeout=None,
+    )
+    return env

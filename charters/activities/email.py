@@ -52,7 +52,13 @@ SUBJECTS = {
 GUEST_SUBJECTS = {
     "reminder": "Your charter on {date}: see you soon",
     "thank-you": "Thank you for sailing with us: your photos",
+    "cancelled": "Your charter on {date} is cancelled",
 }
+
+
+def ledger_key(idempotency_key: str) -> str:
+    """The ledger's key for an email: one namespace per effect kind."""
+    return f"email:{idempotency_key}"
 
 
 class EmailActivities:
@@ -116,7 +122,7 @@ class EmailActivities:
             return str(answer["MessageId"])
 
         with aws_errors("SES", FIXES, DEFAULT_FIX, subject=about):
-            message_id, duplicate = self._ledger.once(f"email:{key}", "email", send)
+            message_id, duplicate = self._ledger.once(ledger_key(key), "email", send)
         return EmailSent(message_id=message_id, duplicate=duplicate)
 
     def magic_link(self, workflow_id: str, crew_id: str, round_: int) -> str:
@@ -129,7 +135,13 @@ class EmailActivities:
 
     @activity.defn(name="send_crew_email")
     def send_crew_email(self, req: CrewEmailRequest) -> EmailSent:
-        """Crew-facing: built from the money-free CrewView plus the member's own rate."""
+        """Crew-facing: built from the money-free CrewView plus the member's own rate. With
+        `only_if_sent`, nothing goes unless the ledger holds a claim for one of those emails: a
+        member never asked is not told of a cancellation."""
+        if req.only_if_sent and not any(
+            self._ledger.claimed(ledger_key(k)) for k in req.only_if_sent
+        ):
+            return EmailSent(message_id="", duplicate=False, skipped=True)
         link = self.magic_link(req.workflow_id, req.member.id, req.round)
         html = render(
             "crew_email.html",

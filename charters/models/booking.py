@@ -23,7 +23,7 @@ from pydantic import (
 CENT = Decimal("0.01")
 Role = Literal["captain", "crew"]
 EmailKind = Literal["invite", "reminder", "cancelled", "rescheduled", "day-of"]
-GuestEmailKind = Literal["reminder", "thank-you"]
+GuestEmailKind = Literal["reminder", "thank-you", "cancelled"]
 
 _AMOUNT = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
 

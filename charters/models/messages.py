@@ -35,6 +35,21 @@ class CalendarEntryRef(BaseModel):
     created: bool
 
 
+class CalendarCancelRequest(BaseModel):
+    """Cancels every entry carrying `idempotency_key` (and `entry_id`, when the workflow recorded
+    it): an entry whose creation was never recorded is found by its key."""
+
+    idempotency_key: str
+    booking_ref: str
+    entry_id: str | None = None
+
+
+class CompensationResult(BaseModel):
+    """The ids a compensation acted on; empty when nothing carrying the key exists."""
+
+    found: list[str]
+
+
 class SccKeyCheck(BaseModel):
     ok: bool
     reason: Literal["ok", "missing", "mismatch"]
@@ -54,6 +69,15 @@ class SccUpdateRequest(BaseModel):
 class SccEventRef(BaseModel):
     event_id: str
     created: bool
+
+
+class SccCancelRequest(BaseModel):
+    """Cancels every event whose external reference is `idempotency_key` (and `event_id`, when
+    the workflow recorded it)."""
+
+    idempotency_key: str
+    event_id: str | None = None
+    charter: CrewView
 
 
 class RedactionRequest(BaseModel):
@@ -99,6 +123,10 @@ class CrewEmailRequest(BaseModel):
     charter: CrewView
     kind: EmailKind = "invite"
     round: int = 1
+    only_if_sent: list[str] = []
+    """Idempotency keys of this member's earlier invitation or reschedule emails: when given, the
+    email goes only if the ledger holds a claim for one of them (a cancellation notice only to a
+    member who was asked)."""
 
 
 class OperationsAlertRequest(BaseModel):
@@ -138,3 +166,5 @@ class AlbumRef(BaseModel):
 class EmailSent(BaseModel):
     message_id: str
     duplicate: bool
+    skipped: bool = False
+    """Nothing sent by design: `only_if_sent` named no email the member had been sent."""

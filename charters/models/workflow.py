@@ -16,11 +16,9 @@ from charters.models.messages import (
     GuestPageRef,
 )
 from charters.models.people import (
-    AssignCrew,
     CancelBooking,
     CrewAnswer,
     CrewConfirmation,
-    EmailBounced,
     Reschedule,
 )
 
@@ -49,6 +47,9 @@ class BookingOptions(BaseModel):
     local_activities: bool = Field(
         True, description="short steps run as local activities first (a regular one on failure)"
     )
+    local_attempt_timeout_seconds: float = Field(
+        1.5, description="one local attempt's start-to-close (bounds how long an update waits)"
+    )
 
 
 class CharterBookingInput(BaseModel):
@@ -65,7 +66,6 @@ StepState = Literal[
     "running",
     "done",
     "failed",
-    "retrying",
     "blocked",
     "skipped",
     "compensated",
@@ -92,7 +92,7 @@ class BookingStatus(BaseModel):
     blocked_on: str | None = None
     blocked_reason: str | None = None
     blocked_fix: str | None = Field(None, description="the exact command that resolves the block")
-    outcome: Literal["completed", "cancelled"] | None = None
+    outcome: Literal["completed", "cancelled", "failed"] | None = None
     blocks: list[Block] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list, description="what happened that people see")
     guest_page_url: str | None = None
@@ -117,42 +117,75 @@ class BookingResult(BaseModel):
     compensated: list[str] = Field(default_factory=list)
 
 
-class BookingState(BaseModel):
-    """Everything the workflow knows of the booking, in one model: held by the workflow and its
-    helpers, carried whole through continue-as-new."""
+class Effects(BaseModel):
+    """What the booking made outside. `attempted` names every step that may have made its
+    effect (its activity was scheduled), so compensation looks for it by key even when the
+    result never reached the workflow."""
 
-    booking: Booking | None = None
-    status: BookingStatus
-    answers: dict[str, CrewAnswer] = Field(default_factory=dict)
-    invited_at: dict[str, datetime] = Field(default_factory=dict)
-    round: int = 1
-    crew_version: int = 1
+    attempted: list[str] = Field(default_factory=list)
     calendar_id: str | None = None
     event_id: str | None = None
     page: GuestPageRef | None = None
     invalidations: list[str] = Field(default_factory=list)
-    emails: dict[str, str] = Field(default_factory=dict)
-    notified: list[str] = Field(default_factory=list)
-    done: list[str] = Field(default_factory=list, description="one-off effects already made")
-    alerted: list[str] = Field(default_factory=list)
-    compensated: list[str] = Field(default_factory=list)
     summary_id: str | None = None
-    summary_version: int = 0
+    album_url: str | None = None
+    compensated: list[str] = Field(default_factory=list)
+
+
+class CrewState(BaseModel):
+    """Who is aboard and what they answered; the emails each was sent."""
+
+    answers: dict[str, CrewAnswer] = Field(default_factory=dict)
+    invited_at: dict[str, datetime] = Field(default_factory=dict)
+    seat_versions: dict[str, int] = Field(
+        default_factory=dict, description="bumped when a member's details change (re-invite)"
+    )
+    version: int = 1
+    emails: dict[str, str] = Field(default_factory=dict, description="email key -> message id")
+    asked: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="member -> keys of the invitations sent or being sent (who to tell of a "
+        "cancel)",
+    )
+    held: list[CrewConfirmation] = Field(
+        default_factory=list, description="signals that came before the booking was validated"
+    )
+    finalized: str | None = Field(None, description="round:version the summary went for")
+
+
+class ClockState(BaseModel):
+    """The booking's clocks: when the current round began and what fell due and was sent."""
+
+    asked_at: datetime | None = None
+    done: list[str] = Field(default_factory=list, description="one-off sends already made")
+    escalated_round: int = 0
+    guest_emails: dict[str, str] = Field(default_factory=dict)
+
+
+class Requests(BaseModel):
+    """What people asked for that the process has yet to act on."""
+
     cancel: CancelBooking | None = None
     reschedules: list[Reschedule] = Field(default_factory=list)
-    assignments: list[AssignCrew] = Field(default_factory=list)
-    bounces: list[EmailBounced] = Field(default_factory=list)
-    early: list[CrewConfirmation] = Field(default_factory=list)
-    resolutions: dict[str, str] = Field(default_factory=dict)
+    resolutions: dict[str, str] = Field(default_factory=dict, description="block -> retry/skip")
     repair_requested: bool = False
+
+
+class BookingState(BaseModel):
+    """Everything the workflow knows of the booking, carried whole through continue-as-new;
+    each part of the workflow owns one slice."""
+
+    booking: Booking | None = None
+    status: BookingStatus
+    round: int = 1
     setup_done: bool = False
-    escalated_round: int = 0
-    asked_at: datetime | None = None
-    finalized: str | None = Field(None, description="round:crew_version the summary went for")
-    guest_emails: dict[str, str] = Field(default_factory=dict)
-    album_url: str | None = None
     departed: bool = False
-    runs: int = 1
+    effects: Effects = Field(default_factory=Effects)
+    crew: CrewState = Field(default_factory=CrewState)
+    clocks: ClockState = Field(default_factory=ClockState)
+    requests: Requests = Field(default_factory=Requests)
+    alerted: list[str] = Field(default_factory=list)
+    block_counts: dict[str, int] = Field(default_factory=dict)
 
 
 CharterBookingInput.model_rebuild()

@@ -174,7 +174,30 @@ async def read_status(
     retries = (
         await pending_retries(described.raw_description, client.data_converter) if running else []
     )
-    return settle_closed(current, running), retries, running
+    failure = None
+    if described.status in FAILED_CLOSES:
+        failure = await close_failure(client, workflow_id, described.status)
+    return settle_closed(current, running, failure), retries, running
+
+
+FAILED_CLOSES = (
+    WorkflowExecutionStatus.FAILED,
+    WorkflowExecutionStatus.TERMINATED,
+    WorkflowExecutionStatus.TIMED_OUT,
+)
+
+
+async def close_failure(client: Client, workflow_id: str, how: WorkflowExecutionStatus) -> str:
+    """One line on how a booking's workflow ended badly, from its closing event."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    last = history.events[-1] if history.events else None
+    if last is not None and last.HasField("workflow_execution_failed_event_attributes"):
+        message = last.workflow_execution_failed_event_attributes.failure.message
+        return f"the workflow failed: {message.splitlines()[0] if message else 'no message'}"
+    if last is not None and last.HasField("workflow_execution_terminated_event_attributes"):
+        reason = last.workflow_execution_terminated_event_attributes.reason
+        return f"the workflow was terminated{f': {reason}' if reason else ''}"
+    return f"the workflow ended {how.name.lower().replace('_', ' ')}"
 
 
 @app.command()
@@ -196,11 +219,13 @@ def status(
         )
         if as_json:
             print(json.dumps(status_json(current, retries, link), indent=1))
-            return
-        if watch:
-            console.clear()
-        show_status(console, current, link, retries)
-        if not watch or not running or current.stage in SETTLED_STAGES:
+        else:
+            if watch:
+                console.clear()
+            show_status(console, current, link, retries)
+        if current.outcome == "failed":
+            raise typer.Exit(Exit.FAILED)
+        if as_json or not watch or not running or current.stage in SETTLED_STAGES:
             return
         time.sleep(2)
 

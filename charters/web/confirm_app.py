@@ -163,7 +163,7 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-CLOSED_STAGES = ("under-way", "post-trip", "completed", "failed")
+CLOSED_STAGES = contract.CLOSED_TO_CREW_STAGES
 """Stages past the point where a crew answer can count."""
 
 

@@ -34,13 +34,25 @@ RUNNERS: tuple[RunnerName, ...] = ("sandboxed", "passthrough", "unsandboxed")
 # activity classes it names): deterministic at import, no state shared between runs that a run
 # changes. The libraries are what those modules import at module level.
 PASSTHROUGH_MODULES = ("charters", "pydantic", "pydantic_core", "annotated_types", "httpx")
+# The full sandbox (and the replay gate) passes through only the data types and names the
+# workflow shares with the rest of the product, and the libraries they use: the workflow's own
+# modules (charters.workflows.*) are imported and checked inside the sandbox.
+SANDBOX_PASSTHROUGH_MODULES = (
+    "charters.models",
+    "charters.contract",
+    "charters.errors",
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "httpx",
+)
 
 
 def workflow_runner(name: RunnerName) -> WorkflowRunner:
     """The runner named by the `workflow_runner` setting."""
     if name == "unsandboxed":
         return UnsandboxedWorkflowRunner()
-    restrictions = SandboxRestrictions.default
-    if name == "passthrough":
-        restrictions = restrictions.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(
+        *(PASSTHROUGH_MODULES if name == "passthrough" else SANDBOX_PASSTHROUGH_MODULES)
+    )
     return SandboxedWorkflowRunner(restrictions=restrictions)

@@ -10,6 +10,7 @@ import boto3
 import httpx
 from botocore.config import Config
 
+from charters.activities import deadline
 from charters.activities.calendar import CalendarActivities
 from charters.activities.cloudfront import CloudFrontActivities
 from charters.activities.email import EmailActivities
@@ -42,51 +43,88 @@ the first request (it has no idempotency token): a blind resend is a second emai
 Temporal's, through the effect ledger, which waits out the lease so the first call can finish.
 (CloudFront's CreateInvalidation dedups on CallerReference, so a repeat is harmless; it keeps the
 same single attempt, its retry being Temporal's too.)"""
-BOTO_BACKOFF_SECONDS = 2.0
-"""Standard mode's longest pause before the second attempt (random up to 2**1 s)."""
-MIN_CONNECT_SECONDS, MIN_READ_SECONDS, MIN_EFFECT_READ_SECONDS = 1.0, 5.0, 10.0
-"""Floors for very short (test) activity timeouts: a loaded local moto needs seconds, and a
-send cut off by a read timeout may still happen unrecorded."""
+BOTO_BACKOFF_SECONDS = 1.0
+"""Standard mode's longest pause before the second attempt without an `x-amz-retry-after`
+header (rand(0, 1) x 1 s for a throttle, x 50 ms otherwise); the header can add up to 5 s, which
+the deadline guard absorbs (it refuses a second request that no longer fits)."""
+CONNECT_SHARE, READ_SHARE, EFFECT_READ_SHARE = 0.10, 0.15, 0.35
+MIN_CONNECT_SECONDS, MIN_READ_SECONDS, MIN_EFFECT_READ_SECONDS = 0.5, 0.75, 1.5
+MAX_CONNECT_SECONDS, MAX_READ_SECONDS, MAX_EFFECT_READ_SECONDS = 3.0, 10.0, 20.0
 EFFECTS = ("sesv2", "cloudfront")
 LEASE_MARGIN_SECONDS = 5.0
-"""The effect ledger's lease outlives the longest call by this much (clock skew)."""
+"""The effect ledger's lease outlives the activity's start-to-close timeout by this much (clock
+skew between the workers that claim and take over)."""
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
 
 
 def _timeouts(activity_timeout: float, attempts: int) -> tuple[float, float]:
-    connect = max(MIN_CONNECT_SECONDS, min(3.0, activity_timeout / 10))
-    backoff = BOTO_BACKOFF_SECONDS if attempts > 1 else 0.0
-    read = (activity_timeout - backoff - attempts * connect) / attempts
+    """(connect, read) of one HTTP request, as shares of the activity timeout (see
+    `aws_config`)."""
+    connect = _clamp(activity_timeout * CONNECT_SHARE, MIN_CONNECT_SECONDS, MAX_CONNECT_SECONDS)
     if attempts > 1:
-        return connect, max(MIN_READ_SECONDS, min(10.0, read))
-    return connect, max(MIN_EFFECT_READ_SECONDS, min(20.0, read))
+        read = _clamp(activity_timeout * READ_SHARE, MIN_READ_SECONDS, MAX_READ_SECONDS)
+    else:
+        read = _clamp(
+            activity_timeout * EFFECT_READ_SHARE,
+            MIN_EFFECT_READ_SECONDS,
+            MAX_EFFECT_READ_SECONDS,
+        )
+    return connect, read
+
+
+def request_seconds(activity_timeout: float, attempts: int = BOTO_ATTEMPTS) -> float:
+    """One HTTP request's worst case (connect + read) for a client with `attempts`."""
+    connect, read = _timeouts(activity_timeout, attempts)
+    return connect + read
 
 
 def call_bound_seconds(activity_timeout: float) -> float:
     """The longest one boto3 call of an activity can take, botocore's retries included."""
-    bounds = []
-    for attempts in (BOTO_ATTEMPTS, EFFECT_ATTEMPTS):
-        connect, read = _timeouts(activity_timeout, attempts)
-        backoff = BOTO_BACKOFF_SECONDS if attempts > 1 else 0.0
-        bounds.append(attempts * (connect + read) + backoff)
-    return max(bounds)
+    return max(
+        BOTO_ATTEMPTS * request_seconds(activity_timeout, BOTO_ATTEMPTS) + BOTO_BACKOFF_SECONDS,
+        EFFECT_ATTEMPTS * request_seconds(activity_timeout, EFFECT_ATTEMPTS),
+    )
+
+
+def send_reserve_seconds(activity_timeout: float) -> float:
+    """What an email attempt must have left before it sends: the send and one record write."""
+    return request_seconds(activity_timeout, EFFECT_ATTEMPTS) + request_seconds(
+        activity_timeout, BOTO_ATTEMPTS
+    )
+
+
+def lease_seconds(activity_timeout: float) -> float:
+    """The effect ledger's lease: a claimant sends only inside its attempt (the reserve is
+    checked against the attempt's deadline), so the attempt's timeout plus clock skew covers
+    its claim latency and its send."""
+    return activity_timeout + LEASE_MARGIN_SECONDS
 
 
 def aws_config(
     max_pool: int = 50, activity_timeout: float | None = None, attempts: int = BOTO_ATTEMPTS
 ) -> Config:
-    """With `activity_timeout` T (the worker's clients): timeouts and retries that fit inside
-    one activity attempt, so no boto3 call outlives the start-to-close timeout that ends the
-    attempt (a call still running after T belongs to an attempt Temporal has already retried).
-    Worst case of one API call:
+    """With `activity_timeout` T (the worker's clients): timeouts and retries sized so that one
+    activity attempt's worst case fits inside T. One HTTP request takes at most
 
-        attempts * (connect + read) + backoff <= T,   connect = min(3, T/10)
-        2 attempts: read = min(10, (T - 2 - 2 * connect) / 2)
-        1 attempt (SES, CloudFront): read = min(20, T - connect)
+        h   = connect + read      = 0.10 T + 0.15 T = 0.25 T   (2 attempts: reads, conditional
+                                                               writes, same-bytes puts)
+        h_e = connect + read      = 0.10 T + 0.35 T = 0.45 T   (1 attempt: SES, CloudFront)
 
-    T = 30 s: 2 * (3 + 10) + 2 = 28 s, and 3 + 20 = 23 s (SES's default was 3 attempts of 60 s
-    reads). For T under ~14 s (the tests' 5 s) the floors win (14 s, 11 s); the ledger's lease
-    is computed from this bound, not from T, so it still covers the call. The Lambda repair's
-    waiter heartbeats and is bounded separately. Without T (seeding, CLI, tools): 20 s reads."""
+    (connect at most 3 s, reads at most 10 s and 20 s; floors 0.5, 0.75 and 1.5 s only below
+    T = 5 s). One boto3 call is at most 2 h + 1 s of backoff = 0.5 T + 1 s, and an email, the
+    longest sequence that must not be cut in the middle, is claim + send + record = h + h_e +
+    h = 0.95 T. T = 30 s: h = 3 + 4.5 = 7.5 s, h_e = 3 + 10.5 = 13.5 s, one call 16 s, an
+    email 28.5 s; T = 5 s (the tests): 1.25 s, 2.25 s, 3.5 s, 4.75 s.
+
+    The shares are what the usual case needs; the guarantee is the deadline guard
+    (`charters.activities.deadline.guard_boto3`, set on the worker's clients by `aws_clients`):
+    no request starts, botocore's retry included, unless its h fits before the attempt's
+    deadline, so no boto3 request of an attempt is still sending after its start-to-close
+    timeout, whatever backoff or a slow earlier call used up. Without T (seeding, CLI, tools):
+    5 s connect, 20 s reads."""
     if activity_timeout:
         connect, read = _timeouts(activity_timeout, attempts)
     else:
@@ -127,13 +165,18 @@ def sqs_client(settings: Settings, wait_seconds: int) -> Any:
 
 
 def aws_clients(settings: Settings, max_pool: int = 50, for_activities: bool = False) -> AwsClients:
-    """`for_activities`: the worker's clients, each call bounded by the activity timeout."""
+    """`for_activities`: the worker's clients, each request sized by the activity timeout and
+    refused when it would outlast the attempt's deadline."""
     budget = settings.activity_timeout_seconds if for_activities else None
     config = aws_config(max_pool, budget)
     effects = aws_config(max_pool, budget, EFFECT_ATTEMPTS)
 
     def client(name: str) -> Any:
-        return aws_client(settings, name, max_pool, effects if name in EFFECTS else config)
+        made = aws_client(settings, name, max_pool, effects if name in EFFECTS else config)
+        if budget:
+            attempts = EFFECT_ATTEMPTS if name in EFFECTS else BOTO_ATTEMPTS
+            deadline.guard_boto3(made, request_seconds(budget, attempts))
+        return made
 
     return AwsClients(
         s3=client("s3"),
@@ -159,11 +202,10 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
     ledger = EffectLedger(
         aws.dynamodb,
         settings.ledger_table,
-        lease_seconds=max(
-            settings.activity_timeout_seconds,
-            call_bound_seconds(settings.activity_timeout_seconds),
-        )
-        + LEASE_MARGIN_SECONDS,
+        lease_seconds=lease_seconds(settings.activity_timeout_seconds),
+        send_reserve_seconds=send_reserve_seconds(settings.activity_timeout_seconds),
+        ttl_attribute=settings.ledger_ttl_attribute,
+        retention_seconds=settings.ledger_retention_days * 24 * 3600,
     )
     calendar = CalendarActivities(
         http,
@@ -218,11 +260,13 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
         validate_booking,
         calendar.create_calendar_entry,
         calendar.update_calendar_entry,
+        calendar.cancel_calendar_entry,
         scc_lambda.check_scc_service_key,
         scc_lambda.repair_scc_service_key_hash,
         scc_lambda.await_scc_service_key,
         scc.create_scc_event,
         scc.update_scc_event,
+        scc.cancel_scc_event,
         store.redact_scc_revenue,
         pages.publish_guest_page,
         pages.publish_photo_album,

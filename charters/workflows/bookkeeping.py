@@ -11,70 +11,71 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 
 from charters import contract
+from charters.contract import Stage
 from charters.models import Block, BookingState, StepState
-
-FINAL_STAGES = ("completed", "cancelled", "failed")
 
 
 class Bookkeeping:
+    """Owns `state.status`: what `charters status`, the Web UI and the search attributes show."""
+
     def __init__(self, state: BookingState) -> None:
-        self._s = state
-        self._published: dict[str, Any] = {"stage": "received"}
+        self._state = state
+        self._published: dict[str, Any] = {"stage": Stage.RECEIVED.value}
         self._meter = workflow.metric_meter()
 
     @property
-    def stage(self) -> str:
-        return self._s.status.stage
+    def stage(self) -> Stage:
+        return Stage(self._state.status.stage)
 
-    def set_stage(self, stage: str) -> None:
-        if self._s.status.stage == stage:
+    def set_stage(self, stage: Stage) -> None:
+        if self._state.status.stage == stage:
             return
-        self._s.status.stage = stage
+        self._state.status.stage = stage.value
         self._meter.create_counter(
             "charters_booking_stage_transitions", "bookings entering each stage"
-        ).add(1, {"stage": stage})
-        if stage in FINAL_STAGES:
+        ).add(1, {"stage": stage.value})
+        if stage in contract.FINAL_STAGES:
             self._meter.create_counter(
                 "charters_bookings_completed", "bookings finished, by outcome"
-            ).add(1, {"outcome": stage})
+            ).add(1, {"outcome": stage.value})
         self.publish()
 
     def step(self, name: str, state: StepState) -> None:
-        self._s.status.steps[name] = state
+        self._state.status.steps[name] = state
 
     def note(self, text: str) -> None:
         """Something people should know that is not a block (kept short: the last ten)."""
-        self._s.status.notes = [*self._s.status.notes[-9:], text]
+        self._state.status.notes = [*self._state.status.notes[-9:], text]
 
     # ---- blocks ---------------------------------------------------------------------------
 
     def block(self, on: str, reason: str, fix: str, since: datetime | None = None) -> None:
-        blocks = [b for b in self._s.status.blocks if b.on != on]
-        old = next((b for b in self._s.status.blocks if b.on == on), None)
+        blocks = [b for b in self._state.status.blocks if b.on != on]
+        old = next((b for b in self._state.status.blocks if b.on == on), None)
         if old is not None and old.reason == reason and old.fix == fix:
             return
         blocks.append(Block(on=on, reason=reason, fix=fix, since=since or workflow.now()))
-        self._s.status.blocks = blocks
+        self._state.status.blocks = blocks
         self._sync_first_block()
 
     def unblock(self, on: str) -> None:
-        if any(b.on == on for b in self._s.status.blocks):
-            self._s.status.blocks = [b for b in self._s.status.blocks if b.on != on]
+        if any(b.on == on for b in self._state.status.blocks):
+            self._state.status.blocks = [b for b in self._state.status.blocks if b.on != on]
             self._sync_first_block()
 
     def blocked(self, on: str) -> bool:
-        return any(b.on == on for b in self._s.status.blocks)
+        return any(b.on == on for b in self._state.status.blocks)
 
     def _sync_first_block(self) -> None:
         """`blocked_on` (and the BlockedOn attribute) shows the most pressing block: anything a
         person must fix comes before plain waiting for answers. Its value is the kind of block
         (`crew-email`), the member it concerns is in the reason (attributes are not encrypted)."""
-        blocks = self._s.status.blocks
+        blocks = self._state.status.blocks
         first = next(
             (b for b in blocks if b.on != contract.BLOCKED_CREW_CONFIRMATIONS),
             blocks[0] if blocks else None,
         )
-        status = self._s.status
+        status = self._state.status
         status.blocked_on = first.on.split(":", 1)[0] if first else None
         status.blocked_reason = first.reason if first else None
         status.blocked_fix = first.fix if first else None
@@ -84,17 +85,17 @@ class Bookkeeping:
 
     def publish(self) -> None:
         """Current details and the search attributes that changed, in one upsert."""
-        status = self._s.status
+        status = self._state.status
         text = f"**Stage:** {status.stage}"
         for b in status.blocks:
             text += f"\n\n**Blocked on {b.on}:** {b.reason}\n\nFix: `{b.fix}`"
         workflow.set_current_details(text)
-        pending = sum(1 for a in self._current_answers() if a.answer != "accepted")
+        pending = self._pending()
         wanted: dict[str, Any] = {
             "stage": status.stage,
             "blocked": status.blocked_on,
-            "pending": pending if self._s.booking else None,
-            "date": self._s.booking.starts_at_utc if self._s.booking else None,
+            "pending": pending if self._state.booking else None,
+            "date": self._state.booking.starts_at_utc if self._state.booking else None,
         }
         updates: list[SearchAttributeUpdate[Any]] = []
         keys: dict[str, Any] = {
@@ -120,16 +121,25 @@ class Bookkeeping:
 
     def restore(self) -> None:
         """After continue-as-new the search attributes carry over: note what they hold."""
-        status = self._s.status
+        status = self._state.status
         self._published = {
             "stage": status.stage,
             "blocked": status.blocked_on,
-            "pending": sum(1 for a in self._current_answers() if a.answer != "accepted"),
-            "date": self._s.booking.starts_at_utc if self._s.booking else None,
+            "pending": self._pending(),
+            "date": self._state.booking.starts_at_utc if self._state.booking else None,
         }
 
-    def _current_answers(self) -> list[Any]:
-        booking = self._s.booking
+    def _pending(self) -> int:
+        """Seats still to answer; none once the booking is cancelling or over (nobody is
+        waited for any more)."""
+        booking = self._state.booking
         if booking is None:
-            return []
-        return [self._s.answers[m.id] for _, m in booking.members if m.id in self._s.answers]
+            return 0
+        if self._state.status.stage in (Stage.CANCELLING, Stage.CANCELLED, Stage.FAILED):
+            return 0
+        answers = self._state.crew.answers
+        return sum(
+            1
+            for _, member in booking.members
+            if member.id in answers and answers[member.id].answer != "accepted"
+        )

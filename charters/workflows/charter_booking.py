@@ -7,14 +7,27 @@ the trip.
     72 h and 24 h before; crew day-of reminder → departure → after the trip: photo album and the
     guest's thank-you → completed.
 
-A cancel (update, signal or a native cancel from the Web UI) compensates at any stage before
-departure, each compensation once. A step that fails for good blocks and waits for a person
-(`steps.py`). History stays bounded: long waits poll inside an activity's retry policy, and the
-booking continues as new at a quiet point once its history grows long.
+The concurrency model (docs/workflow.md has the long form):
 
-Deterministic: time from `workflow.now()`, waiting from `workflow.wait_condition`. Idempotency
-keys are the workflow id plus the step (never the run id), so continue-as-new, a reset or a re-run
-of the same booking finds what was done before."""
+- The business process runs as one task. Side-by-side steps run as a group (`together`): when
+  one branch ends abnormally, or the process is cancelled, every other branch is cancelled and
+  awaited before anything else runs.
+- Every activity is cancelled with WAIT_CANCELLATION_COMPLETED: a cancelled step's outcome is
+  known (an effect it made is recorded) before compensation starts.
+- A cancel (by update, by signal, or natively from the Web UI) is one request in state: it
+  cancels the process task, which sees it at whatever it awaits, and the cancel point after
+  every activity. Compensation then runs shielded and finds every effect by its idempotency
+  key, so an effect whose result never reached the workflow is still undone. A native cancel
+  ends CANCELED, `charters cancel` ends COMPLETED with outcome `cancelled`.
+- Sends that hang off a clock or a seat (invitations, reminders, guest emails, the day-of
+  email, the captain's summary, alerts) are errands, one task per key beside the main loop: a
+  send that blocks for a person holds only its own seat or email, never the clocks.
+- Handlers record what people asked and never wait for the main loop; the loop continues as new
+  only at a quiet point (no errand running, no handler running, nothing queued).
+
+Deterministic: time from `workflow.now()`, waiting from `workflow.wait_condition` and
+`workflow.wait`. Idempotency keys are the workflow id plus the step (never the run id), so
+continue-as-new, a reset or a re-run of the same booking finds what was done before."""
 
 from __future__ import annotations
 
@@ -31,35 +44,29 @@ from temporalio.exceptions import (
     is_cancelled_exception,
 )
 
-with workflow.unsafe.imports_passed_through():
-    from charters import contract, errors
-    from charters.activities.calendar import CalendarActivities
-    from charters.activities.email import EmailActivities
-    from charters.activities.scc import SccActivities
-    from charters.activities.scc_lambda import SccLambdaActivities
-    from charters.activities.scc_store import SccStoreActivities
-    from charters.activities.validation import validate_booking
-    from charters.models import (
-        Booking,
-        BookingResult,
-        BookingState,
-        BookingStatus,
-        CalendarEntryRequest,
-        CalendarStatusRequest,
-        CancelBooking,
-        CaptainSummaryRequest,
-        CharterBookingInput,
-        EmailSent,
-        RedactionRequest,
-        SccEventRequest,
-    )
-    from charters.workflows.bookkeeping import Bookkeeping
-    from charters.workflows.compensation import Compensation
-    from charters.workflows.crew import CrewWaits
-    from charters.workflows.handlers import BookingHandlers
-    from charters.workflows.lifecycle import Lifecycle
-    from charters.workflows.publishing import Publishing
-    from charters.workflows.steps import BookingCancelled, StepRunner
+from charters import contract
+from charters.contract import Activity, Stage
+from charters.models import (
+    Booking,
+    BookingResult,
+    BookingState,
+    BookingStatus,
+    CancelBooking,
+    CaptainSummaryRequest,
+    CharterBookingInput,
+    EmailSent,
+)
+from charters.workflows.bookkeeping import Bookkeeping
+from charters.workflows.clocks import Clocks
+from charters.workflows.compensation import Compensation
+from charters.workflows.crew import CrewWaits
+from charters.workflows.errands import Errands
+from charters.workflows.handlers import BookingHandlers
+from charters.workflows.provisioning import Provisioning
+from charters.workflows.publishing import Publishing
+from charters.workflows.rescheduling import Rescheduling
+from charters.workflows.steps import StepRunner
+from charters.workflows.together import shielded, together
 
 STEPS = [
     "validate",
@@ -79,302 +86,252 @@ STEPS = [
     "thank_you",
 ]
 
-SCC_KEY_FIX = (
-    "set SERVICE_KEY_HASH to sha256 of the key in Secrets Manager (`charters ops "
-    "fix-scc-key-hash`), or let the worker do it: `charters approve-repair {workflow_id}`"
-)
-
 
 @workflow.defn(name=contract.WORKFLOW_NAME)
 class CharterBookingWorkflow(BookingHandlers):
     @workflow.init
-    def __init__(self, inp: CharterBookingInput) -> None:
-        self._wf_id = workflow.info().workflow_id
-        self._o = inp.options
-        self._s = inp.state or BookingState(
+    def __init__(self, booking_input: CharterBookingInput) -> None:
+        self._workflow_id = workflow.info().workflow_id
+        options = self._options = booking_input.options
+        self._state = booking_input.state or BookingState(
             status=BookingStatus(
-                workflow_id=self._wf_id,
-                booking_ref=str(inp.booking.get("booking_ref", "")),
-                stage="received",
+                workflow_id=self._workflow_id,
+                booking_ref=str(booking_input.booking.get("booking_ref", "")),
+                stage=Stage.RECEIVED,
                 steps=dict.fromkeys(STEPS, "pending"),
                 crew=[],
-                guest_page_url=inp.options.guest_page_url,
+                guest_page_url=options.guest_page_url,
             )
         )
-        self._book = Bookkeeping(self._s)
-        self._steps = StepRunner(self._s, self._book, self._o, self._wf_id)
-        self._crew = CrewWaits(self._steps)
-        self._publishing = Publishing(self._steps)
-        self._life = Lifecycle(self._steps, self._crew)
-        self._compensation = Compensation(self._steps, self._crew, self._publishing)
+        state, workflow_id = self._state, self._workflow_id
         self._changes = 0
-        if inp.state is not None:
+        self._process: asyncio.Task[None] | None = None
+        self._errands = Errands(self._changed)
+        self._alerts = Errands(self._changed)
+        self._book = Bookkeeping(state)
+        self._steps = StepRunner(state, self._book, options, workflow_id, self._alerts)
+        self._crew = CrewWaits(state, self._steps, self._book, options, workflow_id, self._errands)
+        self._publishing = Publishing(state, self._steps, options, workflow_id)
+        self._provisioning = Provisioning(state, self._steps, self._book, options, workflow_id)
+        self._clocks = Clocks(
+            state, self._steps, self._book, options, self._crew, self._publishing, self._errands
+        )
+        self._rescheduling = Rescheduling(
+            state,
+            self._steps,
+            self._book,
+            options,
+            self._crew,
+            self._clocks,
+            self._publishing,
+            self._errands,
+        )
+        self._compensation = Compensation(
+            state, self._steps, self._book, options, workflow_id, self._crew, self._publishing
+        )
+        if booking_input.state is not None:
             self._book.restore()
 
-    # ---- the business process, top to bottom ---------------------------------------------
+    # ---- the run: the process, and compensation when it is cancelled --------------------------
 
     @workflow.run
-    async def run(self, inp: CharterBookingInput) -> BookingResult:
+    async def run(self, booking_input: CharterBookingInput) -> BookingResult:
+        self._process = asyncio.ensure_future(self._live(booking_input))
+        native = False
+        while not self._process.done():
+            try:
+                await workflow.wait([self._process])
+            except asyncio.CancelledError:
+                native = True  # Web UI or `temporal workflow cancel`: the run itself was cancelled
+                self._request_cancel(CancelBooking(reason="cancelled in Temporal"))
         try:
-            if not self._s.setup_done:
-                await self._validate(inp)
-                await self._provision()
-                await self._publish()
-                await self._ask_crew()
-            await self._until_departure(inp)
-            await self._after_trip()
-        except BookingCancelled:
-            await self._compensation.run()
-        except BaseException as err:
-            if not is_cancelled_exception(err):
-                raise
-            # A native cancel (Web UI, `temporal workflow cancel`), met in whatever the run was
-            # awaiting: compensate exactly like `charters cancel`, then end CANCELED, which is
-            # what the operator asked of Temporal.
-            if not self._s.departed:
-                self._s.cancel = self._s.cancel or CancelBooking(reason="cancelled in Temporal")
-                await self._compensation.run()
+            self._process.result()
+        except asyncio.CancelledError:
+            await self._errands.cancel()
+            if not self._state.departed:
+                try:
+                    await shielded(self._compensation.run())
+                except asyncio.CancelledError:
+                    native = True
+        except ApplicationError:
+            await self._errands.cancel()
             raise
+        await self._alerts.wait_idle()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if native:
+            raise asyncio.CancelledError("cancelled in Temporal")
         return self._result()
 
-    async def _validate(self, inp: CharterBookingInput) -> None:
-        self._book.set_stage("validating")
+    def _request_cancel(self, cancel: CancelBooking) -> None:
+        """The one way a booking is cancelled: the request is kept in state and the process is
+        cancelled, seeing it at its next await. After departure nothing is undone."""
+        if self._state.requests.cancel is None and not self._state.departed:
+            self._state.requests.cancel = cancel
+        if self._process is not None and not self._process.done():
+            self._process.cancel()
+        self._changed()
+
+    def _changed(self) -> None:
+        self._changes += 1
+
+    # ---- the business process, top to bottom ------------------------------------------------
+
+    async def _live(self, booking_input: CharterBookingInput) -> None:
+        self._steps.cancel_point()
+        if not self._state.setup_done:
+            await self._validate(booking_input)
+            self._book.set_stage(Stage.PROVISIONING)
+            await together(
+                self._provisioning.create_calendar_entry(),
+                self._provisioning.create_scc_event(),
+            )
+            self._book.set_stage(Stage.PUBLISHING)
+            await together(self._provisioning.redact_revenue(), self._publishing.publish())
+            self._book.set_stage(Stage.NOTIFYING)
+            self._book.step("notify_crew", "running")
+            self._book.step("confirmations", "running")
+            self._clocks.start_round()
+            self._state.setup_done = True
+        await self._until_departure(booking_input)
+        await self._after_trip()
+
+    async def _validate(self, booking_input: CharterBookingInput) -> None:
+        self._book.set_stage(Stage.VALIDATING)
         self._book.step("validate", "running")
         try:
             booking = await workflow.execute_local_activity(
-                validate_booking,
-                inp.booking,
+                Activity.VALIDATE_BOOKING,
+                booking_input.booking,
+                result_type=Booking,
                 start_to_close_timeout=timedelta(seconds=10),
                 retry_policy=RetryPolicy(maximum_attempts=3),
             )
         except FailureError as err:  # a local activity's failure arrives as its cause itself
             if is_cancelled_exception(err):
-                raise
+                raise asyncio.CancelledError() from err
             cause = err.cause if isinstance(err, ActivityError) and err.cause else err
             self._book.step("validate", "failed")
-            self._s.status.error = str(cause)
-            self._book.set_stage("failed")
+            self._state.status.error = str(cause)
+            self._state.status.outcome = "failed"
+            self._book.set_stage(Stage.FAILED)
             kind = cause.type if isinstance(cause, ApplicationError) else None
             raise ApplicationError(
-                self._s.status.error, type=kind or "StepFailed", non_retryable=True
+                self._state.status.error, type=kind or "StepFailed", non_retryable=True
             ) from err
+        self._steps.cancel_point()
         self._book.step("validate", "done")
-        self._s.booking = booking
-        self._s.status.charter = booking.crew_view(self._o.guest_page_url)
+        self._state.booking = booking
+        self._state.status.charter = booking.crew_view(self._options.guest_page_url)
         self._book.restore_date(booking)
         self._crew.seat(booking)
-        for early in self._s.early:
-            self.crew_confirmation(early)
-        self._s.early.clear()
+        held, self._state.crew.held = self._state.crew.held, []
+        for answer in held:
+            self.crew_confirmation(answer)
 
-    async def _provision(self) -> None:
-        """The calendar entry and the SCC event are independent: they run side by side."""
-        self._book.set_stage("provisioning")
-        await asyncio.gather(self._create_calendar_entry(), self._create_scc_event())
-        self._check_cancelled()
-
-    async def _create_calendar_entry(self) -> None:
-        request = CalendarEntryRequest(
-            idempotency_key=f"{self._wf_id}:calendar", booking=self._booking
-        )
-        ref = await self._steps.run(
-            "calendar",
-            lambda: self._steps.activity(CalendarActivities.create_calendar_entry, request),
-        )
-        assert ref is not None
-        self._s.calendar_id = ref.entry_id
-
-    async def _create_scc_event(self) -> None:
-        """The seeds' incident: SCC refuses every call while SERVICE_KEY_HASH is wrong. The key is
-        checked first; the event is created once SCC can accept it."""
-        request = SccEventRequest(
-            idempotency_key=f"{self._wf_id}:scc",
-            charter=self._booking.crew_view(self._o.guest_page_url),
-        )
-        rejected = False
-        while True:
-            await self._scc_key_ready(rejected)
-            try:
-                ref = await self._steps.run(
-                    "scc_event",
-                    lambda: self._steps.activity(
-                        SccActivities.create_scc_event,
-                        request,
-                        non_retryable=[errors.SCC_AUTH_REJECTED],
-                        # no idempotency key: look-up before create is safe only one attempt
-                        # at a time (README, "Short steps run local-first")
-                        local=False,
-                    ),
-                    passthrough=[errors.SCC_AUTH_REJECTED],
-                )
-            except ActivityError:
-                rejected = True
-                continue
-            assert ref is not None
-            self._s.event_id = ref.event_id
-            return
-
-    async def _scc_key_ready(self, rejected: bool) -> None:
-        """Blocked on the SCC key: `await_scc_service_key` retries on its own policy (no history
-        per poll, so a block of any length costs the same few events) until someone fixes the
-        Lambda, or an operator approves the repair, or the booking is cancelled."""
-        check = await self._steps.run(
-            "scc_key", lambda: self._steps.activity(SccLambdaActivities.check_scc_service_key)
-        )
-        assert check is not None
-        if check.ok and not rejected:
-            return
-        reason = "rejected by SCC" if check.ok else check.reason
-        self._book.step("scc_key", "blocked")
-        self._book.block(
-            contract.BLOCKED_SCC_KEY_HASH,
-            f"SCC rejects our service key: SERVICE_KEY_HASH on the SCC Lambda is {reason}",
-            SCC_KEY_FIX.format(workflow_id=self._wf_id),
-        )
-        await self._steps.alert(
-            f"scc-key:{reason}",
-            f"{self._s.status.booking_ref}: SCC service key hash {reason}",
-            f"SERVICE_KEY_HASH on the SCC Lambda is {reason}. Fix: "
-            + SCC_KEY_FIX.format(workflow_id=self._wf_id),
-        )
-        await self._life.wait_for_scc_key(force_repair=rejected and check.ok)
-        self._book.unblock(contract.BLOCKED_SCC_KEY_HASH)
-        self._book.step("scc_key", "done")
-
-    async def _publish(self) -> None:
-        """The SCC item is cleaned while the guest page goes out: neither needs the other, and
-        the crew hear of the charter only after both."""
-        self._book.set_stage("publishing")
-        request = RedactionRequest(
-            event_id=self._s.event_id or "", amounts=self._booking.financials().amounts()
-        )
-        redact = self._steps.run(
-            "redact",
-            lambda: self._steps.activity(SccStoreActivities.redact_scc_revenue, request),
-        )
-        await asyncio.gather(redact, self._publishing.publish())
-        self._check_cancelled()
-
-    async def _ask_crew(self) -> None:
-        self._book.set_stage("notifying")
-        self._book.step("notify_crew", "running")
-        self._s.asked_at = workflow.now()
-        await self._crew.invite_all("invite")
-        self._book.step("notify_crew", "done")
-        self._book.step("confirmations", "running")
-        self._s.setup_done = True
-        self._book.set_stage("awaiting-crew")
-        self._check_cancelled()
-
-    async def _until_departure(self, inp: CharterBookingInput) -> None:
+    async def _until_departure(self, booking_input: CharterBookingInput) -> None:
         """People's changes, the crew's answers and every clock up to departure."""
         while True:
-            seen = self._changes  # anything that arrives from here on wakes the wait below
-            self._check_cancelled()
-            await self._apply_changes()
-            await self._crew.alert_declines()
-            self._crew.show_waiting()
-            if self._crew.pending():
-                if self._book.stage in ("confirmed", "finalizing"):
-                    self._book.set_stage("awaiting-crew")
-            elif self._s.finalized != self._crew_key():
-                await self._finalize()
+            self._errands.raise_failure()
+            if self._state.requests.reschedules:
+                await self._rescheduling.apply(self._state.requests.reschedules.pop(0))
                 continue
-            self._book.publish()
+            self._keep_crew_up()
             now = workflow.now()
             if now >= self._booking.starts_at_utc:
                 break
-            wake = await self._life.run_due_clocks(now)
-            if wake is None:
-                continue  # something was due and done: look again
-            if self._life.history_is_long():
+            wake = self._clocks.run_due(now)
+            self._book.publish()
+            if self._clocks.history_is_long() and self._quiet():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._has_changes():
-                    self._s.runs += 1
-                    workflow.continue_as_new(inp.model_copy(update={"state": self._s}))
+                if self._quiet():
+                    workflow.continue_as_new(
+                        booking_input.model_copy(update={"state": self._state})
+                    )
+            seen = self._changes
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda seen=seen: self._changes != seen,  # type: ignore[misc]
                     timeout=max(wake - now, timedelta(seconds=1)),
                 )
-        await self._life.depart(self._crew.pending())
+        await self._errands.cancel()
+        self._clocks.depart(self._crew.pending())
 
-    async def _finalize(self) -> None:
+    def _keep_crew_up(self) -> None:
+        """Invitations owed go out, declines and waits are shown, and once everyone has
+        accepted the summary and the calendar's confirmation follow (again if the crew
+        changes later)."""
+        crew = self._crew
+        crew.send_invitations()
+        if not crew.invitations():
+            self._book.step("notify_crew", "done")
+        crew.show_declines()
+        crew.show_waiting()
+        stage = self._book.stage
+        if crew.pending():
+            self._book.step("confirmations", "running")
+            if stage in (Stage.FINALIZING, Stage.CONFIRMED) or (
+                stage == Stage.NOTIFYING and crew.invitations_settled()
+            ):
+                self._book.set_stage(Stage.AWAITING_CREW)
+        elif self._state.crew.finalized != crew.key():
+            key = crew.key()
+            self._book.set_stage(Stage.FINALIZING)
+            self._book.step("confirmations", "done")
+            self._book.unblock(contract.BLOCKED_CREW_DEADLINE)
+            self._errands.start(f"finalize:{key}", lambda: self._finalize(key))
+
+    async def _finalize(self, key: str) -> None:
         """Everyone accepted: the captain's summary and the calendar's confirmation, side by
-        side; again if the crew changes later."""
-        self._book.set_stage("finalizing")
-        self._book.step("confirmations", "done")
-        self._book.unblock(contract.BLOCKED_CREW_DEADLINE)
-        key = self._crew_key()
+        side."""
+        booking = self._booking
         summary_request = CaptainSummaryRequest(
-            idempotency_key=f"{self._wf_id}:captain-summary:{key}",
-            booking=self._booking,
-            charter=self._booking.crew_view(self._o.guest_page_url),
+            idempotency_key=f"{self._workflow_id}:captain-summary:{key}",
+            booking=booking,
+            charter=booking.crew_view(self._options.guest_page_url),
             confirmations=self._crew.current(),
         )
-        confirm_request = CalendarStatusRequest(
-            entry_id=self._s.calendar_id or "", status="confirmed", booking=self._booking
-        )
-        summary: EmailSent | None
-        summary, _ = await asyncio.gather(
+        summary, _ = await together(
             self._steps.run(
                 "captain_summary",
-                lambda: self._steps.activity(EmailActivities.send_captain_summary, summary_request),
+                Activity.SEND_CAPTAIN_SUMMARY,
+                summary_request,
+                EmailSent,
                 skippable="the captain then has no summary email; send it by hand",
             ),
-            self._steps.run(
-                "calendar_confirmed",
-                lambda: self._steps.activity(
-                    CalendarActivities.update_calendar_entry, confirm_request
-                ),
-            ),
+            self._provisioning.confirm_calendar_entry(),
         )
         if summary is not None:
-            self._s.summary_id = summary.message_id
-        self._s.finalized = key
-        self._book.set_stage("confirmed")
+            self._state.effects.summary_id = summary.message_id
+        self._state.crew.finalized = key
+        if key == self._crew.key() and not self._crew.pending():
+            self._book.set_stage(Stage.CONFIRMED)
+
+    def _quiet(self) -> bool:
+        return not (
+            self._errands.running()
+            or self._alerts.running()
+            or self._state.requests.reschedules
+            or self._state.requests.cancel
+        )
 
     async def _after_trip(self) -> None:
         """After the trip: the album from the guests' uploads, the thank-you, and done."""
-        await self._life.wait_until_after_trip()
-        self._book.set_stage("post-trip")
+        await self._clocks.wait_until_after_trip()
+        self._book.set_stage(Stage.POST_TRIP)
         album_url = await self._publishing.publish_album()
-        self._s.album_url = album_url
-        await self._life.email_guest("thank_you", "thank-you", "thank-you", album_url=album_url)
+        await self._publishing.email_guest(
+            "thank_you", "thank-you", "thank-you", album_url=album_url
+        )
         self._book.unblock(contract.BLOCKED_CREW_UNFILLED)
-        self._s.status.outcome = "completed"
-        self._book.set_stage("completed")
-
-    # ---- changes people asked for, applied in the loop -------------------------------------
-
-    async def _apply_changes(self) -> None:
-        while self._s.bounces:
-            await self._crew.bounced(self._s.bounces.pop(0))
-        while self._s.reschedules:
-            await self._life.reschedule(self._s.reschedules.pop(0), self._publishing)
-        while self._s.assignments:
-            await self._crew.assign(self._s.assignments[0])
-            self._s.assignments.pop(0)
-            held, self._s.early = self._s.early, []
-            for answer in held:
-                self.crew_confirmation(answer)
-
-    def _has_changes(self) -> bool:
-        s = self._s
-        return bool(s.bounces or s.reschedules or s.assignments or s.cancel)
-
-    def _check_cancelled(self) -> None:
-        if self._s.cancel is not None:
-            raise BookingCancelled()
-
-    def _crew_key(self) -> str:
-        return f"{self._s.round}:{self._s.crew_version}"
+        self._state.status.outcome = "completed"
+        self._book.set_stage(Stage.COMPLETED)
 
     @property
     def _booking(self) -> Booking:
-        assert self._s.booking is not None
-        return self._s.booking
+        assert self._state.booking is not None
+        return self._state.booking
+
+    # ---- what it has made -------------------------------------------------------------------
 
     @workflow.query(name=contract.QUERY_RESULT)
     def result(self) -> BookingResult:
@@ -382,20 +339,21 @@ class CharterBookingWorkflow(BookingHandlers):
         return self._result()
 
     def _result(self) -> BookingResult:
-        outcome = self._s.status.outcome or "confirmed"
+        outcome = self._state.status.outcome
+        effects = self._state.effects
         return BookingResult(
-            workflow_id=self._wf_id,
-            booking_ref=self._s.status.booking_ref,
-            outcome=outcome,
-            calendar_entry_id=self._s.calendar_id,
-            scc_event_id=self._s.event_id,
-            guest_page_url=self._o.guest_page_url,
-            guest_page_key=self._s.page.key if self._s.page else "",
-            invalidation_ids=list(self._s.invalidations),
-            crew_email_ids=dict(self._s.emails),
-            captain_summary_email_id=self._s.summary_id,
+            workflow_id=self._workflow_id,
+            booking_ref=self._state.status.booking_ref,
+            outcome=outcome if outcome in ("completed", "cancelled") else "confirmed",
+            calendar_entry_id=effects.calendar_id,
+            scc_event_id=effects.event_id,
+            guest_page_url=self._options.guest_page_url,
+            guest_page_key=effects.page.key if effects.page else "",
+            invalidation_ids=list(effects.invalidations),
+            crew_email_ids=dict(self._state.crew.emails),
+            captain_summary_email_id=effects.summary_id,
             confirmations=self._crew.current(),
-            guest_email_ids=dict(self._s.guest_emails),
-            album_url=self._s.album_url,
-            compensated=list(self._s.compensated),
+            guest_email_ids=dict(self._state.clocks.guest_emails),
+            album_url=effects.album_url,
+            compensated=list(effects.compensated),
         )

@@ -1,33 +1,39 @@
-"""The crew side of a booking: who is asked, who answered what, replacements, reminders on each
-member's own clock, the deadline escalation. Owns `state.answers`; the workflow calls it and it
-never imports the workflow module."""
+"""The crew side of a booking: who is aboard, what each answered, the emails each is owed
+(invitation, reminders, the day-of reminder), replacements, bounces, declines and the deadline.
+Owns `state.crew`. Every email is an errand of its own: a member whose address is refused blocks
+only their own seat."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
-from typing import Literal
+from functools import partial
+from typing import Literal, NamedTuple
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from charters import contract
+from charters.contract import Activity
 from charters.models import (
     AssignCrew,
     Booking,
+    BookingOptions,
+    BookingState,
     CrewAnswer,
     CrewConfirmation,
     CrewEmailRequest,
     CrewMember,
     EmailBounced,
     EmailKind,
+    EmailSent,
     Role,
     Verdict,
 )
-from charters.workflows.steps import Part
+from charters.workflows.bookkeeping import Bookkeeping
+from charters.workflows.errands import Errands
+from charters.workflows.steps import StepRunner
 
-with workflow.unsafe.imports_passed_through():
-    from charters.activities.email import EmailActivities
+SKIP_EMAIL = "the member is then not emailed; confirm for them by phone"
 
 
 def refuse(code: str, message: str) -> ApplicationError:
@@ -35,41 +41,77 @@ def refuse(code: str, message: str) -> ApplicationError:
     return ApplicationError(message, type=code, non_retryable=True)
 
 
-class CrewWaits(Part):
+class CrewEmail(NamedTuple):
+    """One email a member is owed: its key (unique per booking, so a repeat is found) and what
+    blocks if it fails for good."""
+
+    key: str
+    role: Role
+    member: CrewMember
+    kind: EmailKind
+    block_on: str
+
+
+class CrewWaits:
+    def __init__(
+        self,
+        state: BookingState,
+        steps: StepRunner,
+        book: Bookkeeping,
+        options: BookingOptions,
+        workflow_id: str,
+        errands: Errands,
+    ) -> None:
+        self._state = state
+        self._crew = state.crew
+        self._steps = steps
+        self._book = book
+        self._options = options
+        self._workflow_id = workflow_id
+        self._errands = errands
+
+    @property
+    def _booking(self) -> Booking:
+        assert self._state.booking is not None
+        return self._state.booking
+
     # ---- who is aboard ----------------------------------------------------------------------
 
     def seat(self, booking: Booking) -> None:
         for role, member in booking.members:
-            if member.id not in self._s.answers:
-                self._s.answers[member.id] = CrewAnswer(
+            if member.id not in self._crew.answers:
+                self._crew.answers[member.id] = CrewAnswer(
                     crew_id=member.id, name=member.name, role=role
                 )
 
     def current(self) -> list[CrewAnswer]:
-        booking = self._s.booking
+        booking = self._state.booking
         if booking is None:
             return []
-        return [self._s.answers[m.id] for _, m in booking.members if m.id in self._s.answers]
+        return [self._crew.answers[m.id] for _, m in booking.members if m.id in self._crew.answers]
 
     def pending(self) -> list[CrewAnswer]:
-        return [a for a in self.current() if a.answer != "accepted"]
+        return [answer for answer in self.current() if answer.answer != "accepted"]
 
     def accepted(self) -> list[tuple[Role, CrewMember]]:
-        booking = self._s.booking
-        if booking is None:
-            return []
-        return [(r, m) for r, m in booking.members if self._s.answers[m.id].answer == "accepted"]
+        return [
+            (role, member)
+            for role, member in self._booking.members
+            if self._crew.answers[member.id].answer == "accepted"
+        ]
+
+    def key(self) -> str:
+        """Which crew a summary was sent for: the round and the crew's version."""
+        return f"{self._state.round}:{self._crew.version}"
 
     # ---- answers ----------------------------------------------------------------------------
 
     def check_answer(self, answer: CrewConfirmation) -> None:
         """The validator of `crew_confirmation`: refuse what the workflow would ignore."""
-        self._check_open()
-        if not self._s.answers:
+        self.check_open()
+        if not self._crew.answers:
             return  # not validated yet: the handler holds it until the booking is
-        known = self._s.answers.get(answer.crew_id)
-        if known is None and self.arriving(answer.crew_id):
-            return  # their assignment is being applied: the handler waits for it
+        known = self._crew.answers.get(answer.crew_id)
         if known is None:
             raise refuse(contract.REFUSED_UNKNOWN_MEMBER, f"{answer.crew_id} is not on this crew")
         if known.answer == "replaced":
@@ -77,7 +119,7 @@ class CrewWaits(Part):
                 contract.REFUSED_REPLACED,
                 f"{known.name} was replaced on this charter; this invitation no longer counts",
             )
-        if answer.round is not None and answer.round != self._s.round:
+        if answer.round is not None and answer.round != self._state.round:
             raise refuse(
                 contract.REFUSED_SUPERSEDED,
                 "the charter was rescheduled: this link is for the old date; use the newest email",
@@ -85,11 +127,8 @@ class CrewWaits(Part):
         if known.answer == _wanted(answer):
             raise refuse(contract.REFUSED_ALREADY_ANSWERED, f"already recorded: {known.answer}")
 
-    def arriving(self, crew_id: str) -> bool:
-        return any(a.member.id == crew_id for a in self._s.assignments)
-
     def record_answer(self, answer: CrewConfirmation) -> Verdict:
-        known = self._s.answers[answer.crew_id]
+        known = self._crew.answers[answer.crew_id]
         known.answer, known.by = _wanted(answer), answer.by
         if known.answer == "accepted":
             self._book.unblock(f"crew-email:{answer.crew_id}")
@@ -100,77 +139,219 @@ class CrewWaits(Part):
             + (", thank you" if known.answer == "accepted" else ""),
         )
 
+    def check_open(self) -> None:
+        if self._state.requests.cancel is not None:
+            raise refuse(contract.REFUSED_CANCELLED, "this charter was cancelled")
+        if self._state.departed:
+            raise refuse(contract.REFUSED_DEPARTED, "this charter has already sailed")
+
+    # ---- a new member in a seat -------------------------------------------------------------
+
     def check_assignment(self, change: AssignCrew) -> None:
-        self._check_open()
-        old = self._s.answers.get(change.replaces)
+        self.check_open()
+        if self._state.booking is None:
+            raise refuse(contract.REFUSED_INVALID, "the booking is not validated yet; try again")
+        old = self._crew.answers.get(change.replaces)
         if old is None:
             raise refuse(contract.REFUSED_UNKNOWN_MEMBER, f"{change.replaces} is not on this crew")
         if old.answer == "replaced":
             raise refuse(contract.REFUSED_REPLACED, f"{old.name} was already replaced")
-        if change.member.id != change.replaces and change.member.id in self._s.answers:
+        if change.member.id != change.replaces and change.member.id in self._crew.answers:
             raise refuse(
                 contract.REFUSED_INVALID, f"{change.member.id} is already on this charter's crew"
             )
 
-    def check_open(self) -> None:
-        self._check_open()
-
-    def _check_open(self) -> None:
-        if self._s.cancel is not None:
-            raise refuse(contract.REFUSED_CANCELLED, "this charter was cancelled")
-        if self._s.departed:
-            raise refuse(contract.REFUSED_DEPARTED, "this charter has already sailed")
-
-    # ---- changes the workflow applies in its own loop -------------------------------------
-
-    async def assign(self, change: AssignCrew) -> None:
-        """Put the new member in the seat and invite them. The same id with new details (say a
-        corrected email address after a bounce) re-invites that member."""
-        booking = self._s.booking
-        assert booking is not None
-        old = self._s.answers[change.replaces]
+    def assign(self, change: AssignCrew) -> None:
+        """Put the new member in the seat at once (the next validator sees them); their
+        invitation goes out as an errand. The same id with new details (a corrected address
+        after a bounce) re-invites that member."""
+        booking = self._booking
+        old = self._crew.answers[change.replaces]
         same = change.member.id == change.replaces
         if old.role == "captain":
             booking = booking.model_copy(update={"captain": change.member})
         else:
             crew = [change.member if m.id == change.replaces else m for m in booking.crew]
             booking = booking.model_copy(update={"crew": crew})
-        self._s.booking = booking
-        self._s.status.charter = booking.crew_view(self._o.guest_page_url)
+        self._state.booking = booking
+        self._state.status.charter = booking.crew_view(self._options.guest_page_url)
         if not same:
             old.answer = "replaced"
-        self._s.answers[change.member.id] = CrewAnswer(
+        self._crew.answers[change.member.id] = CrewAnswer(
             crew_id=change.member.id, name=change.member.name, role=old.role
         )
-        self._s.crew_version += 1
-        self._s.invited_at[change.member.id] = workflow.now()
+        self._crew.seat_versions[change.member.id] = (
+            self._crew.seat_versions.get(change.member.id, 1) + 1 if same else 1
+        )
+        self._crew.version += 1
+        if self._state.setup_done:
+            self._crew.invited_at[change.member.id] = workflow.now()
         self._book.unblock(f"crew-email:{change.replaces}")
         self._book.unblock(f"crew-declined:{change.replaces}")
-        await self.email(
-            old.role, change.member, "invite", tag=f"v{self._s.crew_version}" if same else ""
-        )
 
-    async def bounced(self, bounce: EmailBounced) -> None:
+    # ---- what the loop keeps up -------------------------------------------------------------
+
+    def invitations(self) -> list[CrewEmail]:
+        """The invitation each seated member is owed for this round and their seat's version
+        (a reschedule or a new address asks again)."""
+        kind: EmailKind = "invite" if self._state.round == 1 else "rescheduled"
+        owed = []
+        for role, member in self._booking.members:
+            if self._crew.answers[member.id].answer == "replaced":
+                continue
+            version = self._crew.seat_versions.get(member.id, 1)
+            key = f"{kind}:{self._state.round}:{member.id}" + (
+                f":v{version}" if version > 1 else ""
+            )
+            if key not in self._crew.emails:
+                owed.append(CrewEmail(key, role, member, kind, f"crew-email:{member.id}"))
+        return owed
+
+    def invitations_settled(self) -> bool:
+        """Every invitation of this round sent or waiting for a person (`notifying` is over)."""
+        return all(self._book.blocked(email.block_on) for email in self.invitations())
+
+    def send_invitations(self) -> None:
+        for email in self.invitations():
+            self._errands.start(email.key, partial(self.send, email))
+
+    def due_reminders(self, now: datetime) -> list[CrewEmail]:
+        due = []
+        members = {m.id: (role, m) for role, m in self._booking.members}
+        for answer in self.pending():
+            at = self._reminder_due(answer)
+            if at is None or at > now or answer.crew_id not in members:
+                continue
+            role, member = members[answer.crew_id]
+            key = f"reminder:{self._state.round}:{member.id}:r{answer.reminders_sent + 1}"
+            due.append(CrewEmail(key, role, member, "reminder", f"crew-reminder:{member.id}"))
+        return due
+
+    def next_reminder(self) -> datetime | None:
+        dues = [self._reminder_due(answer) for answer in self.pending()]
+        return min((due for due in dues if due is not None), default=None)
+
+    def _reminder_due(self, answer: CrewAnswer) -> datetime | None:
+        """On the member's own clock (a replacement's starts at their invite); none once they
+        answered or had max_reminders."""
+        if answer.answer != "pending" or answer.reminders_sent >= self._options.max_reminders:
+            return None
+        asked_at = self._state.clocks.asked_at
+        if asked_at is None:
+            return None
+        since = max(asked_at, self._crew.invited_at.get(answer.crew_id, asked_at))
+        every = timedelta(hours=self._options.reminder_after_hours)
+        return since + every * (answer.reminders_sent + 1)
+
+    def send_reminders(self, now: datetime) -> None:
+        for email in self.due_reminders(now):
+            self._errands.start(email.key, partial(self._remind, email))
+
+    async def _remind(self, email: CrewEmail) -> None:
+        await self.send(email)
+        answer = self._crew.answers[email.member.id]
+        answer.reminders_sent = max(answer.reminders_sent, int(email.key.rsplit(":r", 1)[1]))
+
+    def day_of_emails(self) -> list[CrewEmail]:
+        return [
+            CrewEmail(
+                f"day-of:{self._state.round}:{member.id}",
+                role,
+                member,
+                "day-of",
+                f"crew-day-of:{member.id}",
+            )
+            for role, member in self.accepted()
+            if f"day-of:{self._state.round}:{member.id}" not in self._crew.emails
+        ]
+
+    def send_day_of(self) -> None:
+        emails = self.day_of_emails()
+        if emails:
+            self._book.step("crew_day_of", "running")
+        for email in emails:
+            self._errands.start(email.key, partial(self._day_of, email))
+
+    async def _day_of(self, email: CrewEmail) -> None:
+        await self.send(email, step="crew_day_of")
+        if not self.day_of_emails():
+            self._book.step("crew_day_of", "done")
+
+    async def send(
+        self, email: CrewEmail, step: str | None = None, only_if_sent: list[str] | None = None
+    ) -> None:
+        """One email, once per key; blocks only its own seat when SES refuses it for good."""
+        if email.key in self._crew.emails:
+            return
+        if email.kind in ("invite", "rescheduled"):
+            asked = self._crew.asked.setdefault(email.member.id, [])
+            if email.key not in asked:
+                asked.append(email.key)
+        request = CrewEmailRequest(
+            idempotency_key=f"{self._workflow_id}:{email.key}",
+            workflow_id=self._workflow_id,
+            member=email.member,
+            role=email.role,
+            charter=self._booking.crew_view(self._options.guest_page_url),
+            kind=email.kind,
+            round=self._state.round,
+            only_if_sent=[f"{self._workflow_id}:{key}" for key in only_if_sent or []],
+        )
+        sent = await self._steps.run(
+            step or f"email:{email.member.id}",
+            Activity.SEND_CREW_EMAIL,
+            request,
+            EmailSent,
+            block_on=email.block_on,
+            about=f"{email.member.name} <{email.member.email}>",
+            skippable=SKIP_EMAIL,
+        )
+        if sent is not None and not sent.skipped:
+            self._crew.emails[email.key] = sent.message_id
+
+    def cancellation_notices(self) -> list[tuple[CrewEmail, list[str]]]:
+        """The cancellation each member who was asked is owed, with the invitations that make
+        them owed it: the notice goes only if one of those was sent (the email ledger knows,
+        even when the workflow never heard back)."""
+        members = {m.id: (role, m) for role, m in self._booking.members}
+        notices = []
+        for member_id, keys in self._crew.asked.items():
+            if member_id not in members:
+                continue
+            role, member = members[member_id]
+            email = CrewEmail(
+                f"cancelled:{self._state.round}:{member_id}",
+                role,
+                member,
+                "cancelled",
+                f"crew-cancel:{member_id}",
+            )
+            notices.append((email, keys))
+        return notices
+
+    # ---- what people must act on -------------------------------------------------------------
+
+    def bounced(self, bounce: EmailBounced) -> None:
         """SES says the member's address does not receive our mail: their seat is blocked and
         operations are told once per member and crew version."""
-        answer = self._s.answers.get(bounce.crew_id)
+        answer = self._crew.answers.get(bounce.crew_id)
         if answer is None or answer.answer == "replaced":
             return
         fix = (
-            f"charters assign {self._wf_id} {bounce.crew_id} member.yaml "
+            f"charters assign {self._workflow_id} {bounce.crew_id} member.yaml "
             "(the same id with a working email, or a replacement)"
         )
         reason = (
             f"{answer.name}'s address does not receive our mail ({bounce.kind}: {bounce.reason})"
         )
         self._book.block(f"crew-email:{bounce.crew_id}", reason, fix)
-        await self._steps.alert(
-            f"bounce:{self._s.crew_version}:{bounce.crew_id}",
-            f"{self._s.status.booking_ref}: {answer.name} did not get our email",
+        self._steps.alert(
+            f"bounce:{self._crew.version}:{bounce.crew_id}",
+            f"{self._state.status.booking_ref}: {answer.name} did not get our email",
             f"{reason}.\nFix: {fix}",
         )
 
-    async def alert_declines(self) -> None:
+    def show_declines(self) -> None:
         for answer in self.current():
             if answer.answer != "declined":
                 self._book.unblock(f"crew-declined:{answer.crew_id}")
@@ -178,14 +359,14 @@ class CrewWaits(Part):
             self._book.block(
                 f"crew-declined:{answer.crew_id}",
                 f"{answer.name} ({answer.role}) declined",
-                f"charters assign {self._wf_id} {answer.crew_id} replacement.yaml",
+                f"charters assign {self._workflow_id} {answer.crew_id} replacement.yaml",
             )
-            await self._steps.alert(
-                f"declined:{self._s.round}:{self._s.crew_version}:{answer.crew_id}",
-                f"{self._s.status.booking_ref}: {answer.name} declined",
-                f"{answer.name} ({answer.role}) declined booking {self._s.status.booking_ref}. "
-                f"Assign a replacement: charters assign {self._wf_id} {answer.crew_id} "
-                "replacement.yaml",
+            self._steps.alert(
+                f"declined:{self._state.round}:{self._crew.version}:{answer.crew_id}",
+                f"{self._state.status.booking_ref}: {answer.name} declined",
+                f"{answer.name} ({answer.role}) declined booking "
+                f"{self._state.status.booking_ref}. Assign a replacement: charters assign "
+                f"{self._workflow_id} {answer.crew_id} replacement.yaml",
             )
 
     def show_waiting(self) -> None:
@@ -197,96 +378,41 @@ class CrewWaits(Part):
             self._book.block(
                 contract.BLOCKED_CREW_CONFIRMATIONS,
                 f"waiting for {names}",
-                f"nothing to run: they answer by their link, or `charters confirm {self._wf_id} "
-                "<crew-id> --by-operator <you>`",
+                f"nothing to run: they answer by their link, or `charters confirm "
+                f"{self._workflow_id} <crew-id> --by-operator <you>`",
             )
         else:
             self._book.unblock(contract.BLOCKED_CREW_CONFIRMATIONS)
 
-    # ---- emails -----------------------------------------------------------------------------
-
-    async def invite_all(self, kind: EmailKind) -> None:
-        """One email per member, side by side; one blocked address holds only its own seat."""
-        booking = self._s.booking
-        assert booking is not None
-        members = [(r, m) for r, m in booking.members if self._s.answers[m.id].answer != "replaced"]
-        await asyncio.gather(*(self.email(role, m, kind) for role, m in members))
-
-    async def email(self, role: Role, member: CrewMember, kind: EmailKind, tag: str = "") -> None:
-        booking = self._s.booking
-        assert booking is not None
-        key = f"{kind}:{self._s.round}:{member.id}" + (f":{tag}" if tag else "")
-        if key in self._s.emails:
-            return
-        request = CrewEmailRequest(
-            idempotency_key=f"{self._wf_id}:{key}",
-            workflow_id=self._wf_id,
-            member=member,
-            role=role,
-            charter=booking.crew_view(self._o.guest_page_url),
-            kind=kind,
-            round=self._s.round,
-        )
-        sent = await self._steps.run(
-            f"email:{member.id}",
-            lambda: self._steps.activity(EmailActivities.send_crew_email, request),
-            block_on=f"crew-email:{member.id}",
-            about=f"{member.name} <{member.email}>",
-            skippable="the member is then not emailed; confirm for them by phone",
-        )
-        if sent is not None:
-            self._s.emails[key] = sent.message_id
-            if member.id not in self._s.notified:
-                self._s.notified.append(member.id)
-
-    # ---- clocks -----------------------------------------------------------------------------
-
-    def next_reminder(self, asked_at: datetime) -> datetime | None:
-        dues = [self._reminder_due(a, asked_at) for a in self.pending()]
-        return min((d for d in dues if d is not None), default=None)
-
-    async def remind_due(self, asked_at: datetime) -> None:
-        booking = self._s.booking
-        assert booking is not None
-        members = {m.id: (r, m) for r, m in booking.members}
-        now = workflow.now()
-        for answer in self.pending():
-            due = self._reminder_due(answer, asked_at)
-            if due is None or due > now or answer.crew_id not in members:
-                continue
-            answer.reminders_sent += 1
-            role, member = members[answer.crew_id]
-            await self.email(role, member, "reminder", tag=f"r{answer.reminders_sent}")
-
-    def _reminder_due(self, answer: CrewAnswer, asked_at: datetime) -> datetime | None:
-        """On the member's own clock (a replacement's starts at their invite); none once they
-        answered or had max_reminders."""
-        if answer.answer != "pending" or answer.reminders_sent >= self._o.max_reminders:
-            return None
-        since = max(asked_at, self._s.invited_at.get(answer.crew_id, asked_at))
-        every = timedelta(hours=self._o.reminder_after_hours)
-        return since + every * (answer.reminders_sent + 1)
-
     def deadline(self) -> datetime:
-        assert self._s.booking is not None
-        return self._s.booking.starts_at_utc - timedelta(
-            hours=self._o.confirm_deadline_hours_before
+        return self._booking.starts_at_utc - timedelta(
+            hours=self._options.confirm_deadline_hours_before
         )
 
-    async def escalate_deadline(self) -> None:
+    def deadline_due(self) -> bool:
+        return bool(self.pending()) and self._state.clocks.escalated_round != self._state.round
+
+    def escalate_deadline(self) -> None:
         names = ", ".join(a.name for a in self.pending())
-        self._s.escalated_round = self._s.round
+        self._state.clocks.escalated_round = self._state.round
         self._book.block(
             contract.BLOCKED_CREW_DEADLINE,
             f"confirmation deadline passed; still waiting on {names}",
-            f"charters confirm {self._wf_id} <crew-id> --by-operator <you>, or "
-            f"charters assign {self._wf_id} <crew-id> replacement.yaml",
+            f"charters confirm {self._workflow_id} <crew-id> --by-operator <you>, or "
+            f"charters assign {self._workflow_id} <crew-id> replacement.yaml",
         )
-        await self._steps.alert(
-            f"deadline:{self._s.round}",
-            f"{self._s.status.booking_ref}: crew not confirmed by the deadline",
+        self._steps.alert(
+            f"deadline:{self._state.round}",
+            f"{self._state.status.booking_ref}: crew not confirmed by the deadline",
             f"Still waiting on {names}. Confirm for them or assign replacements.",
         )
+
+    def new_round(self) -> None:
+        """A new date: everyone who is still aboard is asked again."""
+        self._crew.invited_at.clear()
+        for answer in self._crew.answers.values():
+            if answer.answer != "replaced":
+                answer.answer, answer.by, answer.reminders_sent = "pending", None, 0
 
 
 def _wanted(answer: CrewConfirmation) -> Literal["accepted", "declined"]:

@@ -1,9 +1,12 @@
 """People's actions on a booking, as the workflow receives them: Workflow Updates that return
 the workflow's own `Verdict` (a validator refuses what the workflow would ignore, so nothing
-refused enters history), the same actions as signals for scripts, and the queries.
+refused enters history), the same actions as signals for scripts (validated the same way; a
+refused signal is logged and dropped), and the queries.
 
-A mixin of `CharterBookingWorkflow`: it only records what people asked; the workflow's run loop
-applies it."""
+A mixin of `CharterBookingWorkflow`. A handler records what was asked and, where that is all
+there is to it (an answer, a new member in a seat), applies it at once; what takes steps (a
+cancel, a reschedule, a repair) the process picks up at its next await. No handler waits for
+the main loop, so the drain before continue-as-new cannot deadlock."""
 
 from __future__ import annotations
 
@@ -30,7 +33,7 @@ from charters.workflows.crew import refuse
 if TYPE_CHECKING:
     from charters.workflows.bookkeeping import Bookkeeping
     from charters.workflows.crew import CrewWaits
-    from charters.workflows.lifecycle import Lifecycle
+    from charters.workflows.rescheduling import Rescheduling
     from charters.workflows.steps import StepRunner
 
 
@@ -39,24 +42,32 @@ def _recorded(message: str) -> Verdict:
 
 
 class BookingHandlers:
-    _s: BookingState
+    _state: BookingState
     _book: Bookkeeping
     _crew: CrewWaits
-    _life: Lifecycle
+    _rescheduling: Rescheduling
     _steps: StepRunner
-    _changes: int
+
+    def _changed(self) -> None:
+        raise NotImplementedError
+
+    def _request_cancel(self, cancel: CancelBooking) -> None:
+        raise NotImplementedError
+
+    # ---- a crew member's answer -------------------------------------------------------------
 
     @workflow.update(name=contract.UPDATE_CREW_CONFIRMATION)
     async def confirm_update(self, answer: CrewConfirmation) -> Verdict:
-        """Held until the booking is validated, or the member's assignment is applied."""
+        """Held until the booking is validated (the crew is known only then). What changed
+        meanwhile is answered as a verdict, never as a failure."""
         await workflow.wait_condition(
-            lambda: (
-                (bool(self._s.answers) and not self._crew.arriving(answer.crew_id))
-                or self._s.cancel is not None
-            )
+            lambda: bool(self._state.crew.answers) or self._state.requests.cancel is not None
         )
-        self._crew.check_answer(answer)
-        self._changes += 1
+        try:
+            self._crew.check_answer(answer)
+        except ApplicationError as refused:
+            return Verdict(recorded=False, code=refused.type or "invalid", message=refused.message)
+        self._changed()
         return self._crew.record_answer(answer)
 
     @confirm_update.validator
@@ -65,8 +76,8 @@ class BookingHandlers:
 
     @workflow.signal(name=contract.SIGNAL_CREW_CONFIRMATION)
     def crew_confirmation(self, answer: CrewConfirmation) -> None:
-        if not self._s.answers or self._crew.arriving(answer.crew_id):
-            self._s.early.append(answer)
+        if not self._state.crew.answers:
+            self._state.crew.held.append(answer)
             return
         try:
             self._crew.check_answer(answer)
@@ -74,15 +85,14 @@ class BookingHandlers:
             workflow.logger.info("crew_confirmation ignored: %s", refused.message)
             return
         self._crew.record_answer(answer)
-        self._changes += 1
+        self._changed()
+
+    # ---- a member in a seat -----------------------------------------------------------------
 
     @workflow.update(name=contract.UPDATE_ASSIGN_CREW)
     def assign_update(self, change: AssignCrew) -> Verdict:
-        return self._assign(change)
-
-    def _assign(self, change: AssignCrew) -> Verdict:
-        self._s.assignments.append(change)
-        self._changes += 1
+        self._crew.assign(change)
+        self._changed()
         return _recorded(
             f"{change.member.name} takes the seat of {change.replaces}; invitation on its way"
         )
@@ -98,15 +108,14 @@ class BookingHandlers:
         except ApplicationError as refused:
             workflow.logger.info("assign_crew ignored: %s", refused.message)
             return
-        self._assign(change)
+        self._crew.assign(change)
+        self._changed()
+
+    # ---- cancel -----------------------------------------------------------------------------
 
     @workflow.update(name=contract.UPDATE_CANCEL_BOOKING)
     def cancel_update(self, cancel: CancelBooking) -> Verdict:
-        return self._cancel(cancel)
-
-    def _cancel(self, cancel: CancelBooking) -> Verdict:
-        self._s.cancel = cancel
-        self._changes += 1
+        self._request_cancel(cancel)
         return _recorded("cancellation recorded: calendar, SCC, guest page and crew will be told")
 
     @cancel_update.validator
@@ -115,16 +124,19 @@ class BookingHandlers:
 
     @workflow.signal(name=contract.SIGNAL_CANCEL_BOOKING)
     def cancel_booking(self, cancel: CancelBooking) -> None:
-        if self._s.cancel is None and not self._s.departed:
-            self._cancel(cancel)
+        try:
+            self._crew.check_open()
+        except ApplicationError as refused:
+            workflow.logger.info("cancel_booking ignored: %s", refused.message)
+            return
+        self._request_cancel(cancel)
+
+    # ---- a change of date -------------------------------------------------------------------
 
     @workflow.update(name=contract.UPDATE_RESCHEDULE)
     def reschedule_update(self, change: Reschedule) -> Verdict:
-        return self._reschedule(change)
-
-    def _reschedule(self, change: Reschedule) -> Verdict:
-        self._s.reschedules.append(change)
-        self._changes += 1
+        self._state.requests.reschedules.append(change)
+        self._changed()
         return _recorded(
             f"reschedule to {change.starts_at:%Y-%m-%d %H:%M} recorded; "
             "calendar, SCC, guest page and crew follow"
@@ -133,8 +145,8 @@ class BookingHandlers:
     @reschedule_update.validator
     def _check_reschedule(self, change: Reschedule) -> None:
         self._crew.check_open()
-        if self._s.booking is not None:
-            self._life.check_reschedule(change)
+        if self._state.booking is not None:
+            self._rescheduling.check(change)
 
     @workflow.signal(name=contract.SIGNAL_RESCHEDULE)
     def reschedule(self, change: Reschedule) -> None:
@@ -143,16 +155,14 @@ class BookingHandlers:
         except ApplicationError as refused:
             workflow.logger.info("reschedule ignored: %s", refused.message)
             return
-        self._reschedule(change)
+        self._state.requests.reschedules.append(change)
+        self._changed()
+
+    # ---- operators --------------------------------------------------------------------------
 
     @workflow.update(name=contract.UPDATE_APPROVE_SCC_KEY_REPAIR)
     def approve_repair_update(self, approval: ApproveSccKeyRepair) -> Verdict:
-        return self._approve(approval)
-
-    def _approve(self, approval: ApproveSccKeyRepair) -> Verdict:
-        workflow.logger.info("SCC key repair approved by %s", approval.approved_by)
-        self._s.repair_requested = True
-        self._changes += 1
+        self._approve(approval)
         return _recorded("repair approved: the worker sets the hash now")
 
     @approve_repair_update.validator
@@ -162,12 +172,23 @@ class BookingHandlers:
 
     @workflow.signal(name=contract.SIGNAL_APPROVE_SCC_KEY_REPAIR)
     def approve_scc_key_repair(self, approval: ApproveSccKeyRepair | None = None) -> None:
-        self._approve(approval or ApproveSccKeyRepair())
+        approval = approval or ApproveSccKeyRepair()
+        try:
+            self._check_approve(approval)
+        except ApplicationError as refused:
+            workflow.logger.info("approve_scc_key_repair ignored: %s", refused.message)
+            return
+        self._approve(approval)
+
+    def _approve(self, approval: ApproveSccKeyRepair) -> None:
+        workflow.logger.info("SCC key repair approved by %s", approval.approved_by)
+        self._state.requests.repair_requested = True
+        self._changed()
 
     @workflow.update(name=contract.UPDATE_RESOLVE_BLOCK)
     def resolve_block(self, answer: ResolveBlock) -> Verdict:
         on = self._steps.resolve(answer)
-        self._changes += 1
+        self._changed()
         return _recorded(f"{on}: {answer.action} now")
 
     @resolve_block.validator
@@ -176,11 +197,16 @@ class BookingHandlers:
 
     @workflow.signal(name=contract.SIGNAL_EMAIL_BOUNCED)
     def email_bounced(self, bounce: EmailBounced) -> None:
-        self._s.bounces.append(bounce)
-        self._changes += 1
+        if not self._state.crew.answers or self._state.departed:
+            workflow.logger.info("email_bounced ignored: no crew to block (%s)", bounce.crew_id)
+            return
+        if self._state.requests.cancel is not None:
+            return
+        self._crew.bounced(bounce)
+        self._changed()
 
     @workflow.query(name=contract.QUERY_STATUS)
     def status(self) -> BookingStatus:
-        return self._s.status.model_copy(
-            update={"crew": [a.model_copy() for a in self._s.answers.values()]}
+        return self._state.status.model_copy(
+            update={"crew": [answer.model_copy() for answer in self._state.crew.answers.values()]}
         )

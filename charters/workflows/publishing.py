@@ -1,72 +1,129 @@
 """What the guest sees: the guest page in S3 and its CloudFront invalidation, the cancellation
-notice in its place, and after the trip the photo album page."""
+notice in its place, the guest's emails, and after the trip the photo album page. Owns
+`effects.page`, `effects.invalidations`, `effects.album_url` and `clocks.guest_emails`."""
 
 from __future__ import annotations
 
-from temporalio import workflow
-
+from charters.contract import Activity
 from charters.models import (
+    AlbumRef,
     AlbumRequest,
+    Booking,
+    BookingOptions,
+    BookingState,
+    EmailSent,
+    GuestEmailKind,
+    GuestEmailRequest,
+    GuestPageRef,
     GuestPageRequest,
+    InvalidationRef,
     InvalidationRequest,
     album_slug,
 )
-from charters.workflows.steps import Part
-
-with workflow.unsafe.imports_passed_through():
-    from charters.activities.cloudfront import CloudFrontActivities
-    from charters.activities.guest_page import GuestPageActivities
+from charters.workflows.steps import StepRunner
 
 
-class Publishing(Part):
+class Publishing:
+    def __init__(
+        self, state: BookingState, steps: StepRunner, options: BookingOptions, workflow_id: str
+    ) -> None:
+        self._state = state
+        self._effects = state.effects
+        self._steps = steps
+        self._options = options
+        self._workflow_id = workflow_id
+
+    @property
+    def _booking(self) -> Booking:
+        assert self._state.booking is not None
+        return self._state.booking
+
     async def publish(self, cancelled: bool = False) -> None:
         """Render and put the page, then invalidate CloudFront for that exact content."""
-        booking = self._s.booking
-        assert booking is not None
+        booking = self._booking
         request = GuestPageRequest(
-            charter=booking.crew_view(self._o.guest_page_url),
-            event_id=self._s.event_id,
+            charter=booking.crew_view(self._options.guest_page_url),
+            event_id=self._effects.event_id,
             cancelled=cancelled,
         )
+        if "guest_page" not in self._effects.attempted:
+            self._effects.attempted.append("guest_page")
         page = await self._steps.run(
             "guest_page",
-            lambda: self._steps.activity(GuestPageActivities.publish_guest_page, request),
-            skippable="the page keeps its previous content" if self._s.page else None,
+            Activity.PUBLISH_GUEST_PAGE,
+            request,
+            GuestPageRef,
+            skippable="the page keeps its previous content" if self._effects.page else None,
         )
         if page is None:
             return
-        self._s.page = page
+        self._effects.page = page
         await self.invalidate(booking.page_slug, page.content_sha256)
-
-    async def publish_cancellation(self) -> None:
-        await self.publish(cancelled=True)
 
     async def invalidate(self, slug: str, content_sha256: str) -> None:
         request = InvalidationRequest(
-            idempotency_key=self._wf_id, slug=slug, content_sha256=content_sha256
+            idempotency_key=self._workflow_id, slug=slug, content_sha256=content_sha256
         )
         invalidation = await self._steps.run(
             "invalidate",
-            lambda: self._steps.activity(CloudFrontActivities.invalidate_guest_page, request),
+            Activity.INVALIDATE_GUEST_PAGE,
+            request,
+            InvalidationRef,
             skippable="guests may see the cached page until it expires (max-age 60 s)",
         )
-        if invalidation is not None and invalidation.invalidation_id not in self._s.invalidations:
-            self._s.invalidations.append(invalidation.invalidation_id)
+        if (
+            invalidation is not None
+            and invalidation.invalidation_id not in self._effects.invalidations
+        ):
+            self._effects.invalidations.append(invalidation.invalidation_id)
 
     async def publish_album(self) -> str | None:
         """The album page, built from the photos guests uploaded under the event."""
-        booking = self._s.booking
-        if booking is None or not self._s.event_id:
+        if not self._effects.event_id:
             return None
         request = AlbumRequest(
-            charter=booking.crew_view(self._o.guest_page_url), event_id=self._s.event_id
+            charter=self._booking.crew_view(self._options.guest_page_url),
+            event_id=self._effects.event_id,
         )
         album = await self._steps.run(
             "album",
-            lambda: self._steps.activity(GuestPageActivities.publish_photo_album, request),
+            Activity.PUBLISH_PHOTO_ALBUM,
+            request,
+            AlbumRef,
             skippable="the thank-you then goes out without an album link",
         )
         if album is None:
             return None
-        await self.invalidate(album_slug(booking.page_slug), album.content_sha256)
+        await self.invalidate(album_slug(self._booking.page_slug), album.content_sha256)
+        self._effects.album_url = album.url
         return album.url
+
+    async def email_guest(
+        self,
+        step: str,
+        key: str,
+        kind: GuestEmailKind,
+        hours_before: float | None = None,
+        album_url: str | None = None,
+    ) -> None:
+        """One guest email, once per key; a refused address blocks only this email."""
+        if key in self._state.clocks.guest_emails:
+            return
+        request = GuestEmailRequest(
+            idempotency_key=f"{self._workflow_id}:{key}",
+            guest_email=self._booking.guest.email,
+            charter=self._booking.crew_view(self._options.guest_page_url),
+            kind=kind,
+            hours_before=hours_before,
+            album_url=album_url,
+        )
+        sent = await self._steps.run(
+            step,
+            Activity.SEND_GUEST_EMAIL,
+            request,
+            EmailSent,
+            block_on=f"guest-email:{key.split(':', 1)[0]}",
+            skippable=f"the guest then gets no {kind} email",
+        )
+        if sent is not None:
+            self._state.clocks.guest_emails[key] = sent.message_id

@@ -1,11 +1,17 @@
-"""Runs one step of the booking: an activity with its own timeouts, retried on its own policy
-while the fault is transient; when it fails for good (a permanent error, or its retry budget
-spent) the step blocks: `BlockedOn=<step>`, the cause and the fix in `status`, one alert to
-operations, then it waits for an operator's `resolve_block` (retry or skip) or a cancel."""
+"""How the booking calls an activity, and what happens when one fails for good.
+
+`call` is the one way to run an activity: local-first for short idempotent steps, a regular
+activity otherwise, always cancelled with WAIT_CANCELLATION_COMPLETED so a cancelled step's
+outcome is known before anything else runs. A permanent failure arrives as `StepFailure`, a
+cancel as `asyncio.CancelledError`, whatever kind of activity it was.
+
+`run` wraps `call` in a step: `running`/`done` in status, and when the step fails for good it
+blocks: `BlockedOn=<step>`, the cause and the fix in `status`, one alert, then it waits for an
+operator's `resolve_block` (retry or skip). A cancel ends the wait like any other await."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -14,118 +20,163 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
-    CancelledError,
     FailureError,
-    RetryState,
     is_cancelled_exception,
 )
+from temporalio.workflow import ActivityCancellationType
 
 from charters import contract, errors
-from charters.models import BookingOptions, BookingState, OperationsAlertRequest, ResolveBlock
+from charters.contract import Activity
+from charters.models import (
+    BookingOptions,
+    BookingState,
+    EmailSent,
+    OperationsAlertRequest,
+    ResolveBlock,
+)
 from charters.workflows.bookkeeping import Bookkeeping
-
-with workflow.unsafe.imports_passed_through():
-    from charters.activities.email import EmailActivities
+from charters.workflows.errands import Errands
 
 T = TypeVar("T")
 
-# The local fast path: a few quick attempts absorb a throttle or a reset without a round trip
-# through the server; anything longer goes on as a regular activity.
-LOCAL_ATTEMPTS = 3
+# The local fast path: two quick attempts absorb a throttle or a reset without a round trip
+# through the server; anything longer goes on as a regular activity. Short, because an update (a
+# cancel) that arrives while a local attempt runs is taken only when the workflow task completes.
+LOCAL_ATTEMPTS = 2
 LOCAL_RETRY_INITIAL_SECONDS = 0.5
+ALERT_ROUNDS = 3
 
 SUMMARIES = {
-    "create_calendar_entry": "Create the JADA calendar entry",
-    "update_calendar_entry": "Update the calendar entry",
-    "check_scc_service_key": "Check SERVICE_KEY_HASH on the SCC Lambda",
-    "await_scc_service_key": "Wait for SERVICE_KEY_HASH to be fixed (retries until it is)",
-    "repair_scc_service_key_hash": "Repair SERVICE_KEY_HASH (operator approved)",
-    "create_scc_event": "Create the crew event in ShipCaptainCrew",
-    "update_scc_event": "Update the SCC event",
-    "redact_scc_revenue": "Remove revenue from the SCC item",
-    "publish_guest_page": "Publish the guest page to S3",
-    "publish_photo_album": "Publish the photo album page to S3",
-    "invalidate_guest_page": "Invalidate the guest page in CloudFront",
-    "send_crew_email": "Email a crew member",
-    "send_guest_email": "Email the guest",
-    "alert_operations": "Alert operations",
-    "send_captain_summary": "Send the captain's summary",
+    Activity.CREATE_CALENDAR_ENTRY: "Create the JADA calendar entry",
+    Activity.UPDATE_CALENDAR_ENTRY: "Update the calendar entry",
+    Activity.CANCEL_CALENDAR_ENTRY: "Cancel the calendar entry (found by its key)",
+    Activity.CHECK_SCC_SERVICE_KEY: "Check SERVICE_KEY_HASH on the SCC Lambda",
+    Activity.AWAIT_SCC_SERVICE_KEY: "Wait for SERVICE_KEY_HASH to be fixed (retries until it is)",
+    Activity.REPAIR_SCC_SERVICE_KEY_HASH: "Repair SERVICE_KEY_HASH (operator approved)",
+    Activity.CREATE_SCC_EVENT: "Create the crew event in ShipCaptainCrew",
+    Activity.UPDATE_SCC_EVENT: "Update the SCC event",
+    Activity.CANCEL_SCC_EVENT: "Cancel the SCC event (found by its key)",
+    Activity.REDACT_SCC_REVENUE: "Remove revenue from the SCC item",
+    Activity.PUBLISH_GUEST_PAGE: "Publish the guest page to S3",
+    Activity.PUBLISH_PHOTO_ALBUM: "Publish the photo album page to S3",
+    Activity.INVALIDATE_GUEST_PAGE: "Invalidate the guest page in CloudFront",
+    Activity.SEND_CREW_EMAIL: "Email a crew member",
+    Activity.SEND_GUEST_EMAIL: "Email the guest",
+    Activity.ALERT_OPERATIONS: "Alert operations",
+    Activity.SEND_CAPTAIN_SUMMARY: "Send the captain's summary",
 }
 
 
-class BookingCancelled(Exception):
-    """Raised inside the run to unwind to compensation."""
+class StepFailure(Exception):
+    """An activity failed for good: a permanent error, or its retry budget spent."""
+
+    def __init__(self, cause: str, fix: str | None, error_type: str | None) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.fix = fix
+        self.error_type = error_type
 
 
 class StepRunner:
-    def __init__(
-        self, state: BookingState, book: Bookkeeping, options: BookingOptions, wf_id: str
-    ) -> None:
-        self._s = self.state = state
-        self._book = self.book = book
-        self._o = self.options = options
-        self._wf_id = self.wf_id = wf_id
-        self.compensating = False
-        self._waiting: dict[str, str | None] = {}
+    """Owns the blocks that wait for a person (`status.blocks`, `requests.resolutions`) and the
+    alerts (`state.alerted`)."""
 
-    def activity(
+    def __init__(
         self,
-        fn: Callable[..., Any],
-        *args: Any,
+        state: BookingState,
+        book: Bookkeeping,
+        options: BookingOptions,
+        workflow_id: str,
+        alerts: Errands,
+    ) -> None:
+        self._state = state
+        self._book = book
+        self._options = options
+        self._workflow_id = workflow_id
+        self._alerts = alerts
+        self._waiting: dict[str, str | None] = {}
+        self.compensating = False
+
+    # ---- one way to call an activity ---------------------------------------------------------
+
+    async def call(
+        self,
+        activity: Activity,
+        request: Any,
+        result_type: type[T] | None = None,
+        *,
+        local: bool = True,
         non_retryable: list[str] | None = None,
         timeout: float | None = None,
         heartbeat: float | None = None,
-        budget: float | None = None,
-        local: bool = True,
-    ) -> Awaitable[Any]:
-        """One activity: each attempt inside `timeout`, all of them inside the step's budget.
-        A short step (no heartbeat) runs as a local activity first when the options say so,
-        unless `local` is False: a step whose repeat is safe only one attempt at a time."""
-        start_to_close = timedelta(seconds=timeout or self._o.activity_timeout_seconds)
-        summary = SUMMARIES.get(getattr(fn, "__name__", ""))
-
-        def remote() -> Awaitable[Any]:
-            return workflow.execute_activity(
-                fn,
+        retry: RetryPolicy | None = None,
+        budget: timedelta | None = None,
+        cancellable: bool = True,
+    ) -> T:
+        """Run `activity` with `request` until it succeeds; its result, typed. Short steps (no
+        heartbeat) go local-first when the options allow and `local` does: a step whose repeat
+        is safe only one attempt at a time passes False. `cancellable=False`: a booking's cancel
+        does not stop it (an alert to operations)."""
+        start_to_close = timedelta(seconds=timeout or self._options.activity_timeout_seconds)
+        args = [request] if request is not None else []
+        try:
+            if local and not heartbeat and self._options.local_activities:
+                done, result = await self._local_attempts(
+                    activity, args, result_type, start_to_close, non_retryable, cancellable
+                )
+                if done:
+                    return result  # type: ignore[return-value]
+            result = await workflow.execute_activity(
+                activity,
                 args=args,
+                result_type=result_type,
                 start_to_close_timeout=start_to_close,
-                schedule_to_close_timeout=timedelta(
-                    seconds=budget or self._o.step_retry_budget_seconds
-                ),
+                schedule_to_close_timeout=budget
+                or timedelta(seconds=self._options.step_retry_budget_seconds),
                 heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
-                summary=summary,
-                retry_policy=RetryPolicy(
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=SUMMARIES.get(activity),
+                retry_policy=retry
+                or RetryPolicy(
                     initial_interval=timedelta(seconds=1),
-                    maximum_interval=timedelta(seconds=self._o.activity_max_interval_seconds),
+                    maximum_interval=timedelta(seconds=self._options.activity_max_interval_seconds),
                     non_retryable_error_types=non_retryable,
                 ),
             )
+        except FailureError as err:
+            if is_cancelled_exception(err):
+                raise asyncio.CancelledError() from err
+            if cancellable:
+                # An attempt that fails after a cancel was asked for is not retried by the
+                # server (retry state CANCEL_REQUESTED): it is the cancel, not a failure to block.
+                self.cancel_point()
+            raise failure_of(err) from err
+        if cancellable:
+            self.cancel_point()
+        return result  # type: ignore[no-any-return]
 
-        if heartbeat or not local or not self._o.local_activities:
-            return remote()
-        return self._local_first(fn, args, start_to_close, summary, non_retryable, remote)
-
-    async def _local_first(
+    async def _local_attempts(
         self,
-        fn: Callable[..., Any],
-        args: tuple[Any, ...],
+        activity: Activity,
+        args: list[Any],
+        result_type: type[Any] | None,
         start_to_close: timedelta,
-        summary: str | None,
         non_retryable: list[str] | None,
-        remote: Callable[[], Awaitable[Any]],
-    ) -> Any:
-        name = getattr(fn, "__name__", "activity")
-        """The fast path: a local activity, retried a few times inside the same workflow task
-        (no activity task, no round trip through the server, one marker event). Every step is
-        idempotent (its own look-up, a natural key, or the effect ledger), so when the local
-        attempts are spent the step goes on as a regular activity with the whole retry budget
-        and the usual block; a permanent error blocks at once."""
+        cancellable: bool,
+    ) -> tuple[bool, Any]:
+        """A few attempts inside the workflow task (no activity task, one marker). Every such
+        step is idempotent by its own key, so when they are spent the step goes on as a regular
+        activity with the whole budget; a permanent error ends it at once."""
         try:
-            return await workflow.execute_local_activity(
-                fn,
+            result = await workflow.execute_local_activity(
+                activity,
                 args=args,
-                start_to_close_timeout=start_to_close,
-                summary=summary,
+                result_type=result_type,
+                start_to_close_timeout=min(
+                    start_to_close, timedelta(seconds=self._options.local_attempt_timeout_seconds)
+                ),
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=SUMMARIES.get(activity),
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=LOCAL_RETRY_INITIAL_SECONDS),
                     maximum_attempts=LOCAL_ATTEMPTS,
@@ -134,83 +185,114 @@ class StepRunner:
             )
         except FailureError as err:  # a local activity's failure arrives as its cause itself
             if is_cancelled_exception(err):
-                raise
-            failure = err.cause if isinstance(err, ActivityError) else err
+                raise asyncio.CancelledError() from err
+            failure = err.cause if isinstance(err, ActivityError) and err.cause else err
+            if cancellable:
+                self.cancel_point()
             if isinstance(failure, ApplicationError) and (
                 failure.non_retryable or failure.type in (non_retryable or [])
             ):
-                # permanent: block now, in the shape every caller knows, without another attempt
-                raise ActivityError(
-                    f"local activity {name} failed",
-                    scheduled_event_id=0,
-                    started_event_id=0,
-                    identity="",
-                    activity_type=name,
-                    activity_id="",
-                    retry_state=RetryState.NON_RETRYABLE_FAILURE,
-                ) from failure
-        return await remote()
+                raise failure_of(err) from err
+            if cancellable:
+                self.cancel_point()
+            return False, None
+        if cancellable:
+            self.cancel_point()
+        return True, result
+
+    def _cancel_requested(self) -> bool:
+        return self._state.requests.cancel is not None and not self.compensating
+
+    def cancel_point(self) -> None:
+        """Where a requested cancel is seen: after every activity (the SDK hands a cancelled
+        step's result back when the activity finished anyway) and before every step."""
+        if self._cancel_requested():
+            raise asyncio.CancelledError()
+
+    # ---- a step that blocks for a person ------------------------------------------------------
 
     async def run(
         self,
         step: str,
-        call: Callable[[], Awaitable[T]],
+        activity: Activity,
+        request: Any,
+        result_type: type[T] | None = None,
         *,
         block_on: str | None = None,
         skippable: str | None = None,
         fix: str | None = None,
-        passthrough: list[str] | None = None,
         about: str | None = None,
+        local: bool = True,
+        non_retryable: list[str] | None = None,
+        timeout: float | None = None,
+        heartbeat: float | None = None,
     ) -> T | None:
-        """Run `call` as `step` until it succeeds, or an operator skips it (only where
-        `skippable` says why that is safe; then None)."""
+        """Run the activity as `step` until it succeeds, or an operator skips it (only where
+        `skippable` says why that is safe; then None). `block_on` names the block (unique per
+        concurrent step: it is what `charters retry --step` takes)."""
         on = block_on or step.replace("_", "-")
         while True:
+            self.cancel_point()
             self._book.step(step, "running")
             try:
-                result = await call()
-            except ActivityError as err:
-                if isinstance(err.cause, CancelledError) or error_type(err) in (passthrough or []):
-                    raise
-                cause, fixed = describe(err)
-                self._book.step(step, "blocked")
-                command = fix or fixed or "see the activity's failure in the Web UI"
-                resolve = f"charters retry {self._wf_id} --step {on}"
-                self._book.block(
-                    on,
-                    f"{step}{f' ({about})' if about else ''} failed for good: {cause}",
-                    f"{command}; then `{resolve}`"
-                    + (f" (or `{resolve} --skip`: {skippable})" if skippable else ""),
+                result = await self.call(
+                    activity,
+                    request,
+                    result_type,
+                    local=local,
+                    non_retryable=non_retryable,
+                    timeout=timeout,
+                    heartbeat=heartbeat,
                 )
-                self._waiting[on] = skippable  # an operator may answer while the alert goes out
-                self._s.resolutions.pop(on, None)
-                try:
-                    await self.alert(
-                        f"blocked:{on}:{self._s.round}",
-                        f"{self._s.status.booking_ref}: {step} needs a person",
-                        f"{step} failed for good: {cause}\nFix: {command}\nThen: {resolve}",
-                    )
-                    action = await self._resolution(on)
-                finally:
-                    self._waiting.pop(on, None)
+            except StepFailure as failure:
+                action = await self.block(
+                    step, on, failure, skippable=skippable, fix=fix, about=about
+                )
                 if action == "skip":
-                    self._book.unblock(on)
                     self._book.step(step, "skipped")
                     return None
-                self._book.unblock(on)
                 continue
             self._book.step(step, "done")
             return result
 
-    async def _resolution(self, on: str) -> str:
-        await workflow.wait_condition(
-            lambda: (
-                on in self._s.resolutions or (self._s.cancel is not None and not self.compensating)
-            )
+    async def block(
+        self,
+        step: str,
+        on: str,
+        failure: StepFailure,
+        *,
+        skippable: str | None = None,
+        fix: str | None = None,
+        about: str | None = None,
+    ) -> str:
+        """Show the block, alert once for it, wait for the operator's answer (`retry`/`skip`)."""
+        command = fix or failure.fix or "see the activity's failure in the Web UI"
+        resolve = f"charters retry {self._workflow_id} --step {on}"
+        self._book.step(step, "blocked")
+        self._book.block(
+            on,
+            f"{step}{f' ({about})' if about else ''} failed for good: {failure.cause}",
+            f"{command}; then `{resolve}`"
+            + (f" (or `{resolve} --skip`: {skippable})" if skippable else ""),
         )
-        if on not in self._s.resolutions:
-            raise BookingCancelled()
-        return self._s.resolutions.pop(on)
+        count = self._state.block_counts.get(on, 0) + 1
+        self._state.block_counts[on] = count
+        self._state.requests.resolutions.pop(on, None)
+        self._waiting[on] = skippable
+        self.alert(
+            f"blocked:{on}:{count}",
+            f"{self._state.status.booking_ref}: {step} needs a person",
+            f"{step} failed for good: {failure.cause}\nFix: {command}\nThen: {resolve}",
+        )
+        try:
+            await workflow.wait_condition(
+                lambda: on in self._state.requests.resolutions or self._cancel_requested()
+            )
+            self.cancel_point()
+        finally:
+            self._waiting.pop(on, None)
+            self._book.unblock(on)
+        return self._state.requests.resolutions.pop(on)
 
     def check_resolve(self, answer: ResolveBlock) -> None:
         """The validator of `resolve_block`: only a step that waits for a person, and a skip only
@@ -233,35 +315,48 @@ class StepRunner:
 
     def resolve(self, answer: ResolveBlock) -> str:
         on = answer.step or next(iter(self._waiting))
-        self._s.resolutions[on] = answer.action
+        self._state.requests.resolutions[on] = answer.action
         return on
 
-    async def alert(self, key: str, subject: str, body: str) -> None:
-        """Tell operations once per key (kept in state, so continue-as-new does not repeat it).
-        An alert that cannot be sent is noted, never blocks the booking."""
-        if key in self._s.alerted:
+    # ---- alerts -------------------------------------------------------------------------------
+
+    def alert(self, key: str, subject: str, body: str) -> None:
+        """Tell operations once per key, beside whatever the booking does next (a block accepts
+        the operator's answer while its alert is still going out). The key is kept once the
+        alert is sent, so continue-as-new does not repeat it; a send that fails is tried again a
+        few times, then noted."""
+        if key in self._state.alerted:
             return
-        self._s.alerted.append(key)
-        try:
-            await self.activity(
-                EmailActivities.alert_operations,
-                OperationsAlertRequest(
-                    idempotency_key=f"{self._wf_id}:alert:{key}", subject=subject, body=body
-                ),
-            )
-        except ActivityError as err:
-            if isinstance(err.cause, CancelledError):
-                raise
-            self._book.note(f"could not alert operations ({subject}): {describe(err)[0]}")
+        request = OperationsAlertRequest(
+            idempotency_key=f"{self._workflow_id}:alert:{key}", subject=subject, body=body
+        )
+        self._alerts.start(f"alert:{key}", lambda: self._send_alert(key, request))
+
+    async def _send_alert(self, key: str, request: OperationsAlertRequest) -> None:
+        for attempt in range(ALERT_ROUNDS):
+            try:
+                await self.call(
+                    Activity.ALERT_OPERATIONS, request, EmailSent, local=False, cancellable=False
+                )
+            except StepFailure as failure:
+                if attempt + 1 == ALERT_ROUNDS:
+                    self._book.note(f"could not alert operations ({request.subject}): {failure}")
+                    return
+                await workflow.sleep(timedelta(minutes=5 * (attempt + 1)))
+                continue
+            self._state.alerted.append(key)
+            return
 
 
-def describe(err: ActivityError) -> tuple[str, str | None]:
-    """One line of cause, and the fix the activity named (errors.needs_operator), if any."""
-    cause = err.cause
+def failure_of(err: FailureError) -> StepFailure:
+    """One line of cause, the fix the activity named (errors.needs_operator) and its type."""
+    cause: BaseException | None = err
     while isinstance(cause, ActivityError) and cause.cause is not None:
         cause = cause.cause
     fix = None
+    error_type = None
     if isinstance(cause, ApplicationError):
+        error_type = cause.type
         if cause.type == errors.NEEDS_OPERATOR and cause.details:
             detail = cause.details[0]
             if isinstance(detail, dict):
@@ -275,20 +370,4 @@ def describe(err: ActivityError) -> tuple[str, str | None]:
         text = str(err)
     if "timeout" in text.lower() or "Timeout" in type(cause).__name__:
         text = f"{text}: retries spent without success"
-    return text.splitlines()[0][:300] if text else "unknown error", fix
-
-
-def error_type(err: ActivityError) -> str | None:
-    cause = err.cause
-    return cause.type if isinstance(cause, ApplicationError) else None
-
-
-class Part:
-    """A part of the booking's process: it shares the state, the bookkeeping and the runner."""
-
-    def __init__(self, steps: StepRunner) -> None:
-        self._steps = steps
-        self._s = steps.state
-        self._book = steps.book
-        self._o = steps.options
-        self._wf_id = steps.wf_id
+    return StepFailure(text.splitlines()[0][:300] if text else "unknown error", fix, error_type)
