@@ -212,6 +212,7 @@ def test_worker_may_make_every_aws_call_the_activities_make(template: dict[str, 
     to_action = {
         "get_item": "dynamodb:GetItem",
         "put_item": "dynamodb:PutItem",
+        "delete_item": "dynamodb:DeleteItem",
         "update_item": "dynamodb:UpdateItem",
         "put_object": "s3:PutObject",
         "get_object": "s3:GetObject",

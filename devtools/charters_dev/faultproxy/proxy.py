@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -16,6 +17,7 @@ import h11
 from pydantic import ValidationError
 
 from charters_dev import ses_simulator
+from charters_dev.faultproxy.gate import ClientGone, Gate, holds_admin, is_holds_admin
 from charters_dev.faultproxy.spec import ADMIN, FAULT_KINDS, FaultSpec, ProxyTarget
 from charters_dev.faultproxy.transport import (
     MAX_BODY,
@@ -63,6 +65,7 @@ class FaultProxy:
         self.port = listen_port
         self.spec = FaultSpec()
         self._rng = random.Random()
+        self.gate = Gate()
         self.set_spec(spec if spec is not None else FaultSpec())
         self.reset_counters()
 
@@ -230,8 +233,15 @@ class FaultProxy:
                     break
                 else:
                     return  # the client went away mid-body
-            answer = await self._handle(event, bytes(body))
-            await send_answer(conn, writer, answer)
+            spill = bytearray()
+            held = await self._handle(
+                event, bytes(body), functools.partial(_client_gone, reader, spill)
+            )
+            if held is None:
+                return  # held, and its client went away: nothing to answer
+            if spill:
+                conn.receive_data(bytes(spill))
+            await send_answer(conn, writer, held)
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                 return
             try:
@@ -241,7 +251,23 @@ class FaultProxy:
 
     # ---- one request --------------------------------------------------------------------
 
-    async def _handle(self, request: h11.Request, body: bytes) -> Answer:
+    async def _handle(
+        self, request: h11.Request, body: bytes, client_gone: ClientGone
+    ) -> Answer | None:
+        """The answer, or None for a held request whose client went away (gate.py)."""
+        target = request.target
+        if is_holds_admin(target):
+            status, data = holds_admin(self.gate, request.method.decode("ascii"), target, body)
+            return _json_answer(status, data)
+        hold = self.gate.find(request.method, target, body)
+        if hold is not None:
+            answer: Answer | None = await self.gate.pass_through(
+                hold, lambda: self._faulted(request, body), client_gone
+            )
+            return answer
+        return await self._faulted(request, body)
+
+    async def _faulted(self, request: h11.Request, body: bytes) -> Answer:
         target = request.target
         if target == ADMIN or target.startswith((ADMIN + b"?", ADMIN + b"/")):
             return self._admin(request.method.decode("ascii"), body)
@@ -394,6 +420,13 @@ class FaultProxy:
         return _json_answer(
             405, {"message": "use GET, PUT or DELETE"}, [(b"allow", b"GET, PUT, DELETE")]
         )
+
+
+async def _client_gone(reader: asyncio.StreamReader, spill: bytearray) -> None:
+    """Returns when the client closes while its request is held; bytes of a pipelined request
+    read meanwhile are kept in `spill` for h11."""
+    while data := await reader.read(READ_CHUNK):
+        spill.extend(data)
 
 
 def _json_answer(
