@@ -67,3 +67,20 @@ def verify(key: bytes, token: str, now: datetime) -> MagicLink:
     if now.timestamp() >= link.expires_at:
         raise ExpiredToken("this link has expired")
     return link
+
+
+def verify_any(keys: list[bytes], token: str, now: datetime) -> MagicLink:
+    """`verify` with each key of a rotation's overlap (current first): a link signed with the
+    previous key keeps working until the key after it replaces that one."""
+    if not keys:
+        raise InvalidToken("this link is not valid")
+    last: InvalidToken | None = None
+    for key in keys:
+        try:
+            return verify(key, token, now)
+        except ExpiredToken:
+            raise  # genuine under this key: its age is the answer
+        except InvalidToken as exc:
+            last = exc
+    assert last is not None
+    raise last

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -212,10 +213,27 @@ def confirm_app(
         state["client"] = await client_factory()
         yield
 
-    async def link_and_status(token: str) -> tuple[magic_links.MagicLink, BookingStatus] | Response:
-        key = (await run_in_threadpool(secrets.get, magic_key_secret_id)).encode()
+    refreshed = {"at": 0.0}
+
+    async def verified(token: str) -> magic_links.MagicLink:
+        """Under the key ring of a rotation's overlap (AWSCURRENT, AWSPREVIOUS); a token that
+        fits neither makes one fresh read (at most every 10 s) in case the worker already signs
+        with a value this process has not cached yet."""
+        keys = await run_in_threadpool(secrets.get_with_previous, magic_key_secret_id)
         try:
-            link = magic_links.verify(key, token, datetime.now(UTC))
+            return magic_links.verify_any([k.encode() for k in keys], token, datetime.now(UTC))
+        except magic_links.ExpiredToken:
+            raise
+        except magic_links.InvalidToken:
+            if time.monotonic() - refreshed["at"] < 10.0:
+                raise
+            refreshed["at"] = time.monotonic()
+            keys = await run_in_threadpool(secrets.get_with_previous, magic_key_secret_id, True)
+            return magic_links.verify_any([k.encode() for k in keys], token, datetime.now(UTC))
+
+    async def link_and_status(token: str) -> tuple[magic_links.MagicLink, BookingStatus] | Response:
+        try:
+            link = await verified(token)
         except magic_links.ExpiredToken:
             return state_page("expired")
         except magic_links.InvalidToken:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import h11
 from pydantic import ValidationError
 
+from charters_dev import ses_simulator
 from charters_dev.faultproxy.gate import ClientGone, Gate, holds_admin, is_holds_admin
 from charters_dev.faultproxy.spec import ADMIN, FAULT_KINDS, FaultSpec, ProxyTarget
 from charters_dev.faultproxy.transport import (
@@ -290,6 +291,8 @@ class FaultProxy:
         if kind is not None and kind != "slow" and not spec.after_upstream:
             return self._fault(kind, request)
         answer = await self._forward(request, body)
+        if self.aws and answer.status == 200:
+            await self._mailbox_simulator(request, body, answer)
         if kind == "slow":
             self._faults["slow"] += 1
             await asyncio.sleep(spec.slow_ms / 1000)
@@ -297,6 +300,30 @@ class FaultProxy:
         if kind is not None:
             return self._fault(kind, request)
         return answer
+
+    async def _mailbox_simulator(self, request: h11.Request, body: bytes, answer: Answer) -> None:
+        """SES's mailbox simulator (charters_dev.ses_simulator): a send to the bounce address
+        that moto accepted is followed by the bounce event SES would publish."""
+        if request.method != b"POST" or not request.target.startswith(
+            ses_simulator.SEND_PATH.encode()
+        ):
+            return
+        headers = dict(request.headers)
+        region = ses_simulator.region_of(headers.get(b"authorization", b""))
+        try:
+            message_id = str(json.loads(answer.body).get("MessageId", ""))
+        except ValueError:
+            return
+        event = ses_simulator.bounce_event(body, message_id)
+        if event is None or region is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                None, ses_simulator.publish, self.upstream_url, region, event
+            )
+        except Exception as exc:  # noqa: BLE001 - the send itself succeeded; log and go on
+            log.warning("faultproxy %s: simulated bounce not published: %s", self.name, exc)
 
     async def _forward(self, request: h11.Request, body: bytes) -> Answer:
         assert self._pool is not None
@@ -351,6 +378,17 @@ class FaultProxy:
         if kind == "rejected":  # SES refusing one recipient, as a sandbox account does
             return _aws_error(
                 400, "MessageRejected", "Email address is not verified.", request, marker
+            )
+        if kind == "sandbox":  # the same, when the sender's IAM policy names its identities
+            recipient = self.spec.match or "someone@example.com"
+            return _aws_error(
+                403,
+                "AccessDenied",
+                "User `arn:aws:sts::123456789012:assumed-role/charters-worker/w1' is not "
+                "authorized to perform `ses:SendEmail' on resource "
+                f"`arn:aws:ses:us-west-2:123456789012:identity/{recipient}'",
+                request,
+                marker,
             )
         status = int(kind)
         if self.aws and status == 400:
