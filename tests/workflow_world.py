@@ -461,9 +461,9 @@ class World:
         @activity.defn(name=Activity.SEND_CREW_EMAIL)
         async def send_crew_email(req: CrewEmailRequest) -> EmailSent:
             await world._enter(Activity.SEND_CREW_EMAIL)
-            if req.idempotency_key not in world.mail and req.only_if_sent:
-                if not any(key in world.mail for key in req.only_if_sent):
-                    return EmailSent(message_id="", duplicate=False, skipped=True)
+            new = req.idempotency_key not in world.mail
+            if new and req.only_if_sent and not any(k in world.mail for k in req.only_if_sent):
+                return EmailSent(message_id="", duplicate=False, skipped=True)
             subject = f"{req.kind}: {req.charter.booking_ref} on {req.charter.starts_at:%Y-%m-%d}"
             return send(req.idempotency_key, req.member.email, req.kind, subject, req.member.id)
 
