@@ -129,12 +129,11 @@ class Harness:
             max_cached_workflows=1000 if cached else 0,  # 1000: the SDK default
             graceful_shutdown_timeout=timedelta(seconds=1),
         )
-        try:
-            async with worker:
+        async with worker:
+            try:
                 yield worker
-                self.world.release_all()
-        finally:
-            self.world.release_all()
+            finally:
+                self.world.release_all()  # before the worker stops: it waits for its activities
 
     async def charter(self, days_ahead: float = 4.25, **overrides: Any) -> dict[str, Any]:
         """Booking data for a charter `days_ahead` of the test server's clock (local time)."""
