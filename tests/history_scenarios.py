@@ -245,8 +245,10 @@ async def continue_as_new(h: Harness) -> Handle:
         await handle.signal(contract.SIGNAL_RESCHEDULE, Reschedule(starts_at=moved))
         await confirm(handle, "crew-1")
 
+        latest = h.client.get_workflow_handle(handle.id)
+
         async def continued() -> bool:
-            return (await handle.describe()).run_id != first_run
+            return (await latest.describe()).run_id != first_run
 
         for _ in range(1200):
             if await continued():
