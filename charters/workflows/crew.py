@@ -353,17 +353,22 @@ class CrewWaits:
         asked = self._crew.asked.get(answer.crew_id) or []
         bounced = next(
             (key for key, sent in self._crew.emails.items() if sent == bounce.message_id),
-            asked[-1] if asked else None,
+            None if bounce.message_id else (asked[-1] if asked else None),
         )
+        note = (
+            f"{answer.name}'s mailbox did not take our email for now "
+            f"({bounce.kind}: {bounce.reason})"
+        )
+        if bounced is None:  # not a crew email (the captain's summary): nothing to send again
+            self._book.note(note)
+            return True
         at = workflow.now() + timedelta(hours=self._options.transient_bounce_retry_hours)
-        if bounced is not None:
-            key = f"{bounced.split(':resend', 1)[0]}:resend{tries}"
-            self._crew.resends.append(
-                Resend(member_id=answer.crew_id, key=key, round=self._state.round, at=at)
-            )
+        key = f"{bounced.split(':resend', 1)[0]}:resend{tries}"
+        self._crew.resends.append(
+            Resend(member_id=answer.crew_id, key=key, round=self._state.round, at=at)
+        )
         self._book.note(
-            f"{answer.name}'s mailbox did not take our email for now ({bounce.kind}: "
-            f"{bounce.reason}); sent again at {at:%Y-%m-%d %H:%M} UTC "
+            f"{note}; sent again at {at:%Y-%m-%d %H:%M} UTC "
             f"(try {tries} of {self._options.transient_bounce_retries})"
         )
         return True
