@@ -103,7 +103,9 @@ class CharterBookingWorkflow(BookingHandlers):
         self._errands = Errands(self._changed)
         self._alerts = Errands(self._changed)
         self._book = Bookkeeping(state)
-        self._steps = StepRunner(state, self._book, options, workflow_id, self._alerts)
+        self._steps = StepRunner(
+            state, self._book, options, workflow_id, self._alerts, self._changed
+        )
         self._crew = CrewWaits(state, self._steps, self._book, options, workflow_id, self._errands)
         self._publishing = Publishing(state, self._steps, options, workflow_id)
         self._provisioning = Provisioning(state, self._steps, self._book, options, workflow_id)

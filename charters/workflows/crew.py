@@ -230,11 +230,13 @@ class CrewWaits:
             due.append(CrewEmail(key, role, member, "reminder", f"crew-reminder:{member.id}"))
         return due
 
-    def next_reminder(self) -> datetime | None:
-        """When the next reminder, or the next email a transient bounce sends again, is due."""
+    def next_reminder(self, now: datetime) -> datetime | None:
+        """The first reminder, or email a transient bounce sends again, due after `now`: one
+        already due is an errand (perhaps blocked for a person), and must not hide the other
+        members' clocks."""
         dues = [self._reminder_due(answer) for answer in self.pending()]
         dues += [resend.at for resend in self._crew.resends]
-        return min((due for due in dues if due is not None), default=None)
+        return min((due for due in dues if due is not None and due > now), default=None)
 
     def _reminder_due(self, answer: CrewAnswer) -> datetime | None:
         """On the member's own clock (a replacement's starts at their invite); none once they

@@ -12,6 +12,7 @@ operator's `resolve_block` (retry or skip). A cancel ends the wait like any othe
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -91,12 +92,14 @@ class StepRunner:
         options: BookingOptions,
         workflow_id: str,
         alerts: Errands,
+        on_change: Callable[[], None],
     ) -> None:
         self._state = state
         self._book = book
         self._options = options
         self._workflow_id = workflow_id
         self._alerts = alerts
+        self._on_change = on_change
         self._waiting: dict[str, str | None] = {}
         self.compensating = False
 
@@ -282,6 +285,7 @@ class StepRunner:
         self._state.block_counts[on] = count
         self._state.requests.resolutions.pop(on, None)
         self._waiting[on] = skippable
+        self._on_change()  # the process re-reads what a block changes (a seat waiting: the stage)
         self.alert(
             f"blocked:{on}:{count}",
             f"{self._state.status.booking_ref}: {step} needs a person",
