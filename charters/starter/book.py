@@ -95,10 +95,13 @@ async def start_booking(
     """Starts `charter-{booking_ref}` with its page slug (`with_page_slug`; the options' page URL
     follows it). A running or completed booking with that id refuses the start
     (WorkflowAlreadyStartedError); a failed one may be booked again after a fix."""
-    booking = with_page_slug(booking)
-    options = (options or booking_options(settings, booking)).model_copy(
-        update={"guest_page_url": settings.guest_page_url(booking.page_slug)}
-    )
+    chosen = with_page_slug(booking)
+    options = options or booking_options(settings, chosen)
+    if chosen is not booking:  # options made before the slug was chosen: the URL follows it
+        options = options.model_copy(
+            update={"guest_page_url": settings.guest_page_url(chosen.page_slug)}
+        )
+    booking = chosen
     return await client.start_workflow(
         contract.WORKFLOW_NAME,
         CharterBookingInput(booking=booking.model_dump(mode="json"), options=options),
