@@ -13,13 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio.client import WorkflowHandle
-from temporalio.worker import Replayer
 
 from charters import contract
-from charters.codec import data_converter
 from charters.models import EmailBounced
-from charters.worker.runner import workflow_runner
-from charters.workflows.charter_booking import CharterBookingWorkflow
 from tests.workflow_harness import (
     EMAIL_OF,
     MEMBERS,
@@ -156,10 +152,3 @@ async def test_guest_and_operations_bounces_are_recorded_and_hold_nothing(wf: Ha
         assert done.blocked_on == contract.BLOCKED_GUEST_EMAIL, "still shown to operators"
         result = await result_of(handle)
     assert result.outcome == "completed" and len(world.alerts()) == 1
-    # the handlers' paths replay: the history of this life, in the product's full sandbox
-    replayer = Replayer(
-        workflows=[CharterBookingWorkflow],
-        workflow_runner=workflow_runner("sandboxed"),
-        data_converter=data_converter(None),
-    )
-    await replayer.replay_workflow(await handle.fetch_history())
