@@ -241,7 +241,11 @@ class CharterBookingWorkflow(BookingHandlers):
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda seen=seen: self._changes != seen,  # type: ignore[misc]
-                    timeout=max(wake - now, timedelta(seconds=1)),
+                    timeout=(
+                        None
+                        if self._local_steps_running()
+                        else max(wake - now, timedelta(seconds=1))
+                    ),
                 )
         await self._errands.cancel()
         self._clocks.depart(self._crew.pending())
@@ -295,6 +299,13 @@ class CharterBookingWorkflow(BookingHandlers):
         self._state.crew.finalized = key
         if key == self._crew.key() and not self._crew.pending():
             self._book.set_stage(Stage.CONFIRMED)
+
+    def _local_steps_running(self) -> bool:
+        """A local activity is running, or an errand is about to start one. The loop then waits
+        for it without a timer: a timer started while local activities complete across workflow
+        tasks makes a history the SDK replays differently (the replay gate caught it); a local
+        step ends within seconds and wakes the loop, which then sets its timer."""
+        return bool(self._steps.local_in_flight or self._errands.starting or self._alerts.starting)
 
     def _quiet(self) -> bool:
         return not (

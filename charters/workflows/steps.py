@@ -102,6 +102,7 @@ class StepRunner:
         self._on_change = on_change
         self._waiting: dict[str, str | None] = {}
         self.compensating = False
+        self.local_in_flight = 0
 
     # ---- one way to call an activity ---------------------------------------------------------
 
@@ -172,7 +173,11 @@ class StepRunner:
     ) -> tuple[bool, Any]:
         """A few attempts inside the workflow task (no activity task, one marker). Every such
         step is idempotent by its own key, so when they are spent the step goes on as a regular
-        activity with the whole budget; a permanent error ends it at once."""
+        activity with the whole budget; a permanent error ends it at once.
+
+        `local_in_flight` counts them: the main loop starts no timer while one runs (see
+        `CharterBookingWorkflow._until_departure`)."""
+        self.local_in_flight += 1
         try:
             result = await workflow.execute_local_activity(
                 activity,
@@ -192,7 +197,9 @@ class StepRunner:
         except FailureError as err:  # a local activity's failure arrives as its cause itself
             if is_cancelled_exception(err):
                 raise asyncio.CancelledError() from err
-            failure = err.cause if isinstance(err, ActivityError) and err.cause else err
+            failure: BaseException = (
+                err.cause if isinstance(err, ActivityError) and err.cause else err
+            )
             if cancellable:
                 self.cancel_point()
             if isinstance(failure, ApplicationError) and (
@@ -202,6 +209,9 @@ class StepRunner:
             if cancellable:
                 self.cancel_point()
             return False, None
+        finally:
+            self.local_in_flight -= 1
+            self._on_change()
         if cancellable:
             self.cancel_point()
         return True, result
