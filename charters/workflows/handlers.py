@@ -230,7 +230,7 @@ class BookingHandlers:
         ref, url = self._state.status.booking_ref, self._options.guest_page_url
         fix = (
             f"reach the guest through Boatsetter or by phone with their page {url}, and correct "
-            "their address there; the booking goes on without guest email"
+            "their address there; the booking goes on, and this stays shown until departure"
         )
         reason = f"the guest's address does not receive our mail ({what})"
         self._book.block(contract.BLOCKED_GUEST_EMAIL, reason, fix)
