@@ -113,6 +113,7 @@ BLOCKED_CREW_CONFIRMATIONS = "crew-confirmations"
 BLOCKED_CREW_DECLINED = "crew-declined"
 BLOCKED_CREW_DEADLINE = "crew-deadline"
 BLOCKED_CREW_UNFILLED = "crew-unfilled"
+BLOCKED_GUEST_EMAIL = "guest-email"  # the guest's address bounced: reach them another way
 # Any other step that only a person can unblock shows `BlockedOn=<step>` (e.g. `guest-page`,
 # `invalidate`, `crew-email:jordan`): member ids, never addresses (search attributes are not
 # encrypted).

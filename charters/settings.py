@@ -182,6 +182,12 @@ class Settings(BaseSettings):
     )
     reminder_after_hours: float = 24.0
     max_reminders: int = 2
+    transient_bounce_retry_hours: float = Field(
+        4.0, description="a crew email that bounced for now (a full mailbox) goes again after"
+    )
+    transient_bounce_retries: int = Field(
+        2, ge=0, description="sends again after transient bounces, then the seat blocks"
+    )
     confirm_deadline_hours_before: float = 48.0
     step_retry_budget_seconds: float = Field(
         600.0, description="transient retries of one step before it blocks for a person"

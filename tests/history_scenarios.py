@@ -39,6 +39,7 @@ from tests.workflow_harness import (
     Harness,
     awaiting_crew,
     confirm,
+    until,
     wait_status,
 )
 
@@ -168,6 +169,37 @@ async def bounce(h: Harness) -> Handle:
         return handle
 
 
+async def bounce_kinds(h: Harness) -> Handle:
+    """A member's mailbox is full: the invitation goes again a few seconds later; the guest's
+    address and an operations alert bounce (notes; the guest's a `guest-email` block and an
+    alert); everyone accepts."""
+    data = await h.charter(days_ahead=6)
+    jordan = EMAIL_OF["crew-2"]
+    async with h.worker():
+        handle = await h.book(data, transient_bounce_retry_hours=3 / 3600)
+        await awaiting_crew(handle)
+        first = (await until(lambda: h.world.mail_to(jordan, "invite"), "invited"))[0]
+        await handle.signal(
+            contract.SIGNAL_EMAIL_BOUNCED,
+            EmailBounced(
+                crew_id="crew-2",
+                kind="bounce",
+                reason="Transient/MailboxFull: mailbox full",
+                transient=True,
+                message_id=first.message_id,
+            ),
+        )
+        await until(lambda: len(h.world.mail_to(jordan, "invite")) == 2, "sent again")
+        for recipient in ("guest", "operations"):
+            await handle.signal(
+                contract.SIGNAL_EMAIL_BOUNCED,
+                EmailBounced(kind="bounce", reason="mailbox does not exist", recipient=recipient),
+            )
+        await wait_status(handle, lambda s: s.blocked_on == "guest-email", "the guest's block")
+        await _confirm_all(handle)
+        return handle
+
+
 async def decline_replacement(h: Harness) -> Handle:
     """A member declines; operations assign a replacement, who accepts with the others."""
     data = await h.charter(days_ahead=6)
@@ -275,6 +307,7 @@ SCENARIOS: dict[str, tuple[Scenario, str | None, str | None]] = {
     "scc-block-repair": (scc_block_repair, None, None),
     "block-retry": (block_retry, None, None),
     "bounce": (bounce, None, None),
+    "bounce-kinds": (bounce_kinds, None, None),
     "decline-replacement": (decline_replacement, None, None),
     "reschedule-after-confirmation": (reschedule_after_confirmation, None, None),
     "cancel-awaiting-crew": (cancel_awaiting_crew, "COMPLETED", "cancelled"),

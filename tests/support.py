@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
@@ -16,9 +17,11 @@ import httpx
 from boto3.dynamodb.types import TypeDeserializer
 from charters_dev.isolated import sample_charter
 from charters_dev.mailbox import Mail, sent_mail
+from pydantic import ValidationError
 from temporalio.testing import ActivityEnvironment
 
 from charters.settings import Settings
+from charters.starter.book import validate, with_page_slug
 
 T = TypeVar("T")
 _refs = itertools.count(1)
@@ -31,8 +34,14 @@ def new_ref(prefix: str = "T") -> str:
 
 
 def booking_data(ref: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A booking file's data with the page slug `charters book` would choose for it (random), so
+    a test can name the page before the workflow shows it; `slug=None` leaves the choice to the
+    starter, and data that does not validate gets no slug."""
     data = sample_charter(ref or new_ref())
     data.update(overrides)
+    if "slug" not in data:
+        with contextlib.suppress(ValidationError):
+            data["slug"] = with_page_slug(validate(data)).slug
     return data
 
 

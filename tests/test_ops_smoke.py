@@ -6,6 +6,7 @@ would), and guest pages are loaded from the local CloudFront edge (`--guest-site
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -66,3 +67,5 @@ def test_smoke_passes_every_line_on_the_local_stack(stack: DevStack, settings: S
         proc.stdout + proc.stderr
     )
     assert proc.returncode == 0
+    guest_page = next(line for line in lines if line.startswith("PASS guest page"))
+    assert re.search(r"/g/[a-z]{3}-\d{1,2}-smoke\w+ is the branded 404", guest_page), guest_page

@@ -41,6 +41,8 @@ DEFAULT_FIX = "check CHARTERS_MAIL_FROM, CHARTERS_SES_CONFIGURATION_SET and the 
 TAG_WORKFLOW = "workflow_id"
 TAG_CREW = "crew_id"
 TAG_KIND = "kind"
+KIND_OPS_ALERT = "ops-alert"
+KIND_GUEST_PREFIX = "guest-"  # guest-reminder, guest-thank-you, guest-cancelled
 
 SUBJECTS = {
     "invite": "Can you crew {ref} on {date}?",
@@ -164,12 +166,15 @@ class EmailActivities:
 
     @activity.defn(name="alert_operations")
     def alert_operations(self, req: OperationsAlertRequest) -> EmailSent:
+        """Tagged with the booking's workflow (an idempotency key begins with the workflow id)
+        so that a bounced alert is recorded in that booking's status."""
+        workflow_id = req.idempotency_key.split(":", 1)[0]
         return self._send(
             req.idempotency_key,
             self._ops,
             req.subject,
             render("ops_alert.html", body=req.body),
-            {TAG_KIND: "ops-alert"},
+            {TAG_WORKFLOW: workflow_id, TAG_KIND: KIND_OPS_ALERT},
             about="operations",
         )
 
@@ -225,7 +230,7 @@ class EmailActivities:
             ]
         tags = {
             TAG_WORKFLOW: contract.workflow_id_for(req.charter.booking_ref),
-            TAG_KIND: f"guest-{req.kind}",
+            TAG_KIND: f"{KIND_GUEST_PREFIX}{req.kind}",
         }
         return self._send(
             req.idempotency_key, req.guest_email, subject, html, tags, "guest", attachments

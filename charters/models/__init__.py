@@ -73,6 +73,7 @@ from charters.models.workflow import (
     CrewState,
     Effects,
     Requests,
+    Resend,
     StepState,
 )
 
@@ -101,6 +102,7 @@ __all__ = [
     "CrewState",
     "Effects",
     "Requests",
+    "Resend",
     "CrewAnswer",
     "CrewConfirmation",
     "CrewEmailRequest",

@@ -177,6 +177,8 @@ class Booking(Strict):
 
     @property
     def page_slug(self) -> str:
+        """The slug the starter chose (`charters.starter.book.with_page_slug`, random); the
+        date-and-reference form only for a booking started before slugs were chosen there."""
         if self.slug:
             return self.slug
         return f"{self.starts_at:%b}-{self.starts_at.day}-{self.booking_ref}".lower()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import secrets
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -55,6 +57,28 @@ def validate(data: dict[str, Any]) -> Booking:
     return parse_booking(data, now=datetime.now(UTC))
 
 
+SLUG_TOKEN_BYTES = 10  # 80 random bits: 16 base32 characters
+
+
+def new_page_slug(booking: Booking) -> str:
+    """`{mon}-{day}-{ref}-{token}`: the date and reference for people reading the link, and a
+    token from `secrets` so that no one who knows (or guesses) the date and the reference can
+    find the page (the guest's name, notes and the upload form are behind it). At most 40
+    characters, so the album's `{slug}-photos` keeps every character of the token."""
+    token = base64.b32encode(secrets.token_bytes(SLUG_TOKEN_BYTES)).decode().rstrip("=")
+    return f"{booking.starts_at:%b}-{booking.starts_at.day}-{booking.booking_ref}-{token}".lower()
+
+
+def with_page_slug(booking: Booking) -> Booking:
+    """The booking with its guest page's slug, chosen once, here, before the workflow starts
+    (workflow code stays deterministic): it travels in the booking data, so a reschedule keeps it
+    and the album follows it; a second start of the same booking is refused, so the running
+    booking's slug never changes. A slug the booking file gives is kept as it is."""
+    if booking.slug:
+        return booking
+    return booking.model_copy(update={"slug": new_page_slug(booking)})
+
+
 def booking_options(settings: Settings, booking: Booking) -> BookingOptions:
     """Every option the workflow takes that is also a setting, by name (a new one cannot be
     forgotten here), and the booking's page URL."""
@@ -68,9 +92,16 @@ def booking_options(settings: Settings, booking: Booking) -> BookingOptions:
 async def start_booking(
     client: Client, settings: Settings, booking: Booking, options: BookingOptions | None = None
 ) -> WorkflowHandle[Any, BookingResult]:
-    """Starts `charter-{booking_ref}`. A running or completed booking with that id refuses the
-    start (WorkflowAlreadyStartedError); a failed one may be booked again after a fix."""
-    options = options or booking_options(settings, booking)
+    """Starts `charter-{booking_ref}` with its page slug (`with_page_slug`; the options' page URL
+    follows it). A running or completed booking with that id refuses the start
+    (WorkflowAlreadyStartedError); a failed one may be booked again after a fix."""
+    chosen = with_page_slug(booking)
+    options = options or booking_options(settings, chosen)
+    if chosen is not booking:  # options made before the slug was chosen: the URL follows it
+        options = options.model_copy(
+            update={"guest_page_url": settings.guest_page_url(chosen.page_slug)}
+        )
+    booking = chosen
     return await client.start_workflow(
         contract.WORKFLOW_NAME,
         CharterBookingInput(booking=booking.model_dump(mode="json"), options=options),

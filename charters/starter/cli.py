@@ -138,6 +138,8 @@ def book(
     except ValueError as exc:
         raise CliError(str(exc), Exit.USAGE) from None
 
+    booking = booking_start.with_page_slug(booking)
+
     async def go(client: Client) -> None:
         await require_worker(client, settings)
         try:

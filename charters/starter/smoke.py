@@ -10,7 +10,8 @@ The checks, in order (a check that cannot run after an earlier failure is FAIL, 
 1. `worker`: a worker polls the task queue;
 2. `book`: the test charter starts (`charters-SMOKE…`) and reaches the crew stage;
 3. `guest page`: its page loads through the guest site (CloudFront) with the booking's reference,
-   and a page that does not exist is the branded 404;
+   and its address guessed from the date and reference (`may-30-<ref>`, no token) is the branded
+   404;
 4. `confirm link`: a crew magic link, signed like the worker's (the magic-link key from Secrets
    Manager: the operator needs GetSecretValue on it), is opened and accepted at the confirm
    endpoint, and the workflow records the answer;
@@ -151,7 +152,8 @@ class SmokeRun:
             return checks + self._skipped(["guest page", "confirm link", "bounce", "cancel"])
         checks.append(Check("book", True, f"{workflow_id} is asking its crew"))
 
-        checks.append(await self._guest_page(status, booking.booking_ref))
+        guess = f"{booking.starts_at:%b}-{booking.starts_at.day}-{booking.booking_ref}".lower()
+        checks.append(await self._guest_page(status, booking.booking_ref, guess))
         checks.append(await self._confirm_link(workflow_id, status.round))
         checks.append(await self._bounce(workflow_id))
         checks.append(await self._cancel(workflow_id))
@@ -167,11 +169,15 @@ class SmokeRun:
         path = url.split("://", 1)[-1].partition("/")[2]
         return f"{self.guest_site.rstrip('/')}/{path}"
 
-    async def _guest_page(self, status: BookingStatus, ref: str) -> Check:
+    async def _guest_page(self, status: BookingStatus, ref: str, guess: str) -> Check:
+        """The page loads; its address guessed from the date and reference (`guess`) is the
+        branded 404, like any missing page."""
         if not status.guest_page_url:
             return Check("guest page", False, "the workflow names no guest page URL")
         url = self._site_url(status.guest_page_url)
-        missing = url.rsplit("/", 1)[0] + "/smoke-no-such-page-" + random.token_hex(4)
+        missing = f"{url.rsplit('/', 1)[0]}/{guess}"
+        if missing == url:
+            return Check("guest page", False, f"{url} can be guessed from the date and reference")
         try:
             async with httpx.AsyncClient(timeout=15, follow_redirects=True) as http:
                 page = await _until(
@@ -191,7 +197,7 @@ class SmokeRun:
                 f"{url} loads, but a missing page answers {absent.status_code}, not the branded "
                 "404 (custom error response and `charters ops publish-404`)",
             )
-        return Check("guest page", True, f"{url} loads; a missing page is the branded 404")
+        return Check("guest page", True, f"{url} loads; the guessable {missing} is the branded 404")
 
     @staticmethod
     async def _get_if(
