@@ -30,8 +30,8 @@ from charters.settings import Settings
 from charters.worker import wiring
 from charters.worker.runner import workflow_runner
 from charters.workflows.charter_booking import CharterBookingWorkflow
-from tests.scenarios import SCENARIOS
-from tests.test_crew_waits_time_skipping import TEST_SERVER, skipper
+from tests.scenarios import SCENARIOS, skipper
+from tests.workflow_harness import TEST_SERVER
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("CHARTERS_RECORD_HISTORIES") == "1"
