@@ -28,6 +28,7 @@ from tests.workflow_harness import (
     until,
     wait_status,
 )
+from tests.workflow_world import World
 
 pytestmark = needs_test_server
 
@@ -222,3 +223,63 @@ async def test_a_permanent_error_of_the_scc_key_wait_blocks_and_resumes(wf: Harn
     assert len(world.scc_for(data["booking_ref"])) == 1
     alerts = [a.subject.splitlines()[0] for a in world.alerts()]
     assert len(alerts) == 2, alerts  # the key's block and the wait's own, once each
+
+
+async def test_a_skipped_invitation_stays_skipped(wf: Harness) -> None:
+    """`charters retry --step crew-email:<member> --skip`: the member is not emailed (an
+    operator confirms for them by phone). The seat's block is gone for good: the invitation
+    is not sent again, blocked again and alerted again at the next wake-up."""
+    world = wf.world
+    world.refuse_address(JORDAN)
+    data = await wf.charter()
+    async with wf.worker():
+        handle = await wf.book(data)
+        await wait_status(handle, blocked("crew-email:crew-2"), "crew-2's seat blocked")
+        await until(lambda: len(world.alerts()) == 1, "operations told")
+        verdict = await resolve(handle, "crew-email:crew-2", "skip")
+        assert verdict.recorded, verdict
+        await confirm(handle, "captain-1")
+        await wait_status(handle, lambda s: s.crew[0].answer == "accepted", "captain in")
+        current = await wait_status(
+            handle, lambda s: not blocked("crew-email:crew-2")(s), "crew-2's seat unblocked"
+        )
+        await confirm(handle, "crew-2", by="operator:dana")
+        await wait_status(handle, lambda s: s.crew[2].answer == "accepted", "crew-2 by phone")
+        after = await status(handle)
+        await handle.terminate("test over")
+    assert current.steps["email:crew-2"] == "skipped"
+    assert not blocked("crew-email:crew-2")(after)
+    assert len(world.alerts()) == 1
+    assert world.calls[Activity.SEND_CREW_EMAIL] == 3
+
+
+async def test_both_guest_reminders_blocked_resume_by_retry(wf: Harness) -> None:
+    """The guest's address is refused: the 72 h reminder blocks, and so does the 24 h one
+    while the first still waits. Each is a block of its own, alerted once, and a retry after
+    the fix sends both."""
+    world = wf.world
+    world.refuse_address(GUEST)
+    data = await wf.charter(days_ahead=4)  # 72 h before: day 1; 24 h before: day 3
+    async with wf.worker():
+        handle = await wf.book(data)
+        await awaiting_crew(handle)
+        await wf.sleep(hours=25)
+        await until(lambda: len(guest_alerts(world)) == 1, "the 72 h reminder's block alerted")
+        await wf.sleep(hours=48)
+        await until(lambda: len(guest_alerts(world)) == 2, "the 24 h reminder's block alerted")
+        both = await status(handle)
+        world.accept_address(GUEST)
+        for block in [b.on for b in both.blocks if b.on.startswith("guest-email")]:
+            verdict = await resolve(handle, block)
+            assert verdict.recorded, verdict
+        await until(lambda: len(world.mail_to(GUEST, "guest-reminder")) == 2, "both sent")
+        after = await wait_status(
+            handle, lambda s: s.steps["guest_reminders"] == "done", "guest reminders done"
+        )
+        await handle.terminate("test over")
+    assert len([b for b in both.blocks if b.on.startswith("guest-email")]) == 2, both.blocks
+    assert not any(b.on.startswith("guest-email") for b in after.blocks)
+
+
+def guest_alerts(world: World) -> list[str]:
+    return [a.subject for a in world.alerts() if "guest_reminders needs a person" in a.subject]

@@ -316,7 +316,9 @@ class CrewWaits:
             about=f"{email.member.name} <{email.member.email}>",
             skippable=SKIP_EMAIL,
         )
-        if sent is not None and not sent.skipped:
+        if sent is None:  # an operator skipped it: owed no more (no message id)
+            self._crew.emails[email.key] = ""
+        elif not sent.skipped:
             self._crew.emails[email.key] = sent.message_id
 
     def cancellation_notices(self) -> list[tuple[CrewEmail, list[str]]]:

@@ -122,8 +122,8 @@ class Publishing:
             Activity.SEND_GUEST_EMAIL,
             request,
             EmailSent,
-            block_on=f"guest-email:{key.split(':', 1)[0]}",
+            block_on=f"guest-email:{key}",  # one block per email: both reminders can wait
             skippable=f"the guest then gets no {kind} email",
         )
-        if sent is not None:
-            self._state.clocks.guest_emails[key] = sent.message_id
+        # skipped by an operator: owed no more (no message id)
+        self._state.clocks.guest_emails[key] = sent.message_id if sent is not None else ""
