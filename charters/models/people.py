@@ -57,6 +57,13 @@ class EmailBounced(BaseModel):
     reason: str
 
 
+class MoveBrand(BaseModel):
+    """Move the booking to another brand: its page, emails and links follow (`move_brand`)."""
+
+    brand: str = Field(min_length=1, max_length=63)
+    by: str = "operator"
+
+
 class Verdict(BaseModel):
     """The workflow's own answer to a person's action: what the page or the CLI shows."""
 
