@@ -81,8 +81,7 @@ def settle_closed(
             update={"stage": "failed", "outcome": "failed", "error": status.error or failure}
         )
     steps = {
-        step: ("cancelled" if state == "running" else state)
-        for step, state in status.steps.items()
+        step: ("cancelled" if state == "running" else state) for step, state in status.steps.items()
     }
     steps = {step: ("skipped" if state == "pending" else state) for step, state in steps.items()}
     return status.model_copy(update={"steps": steps})
