@@ -22,6 +22,7 @@ from charters.models import (
     CancelBooking,
     CrewConfirmation,
     CrewMember,
+    MoveBrand,
     Reschedule,
     ResolveBlock,
     Verdict,
@@ -155,6 +156,24 @@ def register_actions(app: typer.Typer, _settings: Callable[[], Settings]) -> Non
             workflow_id,
             contract.UPDATE_APPROVE_SCC_KEY_REPAIR,
             ApproveSccKeyRepair(approved_by=by),
+        )
+
+    @app.command("move-brand")
+    @guarded
+    def move_brand(
+        workflow_id: str,
+        brand: Annotated[str, typer.Argument(help="a configured brand, e.g. queenofsandiego.com")],
+        by: str = "operator",
+    ) -> None:
+        """Move a booking to another brand: its page goes up on the new site, the old page
+        becomes a notice linking to it, both are invalidated and the guest is told once."""
+        settings = _settings()
+        try:
+            settings.brand_book().get(brand)
+        except ValueError as exc:
+            raise CliError(str(exc), Exit.USAGE) from None
+        send_action(
+            settings, workflow_id, contract.UPDATE_MOVE_BRAND, MoveBrand(brand=brand, by=by)
         )
 
     @app.command()

@@ -6,6 +6,9 @@ verdict the page shows. No script submits the form: a scanner that runs scripts 
 Every state has its own page, status code and `X-Confirm-State` header, with the security
 headers on every response, errors included (see STATES). Nothing a person does answers 500.
 
+SMS carry a short link, `/s/{code}` (magic_links.short_code): a compact signed form of the same
+magic link, which redirects to that link's page.
+
 Rate limits (in memory, per process; sliding one-minute windows): every request to `/c/{token}`
 counts against its client address (default 60 a minute) and against its token (default 10 a
 minute), before the token is even checked, so guessing tokens and hammering one link are both
@@ -26,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -305,6 +308,26 @@ def confirm_app(
             return seat_page(link, status, "answered", wanted, "")
         return state_page(REFUSAL_STATES.get(verdict.code, "choose"), verdict.message)
 
+    async def short(request: Request) -> Response:
+        """`/s/{code}`, the SMS's short link: the same magic link, so it redirects to that
+        link's page (`/c/{token}`, same expiry, same verdicts); a bad or expired code gets the
+        same pages as a bad or expired token."""
+        refused = limited(request)
+        if refused is not None:
+            return refused
+        key = (await run_in_threadpool(secrets.get, magic_key_secret_id)).encode()
+        try:
+            link = magic_links.verify_short(key, request.path_params["token"], datetime.now(UTC))
+        except magic_links.ExpiredToken:
+            return state_page("expired")
+        except magic_links.InvalidToken:
+            return state_page("tampered")
+        return RedirectResponse(
+            f"/c/{magic_links.sign(key, link)}",
+            status_code=303,
+            headers={**SECURITY_HEADERS, "X-Confirm-State": "short-link"},
+        )
+
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -321,6 +344,7 @@ def confirm_app(
         routes=[
             Route("/c/{token}", show, methods=["GET"]),
             Route("/c/{token}", answer, methods=["POST"]),
+            Route("/s/{token}", short, methods=["GET"]),
             Route("/healthz", health, methods=["GET"]),
         ],
         lifespan=lifespan,
