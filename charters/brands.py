@@ -161,7 +161,14 @@ class BrandBook(_Frozen):
             seen = [b.name for b in listed]
             repeated = sorted({n for n in seen if seen.count(n) > 1})
             raise BrandError(f"brands: names repeat: {repeated}")
-        return cls(brands=named, default=default or (listed[0].name if listed else ""))
+        if not listed:
+            raise BrandError("brands: none configured")
+        chosen = default or listed[0].name
+        if chosen not in named:
+            raise BrandError(
+                f"default brand {chosen!r} is not configured; one of: {', '.join(named)}"
+            )
+        return cls(brands=named, default=chosen)
 
 
 def read_brands(source: str) -> list[Brand]:
