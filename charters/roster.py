@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from charters.models.booking import (
+    CENT,
     CrewMember,
     Email,
     MemberId,
@@ -56,6 +57,11 @@ class RosterMember(Strict):
     roles: list[Role] = Field(default_factory=lambda: list[Role](["crew"]), min_length=1)
     channels: list[Channel] = Field(default_factory=lambda: list[Channel](["email"]), min_length=1)
     active: bool = True
+
+    @field_validator("hourly_rate")
+    @classmethod
+    def _cents(cls, value: Decimal) -> Decimal:
+        return value.quantize(CENT)
 
     @field_validator("roles", "channels")
     @classmethod
