@@ -69,6 +69,23 @@ def verify(key: bytes, token: str, now: datetime) -> MagicLink:
     return link
 
 
+def verify_any(keys: list[bytes], token: str, now: datetime) -> MagicLink:
+    """`verify` with each key of a rotation's overlap (current first): a link signed with the
+    previous key keeps working until the key after it replaces that one."""
+    if not keys:
+        raise InvalidToken("this link is not valid")
+    last: InvalidToken | None = None
+    for key in keys:
+        try:
+            return verify(key, token, now)
+        except ExpiredToken:
+            raise  # genuine under this key: its age is the answer
+        except InvalidToken as exc:
+            last = exc
+    assert last is not None
+    raise last
+
+
 SHORT_MAC_BYTES = 12
 """96 bits of HMAC: no forgery by guessing within any rate limit, and the code stays short."""
 SHORT_DOMAIN = b"short-link\x00"
@@ -115,3 +132,20 @@ def verify_short(key: bytes, code: str, now: datetime) -> MagicLink:
     if now.timestamp() >= link.expires_at:
         raise ExpiredToken("this link has expired")
     return link
+
+
+def verify_short_any(keys: list[bytes], code: str, now: datetime) -> tuple[MagicLink, bytes]:
+    """`verify_short` with each key of a rotation's overlap (current first); also the key that
+    verified it, which signs the full link the code stands for."""
+    if not keys:
+        raise InvalidToken("this link is not valid")
+    last: InvalidToken | None = None
+    for key in keys:
+        try:
+            return verify_short(key, code, now), key
+        except ExpiredToken:
+            raise
+        except InvalidToken as exc:
+            last = exc
+    assert last is not None
+    raise last

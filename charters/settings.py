@@ -41,7 +41,19 @@ class Settings(BaseSettings):
     # The Web UI's OIDC access token, verified by the codec server (charters/web/oidc.py).
     codec_oidc_issuer: str | None = Field(None, description="`iss` the UI's tokens must carry")
     codec_oidc_audience: str | None = Field(None, description="`aud` the UI's tokens must carry")
-    codec_oidc_jwks_url: str | None = Field(None, description="identity provider's JWKS URL")
+    codec_oidc_jwks_url: str | None = Field(
+        None, description="identity provider's JWKS URL; unset: the issuer's discovery document's"
+    )
+    codec_authz_claim: str = Field(
+        "email",
+        description="claim of the UI's access token checked against codec_allowed_principals "
+        "(a string or a list of strings, e.g. `email`, `groups`, `roles`)",
+    )
+    codec_allowed_principals: list[str] = Field(
+        default_factory=list,
+        description="users or groups (values of codec_authz_claim) that may decode; empty: no "
+        "OIDC token is accepted (a valid token alone is not enough)",
+    )
 
     # Payload encryption (charters/codec.py): key ring "kid:base64key,..." (first = active).
     # Unset means payloads in clear, which only the local profile allows.
@@ -98,9 +110,16 @@ class Settings(BaseSettings):
     ledger_retention_days: float = Field(
         400.0, description="a ledger key expires this long after its claim (outlives a booking)"
     )
-    guest_bucket: str = "queenofsandiego.com"
+    guest_bucket: str = Field(
+        "queenofsandiego-guest-pages",
+        description="guest pages and uploads; no dots (TLS of the browser's upload), never "
+        "the website's own bucket",
+    )
     guest_key_prefix: str = "guest-pages/"
-    guest_site_url: str = "https://queenofsandiego.com"
+    guest_site_url: str = Field(
+        "https://guests.queenofsandiego.com",
+        description="the guest pages' own subdomain (CloudFront alias), never the website's apex",
+    )
     guest_path_prefix: str = "/g/"
     distribution_id: str = "E2CHARTERSLOCAL"
     brands: str | None = Field(
@@ -150,6 +169,11 @@ class Settings(BaseSettings):
     confirm_host: str = "127.0.0.1"
     confirm_port: int = 8700
     confirm_base_url: str = "http://127.0.0.1:8700"
+    confirm_forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="addresses/CIDRs whose X-Forwarded-For the confirm endpoint believes (the "
+        "reverse proxy's only): the client address the rate limit counts",
+    )
     magic_link_ttl_hours: int = 24 * 14
     confirm_limit_per_token_per_minute: int = Field(
         10, ge=1, description="requests to one magic link a minute, before 429"

@@ -134,10 +134,10 @@ def stack_activities(settings: Settings) -> list[Any]:
 
 
 @pytest.fixture
-async def ts(settings: Settings, stack_activities: list[Any]) -> AsyncIterator[Any]:
-    """A fresh time-skipping environment (tests/test_crew_waits_time_skipping.py's harness)."""
-    from charters.temporal_client import converter
-    from tests.test_crew_waits_time_skipping import skipper
+async def wf() -> AsyncIterator[Any]:
+    """A fresh time-skipping environment with the outside world in memory
+    (tests/workflow_harness.py): no stack needed."""
+    from tests.workflow_harness import harness
 
-    async with skipper(settings, stack_activities, converter(settings)) as harness:
-        yield harness
+    async with harness() as fresh:
+        yield fresh

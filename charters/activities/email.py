@@ -13,7 +13,8 @@ from charters.activities.email_text import html_to_text
 from charters.activities.guest_page import on_brand, single_brand
 from charters.activities.ledger import EffectLedger
 from charters.activities.secrets import SecretReader
-from charters.aws_errors import aws_errors
+from charters.activities.ses_errors import ses_access_denied_fix
+from charters.aws_errors import FixText, aws_errors
 from charters.brands import Brand, BrandBook, BrandError
 from charters.models import (
     CaptainSummaryRequest,
@@ -27,7 +28,7 @@ from charters.pages import render
 
 # SES v2 SendEmail errors only a person can fix (SES v2 API reference, SendEmail "Errors"); a
 # throttle (TooManyRequests) or a 5xx stays retryable (charters.aws_errors).
-FIXES = {
+FIXES: dict[str, FixText] = {
     "MessageRejected": "correct this recipient's address (or replace the crew member); SES "
     "refuses it (suppression list, or a sandbox account sending to an unverified address)",
     "AccountSuspended": "SES sending is suspended for the account: resolve it with AWS, then "
@@ -37,8 +38,7 @@ FIXES = {
     "MailFromDomainNotVerified": "verify the MAIL FROM domain of CHARTERS_MAIL_FROM in SES",
     "NotFound": "create the configuration set named by CHARTERS_SES_CONFIGURATION_SET (the "
     "template does), or set it to the right name",
-    "AccessDenied": "grant the worker's role ses:SendEmail on the identity of CHARTERS_MAIL_FROM "
-    "and on CHARTERS_SES_CONFIGURATION_SET",
+    "AccessDenied": ses_access_denied_fix,  # a sandbox recipient, or a missing grant
 }
 DEFAULT_FIX = "check CHARTERS_MAIL_FROM, CHARTERS_SES_CONFIGURATION_SET and the SES account"
 TAG_WORKFLOW = "workflow_id"

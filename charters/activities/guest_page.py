@@ -118,6 +118,24 @@ def single_brand(
     return BrandBook.of([brand])
 
 
+NOT_FOUND_PAGE = "not-found.html"
+
+
+def publish_not_found_page(s3: Any, bucket: str, key_prefix: str) -> str:
+    """The branded page CloudFront answers (as a 404) for a guest page that does not exist: its
+    custom error response reads `/{key_prefix}not-found.html` (infra/charters.yaml). No booking
+    data in it; same bytes every time. Returns the key."""
+    key = f"{key_prefix}{NOT_FOUND_PAGE}"
+    s3.put_object(
+        Bucket=bucket,
+        Key=key,
+        Body=render("not_found.html").encode(),
+        ContentType="text/html; charset=utf-8",
+        CacheControl="max-age=300",
+    )
+    return key
+
+
 class GuestPageActivities:
     def __init__(
         self,

@@ -23,6 +23,7 @@ except ImportError:  # pragma: no cover
 import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -44,6 +45,7 @@ from charters.starter.failures import (
     run_async,
     say_error,
 )
+from charters.starter.ops_commands import register_ops
 from charters.starter.views import (
     list_rows,
     list_table,
@@ -73,8 +75,14 @@ def _options(
 
 
 def _settings() -> Settings:
-    """Settings from the environment; locally, plus the running stack's (never exported)."""
-    return Settings().with_local_stack()
+    """Settings from the environment; locally, plus the running stack's (never exported). A
+    setting that does not parse is one line, also for the long-running commands."""
+    try:
+        return Settings().with_local_stack()
+    except SettingsError as exc:
+        raise _fail(f"{exc}: list settings are JSON, e.g. '[\"ops@example.com\"]'") from None
+    except ValidationError as exc:
+        raise _fail(describe_validation_error(exc)) from None
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -334,7 +342,16 @@ def confirm_server() -> None:
         per_token_per_minute=settings.confirm_limit_per_token_per_minute,
         per_client_per_minute=settings.confirm_limit_per_client_per_minute,
     )
-    uvicorn.run(web, host=settings.confirm_host, port=settings.confirm_port, log_level="warning")
+    from charters.web.serving import serve, uvicorn_config
+
+    serve(
+        uvicorn_config(
+            web,
+            settings.confirm_host,
+            settings.confirm_port,
+            settings.confirm_forwarded_allow_ips,
+        )
+    )
 
 
 @app.command("codec-server")
@@ -350,13 +367,22 @@ def codec_server() -> None:
     err.print(f"codec-server: {settings.connection_summary()}", highlight=False)
     if settings.codec_keys is None or settings.codec_auth_token is None:
         raise _fail("set CHARTERS_CODEC_KEYS and CHARTERS_CODEC_AUTH_TOKEN first")
+    try:
+        verifier = oidc_verifier(settings)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if verifier is not None and not verifier.allowed:
+        raise _fail(
+            "set CHARTERS_CODEC_ALLOWED_PRINCIPALS to the users or groups (values of the "
+            f"{verifier.claim!r} claim) who may decode: a valid token alone is not enough"
+        )
     ui = urlsplit(settings.temporal_ui_url)
     web = codec_app(
         codec_from_key_ring(settings.codec_keys.get_secret_value()),
         settings.codec_auth_token.get_secret_value(),
         settings.codec_cors_origins or [f"{ui.scheme}://{ui.netloc}"],
         trust_ui_origin=settings.codec_trust_ui_origin and settings.profile == "local",
-        verifier=oidc_verifier(settings),
+        verifier=verifier,
     )
     uvicorn.run(web, host=settings.codec_host, port=settings.codec_port, log_level="warning")
 
@@ -380,4 +406,5 @@ def _register_plugins() -> None:
 
 register_actions(app, _settings)
 register_crew(app, _settings)
+register_ops(ops, _settings)
 _register_plugins()

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -41,6 +42,8 @@ from charters.activities.secrets import SecretReader
 from charters.models import BookingStatus, CrewConfirmation, Verdict
 from charters.pages import render
 from charters.web.ratelimit import SlidingWindowLimiter
+
+T = TypeVar("T")
 
 __all__ = ["SECURITY_HEADERS", "STATES", "SlidingWindowLimiter", "confirm_app"]
 
@@ -215,10 +218,32 @@ def confirm_app(
         state["client"] = await client_factory()
         yield
 
-    async def link_and_status(token: str) -> tuple[magic_links.MagicLink, BookingStatus] | Response:
-        key = (await run_in_threadpool(secrets.get, magic_key_secret_id)).encode()
+    refreshed = {"at": 0.0}
+
+    async def under_key_ring(check: Callable[[list[bytes]], T]) -> T:
+        """`check` under the key ring of a rotation's overlap (AWSCURRENT, AWSPREVIOUS); a token
+        that fits neither makes one fresh read (at most every 10 s) in case the worker already
+        signs with a value this process has not cached yet."""
+        keys = await run_in_threadpool(secrets.get_with_previous, magic_key_secret_id)
         try:
-            link = magic_links.verify(key, token, datetime.now(UTC))
+            return check([k.encode() for k in keys])
+        except magic_links.ExpiredToken:
+            raise
+        except magic_links.InvalidToken:
+            if time.monotonic() - refreshed["at"] < 10.0:
+                raise
+            refreshed["at"] = time.monotonic()
+            keys = await run_in_threadpool(secrets.get_with_previous, magic_key_secret_id, True)
+            return check([k.encode() for k in keys])
+
+    async def verified(token: str) -> magic_links.MagicLink:
+        return await under_key_ring(
+            lambda keys: magic_links.verify_any(keys, token, datetime.now(UTC))
+        )
+
+    async def link_and_status(token: str) -> tuple[magic_links.MagicLink, BookingStatus] | Response:
+        try:
+            link = await verified(token)
         except magic_links.ExpiredToken:
             return state_page("expired")
         except magic_links.InvalidToken:
@@ -315,9 +340,11 @@ def confirm_app(
         refused = limited(request)
         if refused is not None:
             return refused
-        key = (await run_in_threadpool(secrets.get, magic_key_secret_id)).encode()
+        code = request.path_params["token"]
         try:
-            link = magic_links.verify_short(key, request.path_params["token"], datetime.now(UTC))
+            link, key = await under_key_ring(
+                lambda keys: magic_links.verify_short_any(keys, code, datetime.now(UTC))
+            )
         except magic_links.ExpiredToken:
             return state_page("expired")
         except magic_links.InvalidToken:

@@ -36,13 +36,7 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    FailureError,
-    is_cancelled_exception,
-)
+from temporalio.exceptions import ApplicationError
 
 from charters import contract
 from charters.contract import Activity, Stage
@@ -65,7 +59,7 @@ from charters.workflows.handlers import BookingHandlers
 from charters.workflows.provisioning import Provisioning
 from charters.workflows.publishing import Publishing
 from charters.workflows.rescheduling import Rescheduling
-from charters.workflows.steps import StepRunner
+from charters.workflows.steps import StepFailure, StepRunner
 from charters.workflows.together import shielded, together
 
 STEPS = [
@@ -109,7 +103,9 @@ class CharterBookingWorkflow(BookingHandlers):
         self._errands = Errands(self._changed)
         self._alerts = Errands(self._changed)
         self._book = Bookkeeping(state)
-        self._steps = StepRunner(state, self._book, options, workflow_id, self._alerts)
+        self._steps = StepRunner(
+            state, self._book, options, workflow_id, self._alerts, self._changed
+        )
         self._crew = CrewWaits(state, self._steps, self._book, options, workflow_id, self._errands)
         self._publishing = Publishing(state, self._steps, options, workflow_id)
         self._provisioning = Provisioning(state, self._steps, self._book, options, workflow_id)
@@ -199,25 +195,19 @@ class CharterBookingWorkflow(BookingHandlers):
         self._book.set_stage(Stage.VALIDATING)
         self._book.step("validate", "running")
         try:
-            booking = await workflow.execute_local_activity(
-                Activity.VALIDATE_BOOKING,
-                booking_input.booking,
-                result_type=Booking,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_attempts=3),
+            booking = await self._steps.call(
+                Activity.VALIDATE_BOOKING, booking_input.booking, Booking, timeout=10
             )
-        except FailureError as err:  # a local activity's failure arrives as its cause itself
-            if is_cancelled_exception(err):
-                raise asyncio.CancelledError() from err
-            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+        except StepFailure as failure:
+            # Bad input is the one failure no person can fix inside the booking: it fails, with
+            # the field and the rule, and nothing has been made yet.
             self._book.step("validate", "failed")
-            self._state.status.error = str(cause)
+            self._state.status.error = failure.message
             self._state.status.outcome = "failed"
             self._book.set_stage(Stage.FAILED)
-            kind = cause.type if isinstance(cause, ApplicationError) else None
             raise ApplicationError(
-                self._state.status.error, type=kind or "StepFailed", non_retryable=True
-            ) from err
+                failure.message, type=failure.error_type or "StepFailed", non_retryable=True
+            ) from failure
         self._steps.cancel_point()
         self._book.step("validate", "done")
         self._state.booking = booking

@@ -58,8 +58,8 @@ class Clocks:
         falls due (departure at the latest)."""
         wakes = [self._booking.starts_at_utc]
         self._crew.send_reminders(now)
-        reminder = self._crew.next_reminder()
-        if reminder is not None and reminder > now:
+        reminder = self._crew.next_reminder(now)
+        if reminder is not None:
             wakes.append(reminder)
         if self._crew.deadline_due():
             if self._crew.deadline() <= now:

@@ -227,9 +227,11 @@ class CrewWaits:
             due.append(CrewEmail(key, role, member, "reminder", f"crew-reminder:{member.id}"))
         return due
 
-    def next_reminder(self) -> datetime | None:
+    def next_reminder(self, now: datetime) -> datetime | None:
+        """The first reminder due after `now`: one already due is an errand (perhaps blocked
+        for a person), and must not hide the other members' clocks."""
         dues = [self._reminder_due(answer) for answer in self.pending()]
-        return min((due for due in dues if due is not None), default=None)
+        return min((due for due in dues if due is not None and due > now), default=None)
 
     def _reminder_due(self, answer: CrewAnswer) -> datetime | None:
         """On the member's own clock (a replacement's starts at their invite); none once they

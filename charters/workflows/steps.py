@@ -12,6 +12,7 @@ operator's `resolve_block` (retry or skip). A cancel ends the wait like any othe
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -70,11 +71,14 @@ SUMMARIES = {
 class StepFailure(Exception):
     """An activity failed for good: a permanent error, or its retry budget spent."""
 
-    def __init__(self, cause: str, fix: str | None, error_type: str | None) -> None:
+    def __init__(
+        self, cause: str, fix: str | None, error_type: str | None, message: str = ""
+    ) -> None:
         super().__init__(cause)
         self.cause = cause
         self.fix = fix
         self.error_type = error_type
+        self.message = message or cause
 
 
 class StepRunner:
@@ -88,12 +92,14 @@ class StepRunner:
         options: BookingOptions,
         workflow_id: str,
         alerts: Errands,
+        on_change: Callable[[], None],
     ) -> None:
         self._state = state
         self._book = book
         self._options = options
         self._workflow_id = workflow_id
         self._alerts = alerts
+        self._on_change = on_change
         self._waiting: dict[str, str | None] = {}
         self.compensating = False
 
@@ -279,6 +285,7 @@ class StepRunner:
         self._state.block_counts[on] = count
         self._state.requests.resolutions.pop(on, None)
         self._waiting[on] = skippable
+        self._on_change()  # the process re-reads what a block changes (a seat waiting: the stage)
         self.alert(
             f"blocked:{on}:{count}",
             f"{self._state.status.booking_ref}: {step} needs a person",
@@ -355,8 +362,10 @@ def failure_of(err: FailureError) -> StepFailure:
         cause = cause.cause
     fix = None
     error_type = None
+    message = ""
     if isinstance(cause, ApplicationError):
         error_type = cause.type
+        message = cause.message
         if cause.type == errors.NEEDS_OPERATOR and cause.details:
             detail = cause.details[0]
             if isinstance(detail, dict):
@@ -370,4 +379,6 @@ def failure_of(err: FailureError) -> StepFailure:
         text = str(err)
     if "timeout" in text.lower() or "Timeout" in type(cause).__name__:
         text = f"{text}: retries spent without success"
-    return StepFailure(text.splitlines()[0][:300] if text else "unknown error", fix, error_type)
+    return StepFailure(
+        text.splitlines()[0][:300] if text else "unknown error", fix, error_type, message
+    )

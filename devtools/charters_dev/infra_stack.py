@@ -40,11 +40,12 @@ NOT_EMULATED = {
     "AWS::S3::BucketPolicy": "moto does not evaluate bucket policies",
     "AWS::SNS::TopicPolicy": "moto does not evaluate topic policies",
     "AWS::SQS::QueuePolicy": "moto does not evaluate queue policies",
+    "AWS::CloudWatch::Alarm": "no metrics locally; the alarms' wiring is checked in tests",
 }
 # Properties moto's CloudFormation ignores on resources it does create, applied beside it.
 IGNORED_PROPERTIES = {
     "AWS::DynamoDB::Table": "TimeToLiveSpecification, PointInTimeRecoverySpecification",
-    "AWS::S3::Bucket": "CorsConfiguration",
+    "AWS::S3::Bucket": "CorsConfiguration, LifecycleConfiguration",
 }
 
 
@@ -96,17 +97,47 @@ def parameters(settings: Settings) -> dict[str, str]:
 
 
 def resolve(value: Any, params: dict[str, str]) -> Any:
-    """`Ref` to a parameter and `Fn::Sub` over parameters: enough for names in the template."""
-    if isinstance(value, dict) and "Ref" in value:
-        return params[value["Ref"]]
-    if isinstance(value, dict) and "Fn::Sub" in value:
-        text = str(value["Fn::Sub"])
-        for name, given in params.items():
-            text = text.replace("${" + name + "}", given)
-        return text
+    """`Ref` to a parameter, `Fn::Sub`/`Join`/`Split` over parameters, `Fn::If` and the
+    conditions' own functions: enough for the names and lists in the template."""
     if isinstance(value, list):
         return [resolve(item, params) for item in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    ((fn, arg),) = value.items()
+    if fn == "Ref":
+        return params[arg]
+    if fn == "Fn::Sub":
+        text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+        names = {**params, **{k: str(resolve(v, params)) for k, v in extra.items()}}
+        for name, given in names.items():
+            text = text.replace("${" + name + "}", str(given))
+        return text
+    if fn == "Fn::Join":
+        items = resolve(arg[1], params)
+        items = items.split(",") if isinstance(items, str) else items
+        return str(arg[0]).join(str(i) for i in items)
+    if fn == "Fn::Split":
+        return str(resolve(arg[1], params)).split(arg[0])
+    if fn == "Fn::Equals":
+        return str(resolve(arg[0], params)) == str(resolve(arg[1], params))
+    if fn == "Fn::Not":
+        return not resolve(arg[0], params)
+    if fn == "Condition":
+        return condition(arg, params)
+    if fn == "Fn::If":
+        return resolve(arg[1] if condition(arg[0], params) else arg[2], params)
     return value
+
+
+def condition(name: str, params: dict[str, str], template: dict[str, Any] | None = None) -> bool:
+    """A template condition evaluated over the parameters (as CloudFormation does)."""
+    return bool(resolve((template or load_template())["Conditions"][name], params))
+
+
+def _skipped_by_condition(
+    resource: dict[str, Any], params: dict[str, str], template: dict[str, Any] | None = None
+) -> bool:
+    return "Condition" in resource and not condition(resource["Condition"], params, template)
 
 
 def deploy(
@@ -143,6 +174,8 @@ def deploy(
     resources: dict[str, Any] = template["Resources"]
     for logical, resource in resources.items():
         props = resource.get("Properties", {})
+        if _skipped_by_condition(resource, params, template):
+            continue
         if logical in created:
             _ignored_properties(aws, resource["Type"], props, params)
             continue
@@ -158,8 +191,14 @@ def skipped_types(aws: AwsClients, settings: Settings) -> set[str]:
     cfn = aws_client(settings, "cloudformation")
     summaries = cfn.list_stack_resources(StackName=STACK_NAME)["StackResourceSummaries"]
     created = {r["LogicalResourceId"] for r in summaries if r.get("PhysicalResourceId")}
-    resources = load_template()["Resources"]
-    return {str(r["Type"]) for logical, r in resources.items() if logical not in created}
+    template = load_template()
+    defaults = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()}
+    params = {**defaults, **parameters(settings), "AWS::StackName": STACK_NAME}
+    return {
+        str(r["Type"])
+        for logical, r in template["Resources"].items()
+        if logical not in created and not _skipped_by_condition(r, params)
+    }
 
 
 def _outputs_of(template: dict[str, Any], logical: str, physical: str) -> dict[str, str]:
@@ -189,18 +228,49 @@ def _ignored_properties(aws: AwsClients, kind: str, props: dict[str, Any], p: An
             PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": pitr},
         )
     elif kind == "AWS::S3::Bucket":
+        bucket = resolve(props["BucketName"], p)
         rules = [
             {
                 "AllowedMethods": rule["AllowedMethods"],
-                "AllowedOrigins": str(resolve(rule["AllowedOrigins"], p)).split(","),
+                "AllowedOrigins": _as_list(resolve(rule["AllowedOrigins"], p)),
                 "AllowedHeaders": rule["AllowedHeaders"],
                 "MaxAgeSeconds": rule["MaxAge"],
             }
             for rule in props["CorsConfiguration"]["CorsRules"]
         ]
-        aws.s3.put_bucket_cors(
-            Bucket=resolve(props["BucketName"], p), CORSConfiguration={"CORSRules": rules}
+        aws.s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+        aws.s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket,
+            LifecycleConfiguration={
+                "Rules": [
+                    _lifecycle_rule(rule, p) for rule in props["LifecycleConfiguration"]["Rules"]
+                ]
+            },
         )
+
+
+def _as_list(value: Any) -> list[str]:
+    return value.split(",") if isinstance(value, str) else [str(v) for v in value]
+
+
+def _lifecycle_rule(rule: dict[str, Any], p: Any) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's shape."""
+    out: dict[str, Any] = {
+        "ID": rule["Id"],
+        "Status": rule["Status"],
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(resolve(rule["ExpirationInDays"], p))}
+    if "ExpiredObjectDeleteMarker" in rule:
+        out["Expiration"] = {"ExpiredObjectDeleteMarker": rule["ExpiredObjectDeleteMarker"]}
+    if "NoncurrentVersionExpiration" in rule:
+        days = rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": days}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return out
 
 
 def _beside(

@@ -11,6 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from charters.activities.guest_page import publish_not_found_page
 from charters.activities.scc_lambda import merge_service_key_hash
 from charters.settings import Settings
 from charters.worker.wiring import AwsClients, aws_client
@@ -134,6 +135,8 @@ def seed(aws: AwsClients, settings: Settings, with_service_key_hash: bool = True
     infra_stack.py), then seeds beside it what belongs to other teams: SCC's table and Lambda.
     Returns the settings the stack's outputs give, as `CHARTERS_*` variables."""
     outputs = infra_stack.deploy(aws, settings)
+    # the runbook's `charters ops publish-404`: the distribution's custom error page
+    publish_not_found_page(aws.s3, outputs["GuestBucketName"], settings.guest_key_prefix)
     _table(aws.dynamodb, settings.events_table, "event_id")
     iam = aws_client(settings, "iam")
     try:
