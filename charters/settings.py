@@ -303,12 +303,13 @@ class Settings(BaseSettings):
 
     def brand_book(self) -> BrandBook:
         """The configured brands; without CHARTERS_BRANDS, the one site the guest_* settings
-        describe (named after its host), so a single-site deployment needs no change."""
+        describe, named by CHARTERS_DEFAULT_BRAND or else after its host, so a single-site
+        deployment needs no change."""
         if self.brands:
             return BrandBook.of(read_brands(self.brands), self.default_brand)
         host = urlsplit(self.guest_site_url).hostname or self.guest_bucket
         legacy = Brand(
-            name=host.lower(),
+            name=self.default_brand or host.lower(),
             site_url=self.guest_site_url,
             bucket=self.guest_bucket,
             key_prefix=self.guest_key_prefix,

@@ -121,7 +121,9 @@ def single_brand(
 NOT_FOUND_PAGE = "not-found.html"
 
 
-def publish_not_found_page(s3: Any, bucket: str, key_prefix: str) -> str:
+def publish_not_found_page(
+    s3: Any, bucket: str, key_prefix: str, look: BrandLook | None = None
+) -> str:
     """The branded page CloudFront answers (as a 404) for a guest page that does not exist: its
     custom error response reads `/{key_prefix}not-found.html` (infra/charters.yaml). No booking
     data in it; same bytes every time. Returns the key."""
@@ -129,7 +131,7 @@ def publish_not_found_page(s3: Any, bucket: str, key_prefix: str) -> str:
     s3.put_object(
         Bucket=bucket,
         Key=key,
-        Body=render("not_found.html").encode(),
+        Body=render("not_found.html", look=look or BrandLook()).encode(),
         ContentType="text/html; charset=utf-8",
         CacheControl="max-age=300",
     )

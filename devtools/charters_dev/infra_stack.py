@@ -258,7 +258,7 @@ def _lifecycle_rule(rule: dict[str, Any], p: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ID": rule["Id"],
         "Status": rule["Status"],
-        "Filter": {"Prefix": rule.get("Prefix", "")},
+        "Filter": {"Prefix": str(resolve(rule.get("Prefix", ""), p))},
     }
     if "ExpirationInDays" in rule:
         out["Expiration"] = {"Days": int(resolve(rule["ExpirationInDays"], p))}

@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from charters.activities.guest_page import publish_not_found_page
 from charters.activities.scc_lambda import merge_service_key_hash
+from charters.brands import Brand
 from charters.settings import Settings
 from charters.worker.wiring import AwsClients, aws_client
 from charters_dev import infra_stack
@@ -27,6 +28,7 @@ OUTPUT_SETTINGS = {
     "CrewTableName": "crew_table",
 }
 
+QUEEN = "queenofsandiego.com"
 SAILJADA_STACK = "charters-brand-sailjada"
 SAILJADA_LOOK = {
     "display_name": "Sail JADA",
@@ -65,6 +67,7 @@ def seed_brands(aws: AwsClients, settings: Settings, main: dict[str, str]) -> di
             update={
                 "guest_bucket": main["GuestBucketName"],
                 "distribution_id": main["DistributionId"],
+                "default_brand": settings.default_brand or QUEEN,
             }
         )
         .brand_book()
@@ -84,6 +87,8 @@ def seed_brands(aws: AwsClients, settings: Settings, main: dict[str, str]) -> di
             "look": SAILJADA_LOOK,
         },
     ]
+    jada = Brand.model_validate(brands[1])
+    publish_not_found_page(aws.s3, jada.bucket, jada.key_prefix, jada.look)
     return {"CHARTERS_BRANDS": json.dumps(brands), "CHARTERS_DEFAULT_BRAND": queen.name}
 
 
