@@ -3,6 +3,8 @@ a look. One deployment serves every configured brand; a booking names its own.""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -62,6 +64,16 @@ class BrandLook(_Frozen):
     @property
     def custom_colours(self) -> bool:
         return (self.ink, self.accent, self.background) != (DEFAULT_INK, DEFAULT_SEA, DEFAULT_SAND)
+
+    def style_hash(self) -> str | None:
+        """The CSP source (`'sha256-...'`) that allows `style_block`, for the brand's
+        ContentSecurityPolicy; None when the pages add no style."""
+        block = self.style_block()
+        if not block:
+            return None
+        inner = block.removeprefix("<style>").removesuffix("</style>")
+        digest = base64.b64encode(hashlib.sha256(inner.encode()).digest()).decode()
+        return f"'sha256-{digest}'"
 
     def style_block(self) -> str:
         """The page's colour overrides: a `<style>` of its own (empty for the default colours),

@@ -288,3 +288,25 @@ def test_without_brands_the_single_site_settings_are_the_default_brand() -> None
         "hi@site.example",
     )
     assert settings.guest_page_url("s") == "https://site.example/g/s"
+
+
+def test_a_brands_own_colours_are_one_style_block_whose_hash_charters_brands_prints(
+    settings: Settings, aws: AwsClients, acts: Acts, brands: BrandBook
+) -> None:
+    """The default look adds no style (the template's CSP holds); a brand with its own colours
+    adds one block, the same for every page of that brand, whose hash is `style_hash()`."""
+    from charters_dev.edge import inline_hashes
+
+    for name in (QUEEN, JADA):
+        site = brands.get(name)
+        _, charter = book(settings, acts, name)
+        page = run(
+            settings,
+            acts["publish_guest_page"],
+            GuestPageRequest(charter=charter, event_id="evt-4", brand=name),
+        )
+        _, styles = inline_hashes(page_text(aws, site.bucket, page.key))
+        expected = site.look.style_hash()
+        assert len(styles) == (2 if expected else 1)
+        if expected:
+            assert styles[-1] == expected

@@ -270,6 +270,38 @@ def list_bookings(
     console.print(f"[dim]{len(rows)} booking(s) · query: {query}[/]", highlight=False)
 
 
+@app.command("brands")
+@guarded
+def brands_command(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="the brands as CHARTERS_BRANDS JSON")
+    ] = False,
+) -> None:
+    """The configured brands: site, scheme, bucket, distribution, sender, and the CSP hash a
+    brand with its own colours needs in its ContentSecurityPolicy."""
+    from rich.table import Table
+
+    try:
+        book_ = _settings().brand_book()
+    except ValueError as exc:
+        raise CliError(str(exc), Exit.USAGE) from None
+    if as_json:
+        print(json.dumps([b.model_dump(mode="json") for b in book_.brands.values()], indent=1))
+        return
+    table = Table("brand", "site", "scheme", "bucket / prefix", "distribution", "sender", "style")
+    for brand in book_.brands.values():
+        table.add_row(
+            brand.name + (" (default)" if brand.name == book_.default else ""),
+            brand.page_url("{slug}"),
+            brand.path_scheme,
+            f"{brand.bucket}/{brand.key_prefix}",
+            brand.distribution_id,
+            brand.sender,
+            brand.look.style_hash() or "default",
+        )
+    console.print(table)
+
+
 @app.command()
 @guarded
 def result(workflow_id: str) -> None:
