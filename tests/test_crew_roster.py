@@ -205,3 +205,8 @@ def test_charters_book_refuses_an_unknown_roster_id_or_brand_in_one_line(
     data = booking_data(new_ref("R"), brand="other.example")
     shown = charters(env, "book", str(write_booking(tmp_path, data)))
     assert_one_line(shown, Exit.USAGE, "brand: 'other.example' is not a configured brand")
+
+
+def test_assign_takes_a_roster_id_and_refuses_an_unknown_one(env: dict[str, str]) -> None:
+    shown = charters(env, "assign", "charter-NOSUCH1", "crew-1", "crew-id-nobody")
+    assert_one_line(shown, Exit.UNKNOWN_WORKFLOW, "no crew member 'crew-id-nobody'")

@@ -3,6 +3,7 @@ command prints the workflow's own verdict and exits non-zero when it was refused
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -87,6 +88,20 @@ def parse_hours(value: str | None) -> Decimal | None:
     return hours
 
 
+def roster_member(settings: Settings, member_id: str) -> CrewMember:
+    """A roster member as a booking's crew member; unknown or retired ids refused in one line."""
+    from charters.roster import UnknownMember, unknown_text
+    from charters.starter.crew_commands import roster_errors, roster_of
+
+    with roster_errors(settings):
+        found = roster_of(settings).get(member_id)
+        if found is None:
+            raise UnknownMember(unknown_text(member_id))
+    if not found.active:
+        raise CliError(f"crew member {member_id!r} is retired from the roster", Exit.USAGE)
+    return found.as_member()
+
+
 def register_actions(app: typer.Typer, _settings: Callable[[], Settings]) -> None:
     """Adds the action commands to `charters`; `_settings` reads the configuration."""
 
@@ -110,10 +125,24 @@ def register_actions(app: typer.Typer, _settings: Callable[[], Settings]) -> Non
 
     @app.command()
     @guarded
-    def assign(workflow_id: str, replaces: str, member_file: Path) -> None:
-        """Replace a crew member (e.g. after a decline) with the member described in a YAML file."""
+    def assign(
+        workflow_id: str,
+        replaces: str,
+        member_file: Annotated[
+            Path, typer.Argument(metavar="MEMBER", help="member YAML file, or a roster id")
+        ],
+    ) -> None:
+        """Replace a crew member (e.g. after a decline) with the member described in a YAML file,
+        or with a roster member by id (their roster details as of now)."""
         from charters.starter.book import load_booking_file
 
+        if not member_file.is_file() and re.fullmatch(
+            r"[a-z0-9][a-z0-9_-]{0,63}", str(member_file)
+        ):
+            member = roster_member(_settings(), str(member_file))
+            change = AssignCrew(replaces=replaces, member=member)
+            send_action(_settings(), workflow_id, contract.UPDATE_ASSIGN_CREW, change)
+            return
         if not member_file.is_file():
             raise CliError(f"no crew member file {member_file}", Exit.USAGE)
         try:

@@ -59,7 +59,7 @@ def roster_errors(settings: Settings) -> Iterator[None]:
         raise CliError(roster_unreachable(settings, exc), Exit.FAILED) from None
 
 
-def _roster(settings: Settings) -> CrewRoster:
+def roster_of(settings: Settings) -> CrewRoster:
     from charters.worker.wiring import aws_client
 
     return CrewRoster(aws_client(settings, "dynamodb"), settings.crew_table)
@@ -123,7 +123,7 @@ def register_crew(app: typer.Typer, _settings: Callable[[], Settings]) -> None:
                     **({"phone": phone} if phone is not None else {}),
                 }
             )
-            _roster(settings).add(member)
+            roster_of(settings).add(member)
         console.print(f"added {member.id} ({member.name})", highlight=False, markup=False)
 
     @crew.command("list")
@@ -135,7 +135,7 @@ def register_crew(app: typer.Typer, _settings: Callable[[], Settings]) -> None:
         """The roster, active members only unless --all."""
         settings = _settings()
         with roster_errors(settings):
-            members = sorted(_roster(settings).members(include_retired=all_), key=lambda m: m.id)
+            members = sorted(roster_of(settings).members(include_retired=all_), key=lambda m: m.id)
         if as_json:
             print(json.dumps([_member_json(m) for m in members], indent=1))
             return
@@ -150,7 +150,7 @@ def register_crew(app: typer.Typer, _settings: Callable[[], Settings]) -> None:
         """One member's roster entry."""
         settings = _settings()
         with roster_errors(settings):
-            member = _roster(settings).get(member_id)
+            member = roster_of(settings).get(member_id)
             if member is None:
                 raise UnknownMember(unknown_text(member_id))
         if as_json:
@@ -173,7 +173,7 @@ def register_crew(app: typer.Typer, _settings: Callable[[], Settings]) -> None:
         """Change a member's details; bookings already validated keep their snapshot."""
         settings = _settings()
         with roster_errors(settings):
-            roster = _roster(settings)
+            roster = roster_of(settings)
             current = roster.get(member_id)
             if current is None:
                 raise UnknownMember(unknown_text(member_id))
@@ -201,7 +201,7 @@ def register_crew(app: typer.Typer, _settings: Callable[[], Settings]) -> None:
         """Take a member off the roster for new bookings (running bookings keep them)."""
         settings = _settings()
         with roster_errors(settings):
-            roster = _roster(settings)
+            roster = roster_of(settings)
             current = roster.get(member_id)
             if current is None:
                 raise UnknownMember(unknown_text(member_id))
@@ -219,7 +219,7 @@ def register_crew(app: typer.Typer, _settings: Callable[[], Settings]) -> None:
             raise CliError(f"no roster file {file}", Exit.USAGE)
         with roster_errors(settings):
             members = read_import_file(file)
-            roster = _roster(settings)
+            roster = roster_of(settings)
             added = sum(1 for m in members if roster.put(m))
         console.print(
             f"imported {len(members)} member(s) from {file.name}: {added} added, "
