@@ -310,3 +310,13 @@ def test_a_brands_own_colours_are_one_style_block_whose_hash_charters_brands_pri
         assert len(styles) == (2 if expected else 1)
         if expected:
             assert styles[-1] == expected
+
+
+def test_charters_list_filters_by_the_brand_search_attribute() -> None:
+    from charters import contract
+    from charters.starter.listing import visibility_query
+
+    query = visibility_query(brand=JADA)
+    assert f"{contract.SA_BRAND.name} = 'sailjada.com'" in query
+    with pytest.raises(ValueError, match="--brand"):
+        visibility_query(brand="x' OR '1'='1")
