@@ -111,6 +111,24 @@ def test_a_member_who_did_not_opt_in_is_not_texted(
     assert texts_to(settings, number) == []
 
 
+def test_a_cancellation_text_goes_only_to_a_member_who_was_texted(
+    settings: Settings, send: Callable[[CrewSmsRequest], SmsSent]
+) -> None:
+    number = phone()
+    invite = request(settings, number)
+    cancel = invite.model_copy(
+        update={
+            "idempotency_key": invite.idempotency_key.replace(":invite:", ":cancelled:"),
+            "kind": "cancelled",
+            "only_if_sent": [invite.idempotency_key],
+        }
+    )
+    assert send(cancel).skipped and texts_to(settings, number) == []
+    send(invite)
+    assert not send(cancel).skipped
+    assert [("cancelled" in t.body) for t in texts_to(settings, number)] == [False, True]
+
+
 def test_a_number_sns_refuses_asks_an_operator_naming_the_member(
     settings: Settings, send: Callable[[CrewSmsRequest], SmsSent]
 ) -> None:

@@ -165,6 +165,10 @@ class SmsActivities:
         member = req.member
         if not member.sms or not member.phone:
             return SmsSent(message_id="", duplicate=False, skipped=True)
+        if req.only_if_sent and not any(
+            self._ledger.claimed(ledger_key(k)) for k in req.only_if_sent
+        ):
+            return SmsSent(message_id="", duplicate=False, skipped=True)
         try:
             brand = self._brands.get(req.brand)
         except BrandError as exc:

@@ -192,6 +192,9 @@ class CrewSmsRequest(BaseModel):
     kind: EmailKind = "invite"
     round: int = 1
     brand: str | None = Field(None, description=BRAND_FIELD)
+    only_if_sent: list[str] = []
+    """Idempotency keys of this member's earlier texts: when given, the text goes only if the
+    ledger holds a claim for one of them (a cancellation text only to a member who was texted)."""
 
 
 class SmsSent(BaseModel):
