@@ -7,9 +7,12 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from charters.brands import Brand, BrandBook, read_brands
 
 
 class Settings(BaseSettings):
@@ -119,12 +122,29 @@ class Settings(BaseSettings):
     )
     guest_path_prefix: str = "/g/"
     distribution_id: str = "E2CHARTERSLOCAL"
+    brands: str | None = Field(
+        None,
+        description="every brand (site, bucket, distribution, sender, look): JSON, or the path "
+        "of a YAML/JSON file (charters/brands.py). Unset: one brand from the guest_* settings",
+    )
+    default_brand: str | None = Field(
+        None, description="the brand of a booking that names none; unset: the first configured"
+    )
+    crew_table: str = Field("charters-crew", description="the crew roster's DynamoDB table")
 
     secret_dashboard_token: str = "charters/dashboard-token"
     secret_scc_service_key: str = "charters/scc-service-key"
     secret_magic_link_key: str = "charters/magic-link-hmac-key"
 
     mail_from: str = "bookings@queenofsandiego.com"
+    mail_reply_to: str | None = Field(
+        None, description="Reply-To of the brand the guest_* settings make (no CHARTERS_BRANDS)"
+    )
+    sms_origination_identity: str | None = Field(
+        None,
+        description="SNS SMS origination: an E.164 origination number (+1...) or a sender ID; "
+        "unset: SNS picks from the account's numbers",
+    )
     operations_email: str = "ops@queenofsandiego.com"
     ses_configuration_set: str | None = Field(
         "charters", description="SES configuration set on every send (event destination)"
@@ -284,8 +304,28 @@ class Settings(BaseSettings):
             f"{self.temporal_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
         )
 
-    def guest_page_url(self, slug: str) -> str:
-        return f"{self.guest_site_url}{self.guest_path_prefix}{slug}"
+    def guest_page_url(self, slug: str, brand: str | None = None) -> str:
+        return self.brand_book().get(brand).page_url(slug)
+
+    def brand_book(self) -> BrandBook:
+        """The configured brands; without CHARTERS_BRANDS, the one site the guest_* settings
+        describe, named by CHARTERS_DEFAULT_BRAND or else after its host, so a single-site
+        deployment needs no change."""
+        if self.brands:
+            return BrandBook.of(read_brands(self.brands), self.default_brand)
+        host = urlsplit(self.guest_site_url).hostname or self.guest_bucket
+        legacy = Brand(
+            name=self.default_brand or host.lower(),
+            site_url=self.guest_site_url,
+            bucket=self.guest_bucket,
+            key_prefix=self.guest_key_prefix,
+            distribution_id=self.distribution_id,
+            path_scheme="rewrite",
+            path_prefix=self.guest_path_prefix,
+            sender=self.mail_from,
+            reply_to=self.mail_reply_to,
+        )
+        return BrandBook.of([legacy], self.default_brand)
 
 
 class _FileVariables(PydanticBaseSettingsSource):

@@ -62,6 +62,13 @@ class EmailBounced(BaseModel):
     message_id: str | None = Field(None, description="SES mail.messageId of the bounced email")
 
 
+class MoveBrand(BaseModel):
+    """Move the booking to another brand: its page, emails and links follow (`move_brand`)."""
+
+    brand: str = Field(min_length=1, max_length=63)
+    by: str = "operator"
+
+
 class Verdict(BaseModel):
     """The workflow's own answer to a person's action: what the page or the CLI shows."""
 

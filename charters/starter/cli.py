@@ -21,6 +21,7 @@ try:  # typer >= 0.17 vendors click
 except ImportError:  # pragma: no cover
     from click import UsageError  # type: ignore[assignment]
 import uvicorn
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from rich.console import Console
@@ -33,6 +34,7 @@ from charters.models import BookingResult, BookingStatus, describe_validation_er
 from charters.settings import Settings
 from charters.starter import book as booking_start
 from charters.starter.act_commands import register_actions
+from charters.starter.crew_commands import register_crew, roster_unreachable
 from charters.starter.failures import (
     DEBUG,
     CliError,
@@ -130,20 +132,26 @@ def book(
     settings = _settings()
     if not file.is_file():
         raise CliError(f"no booking file {file}", Exit.USAGE)
+    raw: dict[str, Any] | None = None
     try:
-        booking = booking_start.validate(booking_start.load_booking_file(file))
+        raw = booking_start.load_booking_file(file)
+        booking = booking_start.validate_with_roster(settings, raw)
     except ValidationError as exc:
         message = f"invalid booking {file}: {describe_validation_error(exc)}"
         raise CliError(message, Exit.USAGE) from None
-    except ValueError as exc:
-        raise CliError(str(exc), Exit.USAGE) from None
+    except ValueError as exc:  # RosterError and BrandError included
+        raise CliError(f"invalid booking {file}: {exc}", Exit.USAGE) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise CliError(roster_unreachable(settings, exc), Exit.FAILED) from None
+    if not booking_start.names_roster_members(raw):
+        raw = None
 
     booking = booking_start.with_page_slug(booking)
 
     async def go(client: Client) -> None:
         await require_worker(client, settings)
         try:
-            handle = await booking_start.start_booking(client, settings, booking)
+            handle = await booking_start.start_booking(client, settings, booking, raw=raw)
         except WorkflowAlreadyStartedError:
             wf = contract.workflow_id_for(booking.booking_ref)
             raise CliError(
@@ -153,7 +161,7 @@ def book(
             ) from None
         console.print(f"Started [bold]{handle.id}[/]")
         console.print(f"Web UI: {settings.temporal_ui_link(handle.id)}")
-        console.print(f"Guest page: {settings.guest_page_url(booking.page_slug)}")
+        console.print(f"Guest page: {settings.guest_page_url(booking.page_slug, booking.brand)}")
         if wait:  # until the crew have confirmed: the workflow itself lives on to the trip
             show_result(console, await settled(handle, timeout=24 * 3600))
 
@@ -238,15 +246,18 @@ def list_bookings(
     stage: Annotated[str | None, typer.Option(help="e.g. awaiting-crew, confirmed")] = None,
     blocked_on: Annotated[str | None, typer.Option(help="e.g. scc-service-key-hash")] = None,
     date: Annotated[str | None, typer.Option(help="charter date YYYY-MM-DD (UTC day)")] = None,
+    brand: Annotated[str | None, typer.Option(help="a configured brand, e.g. sailjada.com")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="a JSON array, for scripts")] = False,
 ) -> None:
-    """Bookings from the visibility store, filtered by stage, what blocks them, or date."""
+    """Bookings from the visibility store, filtered by stage, what blocks them, date or brand."""
     from charters.starter.listing import visibility_query
 
     settings = _settings()
     try:
-        query = visibility_query(stage=stage, blocked_on=blocked_on, date=date)
+        if brand is not None:
+            settings.brand_book().get(brand)
+        query = visibility_query(stage=stage, blocked_on=blocked_on, date=date, brand=brand)
     except ValueError as exc:
         raise CliError(str(exc), Exit.USAGE) from None
 
@@ -259,6 +270,38 @@ def list_bookings(
         return
     console.print(list_table(rows))
     console.print(f"[dim]{len(rows)} booking(s) · query: {query}[/]", highlight=False)
+
+
+@app.command("brands")
+@guarded
+def brands_command(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="the brands as CHARTERS_BRANDS JSON")
+    ] = False,
+) -> None:
+    """The configured brands: site, scheme, bucket, distribution, sender, and the CSP hash a
+    brand with its own colours needs in its ContentSecurityPolicy."""
+    from rich.table import Table
+
+    try:
+        book_ = _settings().brand_book()
+    except ValueError as exc:
+        raise CliError(str(exc), Exit.USAGE) from None
+    if as_json:
+        print(json.dumps([b.model_dump(mode="json") for b in book_.brands.values()], indent=1))
+        return
+    table = Table("brand", "site", "scheme", "bucket / prefix", "distribution", "sender", "style")
+    for brand in book_.brands.values():
+        table.add_row(
+            brand.name + (" (default)" if brand.name == book_.default else ""),
+            brand.page_url("{slug}"),
+            brand.path_scheme,
+            f"{brand.bucket}/{brand.key_prefix}",
+            brand.distribution_id,
+            brand.sender,
+            brand.look.style_hash() or "default",
+        )
+    console.print(table)
 
 
 @app.command()
@@ -396,5 +439,6 @@ def _register_plugins() -> None:
 
 
 register_actions(app, _settings)
+register_crew(app, _settings)
 register_ops(ops, _settings)
 _register_plugins()

@@ -11,6 +11,7 @@ import httpx
 from botocore.config import Config
 
 from charters.activities import deadline
+from charters.activities.brand_move import BrandMoveActivities
 from charters.activities.calendar import CalendarActivities
 from charters.activities.cloudfront import CloudFrontActivities
 from charters.activities.email import EmailActivities
@@ -20,7 +21,9 @@ from charters.activities.scc import SccActivities
 from charters.activities.scc_lambda import SccLambdaActivities
 from charters.activities.scc_store import SccStoreActivities
 from charters.activities.secrets import SecretReader
-from charters.activities.validation import validate_booking
+from charters.activities.sms import SmsActivities
+from charters.activities.validation import ValidationActivities
+from charters.roster import CrewRoster
 from charters.settings import Settings
 
 
@@ -32,6 +35,7 @@ class AwsClients:
     sesv2: Any
     secretsmanager: Any
     lambda_: Any
+    sns: Any
 
 
 BOTO_ATTEMPTS = 2
@@ -50,7 +54,7 @@ the deadline guard absorbs (it refuses a second request that no longer fits)."""
 CONNECT_SHARE, READ_SHARE, EFFECT_READ_SHARE = 0.10, 0.15, 0.35
 MIN_CONNECT_SECONDS, MIN_READ_SECONDS, MIN_EFFECT_READ_SECONDS = 0.5, 0.75, 1.5
 MAX_CONNECT_SECONDS, MAX_READ_SECONDS, MAX_EFFECT_READ_SECONDS = 3.0, 10.0, 20.0
-EFFECTS = ("sesv2", "cloudfront")
+EFFECTS = ("sesv2", "cloudfront", "sns")
 LEASE_MARGIN_SECONDS = 5.0
 """The effect ledger's lease outlives the activity's start-to-close timeout by this much (clock
 skew between the workers that claim and take over)."""
@@ -185,6 +189,7 @@ def aws_clients(settings: Settings, max_pool: int = 50, for_activities: bool = F
         sesv2=client("sesv2"),
         secretsmanager=client("secretsmanager"),
         lambda_=client("lambda"),
+        sns=client("sns"),
     )
 
 
@@ -199,6 +204,7 @@ def http_client(max_connections: int = 50) -> httpx.Client:
 
 def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[Callable[..., Any]]:
     secrets = SecretReader(aws.secretsmanager)
+    brands = settings.brand_book()
     ledger = EffectLedger(
         aws.dynamodb,
         settings.ledger_table,
@@ -238,13 +244,27 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
         settings.guest_bucket,
         settings.guest_key_prefix,
         settings.presign_api_url or settings.scc_api_url,
+        brands=brands,
     )
     cloudfront = CloudFrontActivities(
         aws.cloudfront,
         settings.distribution_id,
         settings.guest_path_prefix,
         settings.guest_key_prefix,
+        brands=brands,
     )
+    validation = ValidationActivities(CrewRoster(aws.dynamodb, settings.crew_table), brands)
+    sms = SmsActivities(
+        aws.sns,
+        ledger,
+        secrets,
+        brands,
+        confirm_base_url=settings.confirm_base_url,
+        magic_key_secret_id=settings.secret_magic_link_key,
+        magic_link_ttl_seconds=settings.magic_link_ttl_hours * 3600,
+        origination_identity=settings.sms_origination_identity,
+    )
+    move = BrandMoveActivities(pages, cloudfront)
     email = EmailActivities(
         aws.sesv2,
         ledger,
@@ -255,9 +275,10 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
         magic_key_secret_id=settings.secret_magic_link_key,
         magic_link_ttl_seconds=settings.magic_link_ttl_hours * 3600,
         configuration_set=settings.ses_configuration_set,
+        brands=brands,
     )
     return [
-        validate_booking,
+        validation.validate_booking,
         calendar.create_calendar_entry,
         calendar.update_calendar_entry,
         calendar.cancel_calendar_entry,
@@ -275,4 +296,6 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
         email.alert_operations,
         email.send_captain_summary,
         email.send_guest_email,
+        sms.send_crew_sms,
+        move.move_guest_page,
     ]

@@ -22,6 +22,7 @@ from charters.settings import Settings
 from charters.worker.wiring import AwsClients, aws_client
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "charters.yaml"
+BRAND_TEMPLATE = TEMPLATE.with_name("brand-site.yaml")
 STACK_NAME = "charters"
 
 # Resource types moto's CloudFormation skips, and what stands in for each locally.
@@ -91,6 +92,7 @@ def parameters(settings: Settings) -> dict[str, str]:
         "SccLambdaFunctionName": settings.scc_lambda_function,
         "SccApiOrigin": f"{api.scheme}://{api.netloc}",
         "CalendarUrl": settings.calendar_url,
+        "CrewTableName": settings.crew_table,
     }
 
 
@@ -127,44 +129,52 @@ def resolve(value: Any, params: dict[str, str]) -> Any:
     return value
 
 
-def condition(name: str, params: dict[str, str]) -> bool:
+def condition(name: str, params: dict[str, str], template: dict[str, Any] | None = None) -> bool:
     """A template condition evaluated over the parameters (as CloudFormation does)."""
-    return bool(resolve(load_template()["Conditions"][name], params))
+    return bool(resolve((template or load_template())["Conditions"][name], params))
 
 
-def _skipped_by_condition(resource: dict[str, Any], params: dict[str, str]) -> bool:
-    return "Condition" in resource and not condition(resource["Condition"], params)
+def _skipped_by_condition(
+    resource: dict[str, Any], params: dict[str, str], template: dict[str, Any] | None = None
+) -> bool:
+    return "Condition" in resource and not condition(resource["Condition"], params, template)
 
 
-def deploy(aws: AwsClients, settings: Settings) -> dict[str, str]:
-    """Creates (once) the stack in moto, seeds what moto skips, returns the stack's outputs."""
+def deploy(
+    aws: AwsClients,
+    settings: Settings,
+    template_path: Path = TEMPLATE,
+    stack_name: str = STACK_NAME,
+    given: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Creates (once) the stack in moto, seeds what moto skips, returns the stack's outputs.
+    `given`: the template's parameters (default: the main template's, from the settings)."""
     cfn = aws_client(settings, "cloudformation")
-    template = load_template()
+    template = load_template(template_path)
+    given = parameters(settings) if given is None else given
     defaults = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()}
-    params = {**defaults, **parameters(settings), "AWS::StackName": STACK_NAME}
+    params = {**defaults, **given, "AWS::StackName": stack_name}
     try:
-        cfn.describe_stacks(StackName=STACK_NAME)
+        cfn.describe_stacks(StackName=stack_name)
     except ClientError:
         cfn.create_stack(
-            StackName=STACK_NAME,
-            TemplateBody=TEMPLATE.read_text(),
-            Parameters=[
-                {"ParameterKey": k, "ParameterValue": v} for k, v in parameters(settings).items()
-            ],
+            StackName=stack_name,
+            TemplateBody=template_path.read_text(),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()],
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
-        cfn.get_waiter("stack_create_complete").wait(StackName=STACK_NAME)
-    stack = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+        cfn.get_waiter("stack_create_complete").wait(StackName=stack_name)
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     created = {
         r["LogicalResourceId"]
-        for r in cfn.list_stack_resources(StackName=STACK_NAME)["StackResourceSummaries"]
+        for r in cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
         if r.get("PhysicalResourceId")
     }
     resources: dict[str, Any] = template["Resources"]
     for logical, resource in resources.items():
         props = resource.get("Properties", {})
-        if _skipped_by_condition(resource, params):
+        if _skipped_by_condition(resource, params, template):
             continue
         if logical in created:
             _ignored_properties(aws, resource["Type"], props, params)
@@ -202,9 +212,9 @@ def _outputs_of(template: dict[str, Any], logical: str, physical: str) -> dict[s
 def _ignored_properties(aws: AwsClients, kind: str, props: dict[str, Any], p: Any) -> None:
     if kind == "AWS::DynamoDB::Table":
         table = resolve(props["TableName"], p)
-        ttl = props["TimeToLiveSpecification"]
+        ttl = props.get("TimeToLiveSpecification")
         current = aws.dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-        if current.get("TimeToLiveStatus") != "ENABLED":
+        if ttl and current.get("TimeToLiveStatus") != "ENABLED":
             aws.dynamodb.update_time_to_live(
                 TableName=table,
                 TimeToLiveSpecification={
@@ -248,7 +258,7 @@ def _lifecycle_rule(rule: dict[str, Any], p: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "ID": rule["Id"],
         "Status": rule["Status"],
-        "Filter": {"Prefix": rule.get("Prefix", "")},
+        "Filter": {"Prefix": str(resolve(rule.get("Prefix", ""), p))},
     }
     if "ExpirationInDays" in rule:
         out["Expiration"] = {"Days": int(resolve(rule["ExpirationInDays"], p))}
@@ -285,7 +295,7 @@ def _beside(
         _exists_ok(lambda: aws.sesv2.create_configuration_set(ConfigurationSetName=name))
         return name
     if kind == "AWS::CloudFront::Distribution":
-        return _distribution(aws.cloudfront, settings)
+        return _distribution(aws.cloudfront, settings, p)
     if kind == "AWS::CloudFront::OriginAccessControl":
         return _origin_access_control(aws.cloudfront, props, p)
     return None
@@ -316,17 +326,22 @@ def _origin_access_control(cf: Any, props: dict[str, Any], p: dict[str, str]) ->
 DISTRIBUTION_COMMENT = "charters-local guest pages"
 
 
-def _distribution(cf: Any, settings: Settings) -> str:
+def _distribution(cf: Any, settings: Settings, p: dict[str, str]) -> str:
+    """One distribution per stack, in front of the stack's bucket (found again by its
+    comment)."""
+    bucket = p.get("GuestBucketName") or settings.guest_bucket
+    main = p.get("AWS::StackName", STACK_NAME) == STACK_NAME
+    comment = DISTRIBUTION_COMMENT if main else f"{DISTRIBUTION_COMMENT} ({bucket})"
     for dist in cf.list_distributions().get("DistributionList", {}).get("Items", []) or []:
-        if dist.get("Comment") == DISTRIBUTION_COMMENT:
+        if dist.get("Comment") == comment:
             return str(dist["Id"])
-    origin = f"{settings.guest_bucket}.s3.amazonaws.com"
+    origin = f"{bucket}.s3.amazonaws.com"
     answer = cf.create_distribution(
         DistributionConfig={
-            "CallerReference": "charters-local",
-            "Comment": DISTRIBUTION_COMMENT,
+            "CallerReference": "charters-local" if main else f"charters-local-{bucket}",
+            "Comment": comment,
             "Enabled": True,
-            "Aliases": {"Quantity": 1, "Items": [settings.guest_bucket]},
+            "Aliases": {"Quantity": 1, "Items": [bucket]},
             "Origins": {
                 "Quantity": 1,
                 "Items": [
