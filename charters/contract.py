@@ -29,6 +29,9 @@ UPDATE_APPROVE_SCC_KEY_REPAIR = SIGNAL_APPROVE_SCC_KEY_REPAIR
 UPDATE_RESOLVE_BLOCK = "resolve_block"
 UPDATE_MOVE_BRAND = "move_brand"
 """Moves a booking to another brand (`charters move-brand`, argument `MoveBrand`)."""
+SIGNAL_MOVE_BRAND = UPDATE_MOVE_BRAND
+"""The same move as a signal, for scripts (validated like the update; a refused one is
+dropped)."""
 
 # Why an update was refused: the `type` of the validator's ApplicationError.
 REFUSED_ALREADY_ANSWERED = "already-answered"
@@ -39,6 +42,7 @@ REFUSED_CANCELLED = "cancelled"
 REFUSED_DEPARTED = "departed"
 REFUSED_NOT_BLOCKED = "not-blocked"
 REFUSED_INVALID = "invalid"
+REFUSED_SAME_BRAND = "same-brand"
 # Client side only: the workflow could not be asked.
 REFUSED_UNKNOWN_BOOKING = "unknown-booking"
 REFUSED_CLOSED = "closed"
@@ -49,8 +53,8 @@ SA_BOOKING_STAGE = SearchAttributeKey.for_keyword("BookingStage")
 SA_BLOCKED_ON = SearchAttributeKey.for_keyword("BlockedOn")
 SA_CREW_PENDING = SearchAttributeKey.for_int("CrewPending")
 SA_BRAND = SearchAttributeKey.for_keyword("Brand")
-"""The booking's brand name (configuration, never PII). Not yet in SEARCH_ATTRIBUTES: it joins
-it with the workflow's upsert and the production compose file's registration."""
+"""The booking's brand name (configuration, never PII): set at start, upserted by the workflow
+after validation (the default brand filled in) and after `move_brand`."""
 
 SEARCH_ATTRIBUTES: list[SearchAttributeKey[Any]] = [
     SA_BOOKING_REF,
@@ -58,6 +62,7 @@ SEARCH_ATTRIBUTES: list[SearchAttributeKey[Any]] = [
     SA_BOOKING_STAGE,
     SA_BLOCKED_ON,
     SA_CREW_PENDING,
+    SA_BRAND,
 ]
 
 
@@ -111,6 +116,8 @@ class Activity(StrEnum):
     SEND_GUEST_EMAIL = "send_guest_email"
     SEND_CAPTAIN_SUMMARY = "send_captain_summary"
     ALERT_OPERATIONS = "alert_operations"
+    SEND_CREW_SMS = "send_crew_sms"
+    MOVE_GUEST_PAGE = "move_guest_page"
 
 
 BLOCKED_SCC_KEY_HASH = "scc-service-key-hash"

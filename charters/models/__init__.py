@@ -82,6 +82,7 @@ from charters.models.workflow import (
     Requests,
     Resend,
     StepState,
+    TextState,
 )
 
 __all__ = [
@@ -114,6 +115,7 @@ __all__ = [
     "CharterBookingInput",
     "ClockState",
     "CrewState",
+    "TextState",
     "Effects",
     "Requests",
     "Resend",

@@ -84,3 +84,8 @@ class CrewAnswer(BaseModel):
     answer: Literal["pending", "accepted", "declined", "replaced"] = "pending"
     by: str | None = None
     reminders_sent: int = 0
+    sms: Literal["sent", "opted-out", "blocked"] | None = Field(
+        None,
+        description="the member's texts: sent, their number opted out (SNS), or blocked for a "
+        "person; None: not texted (no phone or no opt-in)",
+    )

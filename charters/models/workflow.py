@@ -19,6 +19,7 @@ from charters.models.people import (
     CancelBooking,
     CrewAnswer,
     CrewConfirmation,
+    MoveBrand,
     Reschedule,
 )
 
@@ -136,6 +137,9 @@ class Effects(BaseModel):
     summary_id: str | None = None
     album_url: str | None = None
     compensated: list[str] = Field(default_factory=list)
+    moved_from: dict[str, str] = Field(
+        default_factory=dict, description="brand moved to -> the page URL it moved from"
+    )
 
 
 class Resend(BaseModel):
@@ -175,6 +179,26 @@ class CrewState(BaseModel):
     )
 
 
+class TextState(BaseModel):
+    """The crew's texts (SMS), beside their emails: what each text's key came to."""
+
+    sent: dict[str, str] = Field(
+        default_factory=dict,
+        description="text key -> SNS message id; '' when nothing went (opted out, no phone, "
+        "skipped by an operator)",
+    )
+    asked: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="member -> keys of the invitation texts sent or being sent (who to text of "
+        "a cancel)",
+    )
+    shown: dict[str, Literal["sent", "opted-out"]] = Field(
+        default_factory=dict,
+        description="member -> what their last text came to (`status` shows it); a member "
+        "whose number is on SNS's opt-out list is `opted-out`",
+    )
+
+
 class ClockState(BaseModel):
     """The booking's clocks: when the current round began and what fell due and was sent."""
 
@@ -189,6 +213,9 @@ class Requests(BaseModel):
 
     cancel: CancelBooking | None = None
     reschedules: list[Reschedule] = Field(default_factory=list)
+    moves: list[MoveBrand] = Field(
+        default_factory=list, description="brand moves asked for, applied in order"
+    )
     resolutions: dict[str, str] = Field(default_factory=dict, description="block -> retry/skip")
     repair_requested: bool = False
 
@@ -204,6 +231,12 @@ class BookingState(BaseModel):
     departed: bool = False
     effects: Effects = Field(default_factory=Effects)
     crew: CrewState = Field(default_factory=CrewState)
+    texts: TextState = Field(default_factory=TextState)
+    guest_page_url: str = Field(
+        "",
+        description="the guest page's URL now (a brand move changes it); empty until the run "
+        "starts, which takes it from the options",
+    )
     clocks: ClockState = Field(default_factory=ClockState)
     requests: Requests = Field(default_factory=Requests)
     alerted: list[str] = Field(default_factory=list)

@@ -142,6 +142,10 @@ async def start_booking(
                 SearchAttributePair(contract.SA_BOOKING_REF, booking.booking_ref),
                 SearchAttributePair(contract.SA_CHARTER_DATE, booking.starts_at_utc),
                 SearchAttributePair(contract.SA_BOOKING_STAGE, "received"),
+                # the workflow's validation fills in the same default: no upsert for it then
+                SearchAttributePair(
+                    contract.SA_BRAND, booking.brand or settings.brand_book().default
+                ),
             ]
         ),
         memo={"guest_page_url": options.guest_page_url},

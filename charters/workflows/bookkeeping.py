@@ -21,6 +21,9 @@ class Bookkeeping:
     def __init__(self, state: BookingState) -> None:
         self._state = state
         self._published: dict[str, Any] = {"stage": Stage.RECEIVED.value}
+        started_on = workflow.info().typed_search_attributes.get(contract.SA_BRAND)
+        if started_on is not None:  # the starter set Brand: no upsert while the brand is that
+            self._published["brand"] = started_on
         self._meter = workflow.metric_meter()
 
     @property
@@ -96,6 +99,7 @@ class Bookkeeping:
             "blocked": status.blocked_on,
             "pending": pending if self._state.booking else None,
             "date": self._state.booking.starts_at_utc if self._state.booking else None,
+            "brand": self._state.booking.brand if self._state.booking else None,
         }
         updates: list[SearchAttributeUpdate[Any]] = []
         keys: dict[str, Any] = {
@@ -103,6 +107,7 @@ class Bookkeeping:
             "blocked": contract.SA_BLOCKED_ON,
             "pending": contract.SA_CREW_PENDING,
             "date": contract.SA_CHARTER_DATE,
+            "brand": contract.SA_BRAND,
         }
         for name, value in wanted.items():
             if name in self._published and self._published[name] == value:
@@ -127,6 +132,7 @@ class Bookkeeping:
             "blocked": status.blocked_on,
             "pending": self._pending(),
             "date": self._state.booking.starts_at_utc if self._state.booking else None,
+            "brand": self._state.booking.brand if self._state.booking else None,
         }
 
     def _pending(self) -> int:

@@ -51,6 +51,7 @@ from charters.models import (
     EmailSent,
 )
 from charters.workflows.bookkeeping import Bookkeeping
+from charters.workflows.branding import BrandMoves
 from charters.workflows.clocks import Clocks
 from charters.workflows.compensation import Compensation
 from charters.workflows.crew import CrewWaits
@@ -60,6 +61,7 @@ from charters.workflows.provisioning import Provisioning
 from charters.workflows.publishing import Publishing
 from charters.workflows.rescheduling import Rescheduling
 from charters.workflows.steps import StepFailure, StepRunner
+from charters.workflows.texts import Texts
 from charters.workflows.together import shielded, together
 
 STEPS = [
@@ -98,6 +100,8 @@ class CharterBookingWorkflow(BookingHandlers):
             )
         )
         state, workflow_id = self._state, self._workflow_id
+        if not state.guest_page_url:  # the first run (or one continued before moves existed)
+            state.guest_page_url = options.guest_page_url
         self._changes = 0
         self._process: asyncio.Task[None] | None = None
         self._errands = Errands(self._changed)
@@ -106,8 +110,14 @@ class CharterBookingWorkflow(BookingHandlers):
         self._steps = StepRunner(
             state, self._book, options, workflow_id, self._alerts, self._changed
         )
-        self._crew = CrewWaits(state, self._steps, self._book, options, workflow_id, self._errands)
+        self._texts = Texts(state, self._steps, self._book, workflow_id, self._errands)
+        self._crew = CrewWaits(
+            state, self._steps, self._book, options, workflow_id, self._errands, self._texts
+        )
         self._publishing = Publishing(state, self._steps, options, workflow_id)
+        self._moves = BrandMoves(
+            state, self._steps, self._book, workflow_id, self._publishing, self._errands
+        )
         self._provisioning = Provisioning(state, self._steps, self._book, options, workflow_id)
         self._clocks = Clocks(
             state, self._steps, self._book, options, self._crew, self._publishing, self._errands
@@ -123,7 +133,14 @@ class CharterBookingWorkflow(BookingHandlers):
             self._errands,
         )
         self._compensation = Compensation(
-            state, self._steps, self._book, options, workflow_id, self._crew, self._publishing
+            state,
+            self._steps,
+            self._book,
+            options,
+            workflow_id,
+            self._crew,
+            self._publishing,
+            self._texts,
         )
         if booking_input.state is not None:
             self._book.restore()
@@ -211,7 +228,7 @@ class CharterBookingWorkflow(BookingHandlers):
         self._steps.cancel_point()
         self._book.step("validate", "done")
         self._state.booking = booking
-        self._state.status.charter = booking.crew_view(self._options.guest_page_url)
+        self._state.status.charter = booking.crew_view(self._state.guest_page_url)
         self._book.restore_date(booking)
         self._crew.seat(booking)
         held, self._state.crew.held = self._state.crew.held, []
@@ -225,6 +242,11 @@ class CharterBookingWorkflow(BookingHandlers):
             if self._state.requests.reschedules:
                 await self._rescheduling.apply(self._state.requests.reschedules.pop(0))
                 continue
+            if self._state.requests.moves:
+                await self._moves.apply(self._state.requests.moves[0])
+                self._state.requests.moves.pop(0)
+                continue
+            self._moves.tell_guest()
             self._keep_crew_up()
             now = workflow.now()
             if now >= self._booking.starts_at_utc:
@@ -281,8 +303,9 @@ class CharterBookingWorkflow(BookingHandlers):
         summary_request = CaptainSummaryRequest(
             idempotency_key=f"{self._workflow_id}:captain-summary:{key}",
             booking=booking,
-            charter=booking.crew_view(self._options.guest_page_url),
+            charter=booking.crew_view(self._state.guest_page_url),
             confirmations=self._crew.current(),
+            brand=booking.brand,
         )
         summary, _ = await together(
             self._steps.run(
@@ -312,6 +335,7 @@ class CharterBookingWorkflow(BookingHandlers):
             self._errands.running()
             or self._alerts.running()
             or self._state.requests.reschedules
+            or self._state.requests.moves
             or self._state.requests.cancel
         )
 
@@ -348,7 +372,7 @@ class CharterBookingWorkflow(BookingHandlers):
             outcome=outcome if outcome in ("completed", "cancelled") else "confirmed",
             calendar_entry_id=effects.calendar_id,
             scc_event_id=effects.event_id,
-            guest_page_url=self._options.guest_page_url,
+            guest_page_url=self._state.guest_page_url,
             guest_page_key=effects.page.key if effects.page else "",
             invalidation_ids=list(effects.invalidations),
             crew_email_ids=dict(self._state.crew.emails),

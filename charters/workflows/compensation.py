@@ -23,6 +23,7 @@ from charters.workflows.crew import CrewWaits
 from charters.workflows.provisioning import calendar_key, scc_key
 from charters.workflows.publishing import Publishing
 from charters.workflows.steps import StepRunner
+from charters.workflows.texts import Texts
 from charters.workflows.together import together
 
 GUEST_CANCELLED_KEY = "guest-cancelled"
@@ -38,6 +39,7 @@ class Compensation:
         workflow_id: str,
         crew: CrewWaits,
         publishing: Publishing,
+        texts: Texts,
     ) -> None:
         self._state = state
         self._effects = state.effects
@@ -47,6 +49,7 @@ class Compensation:
         self._workflow_id = workflow_id
         self._crew = crew
         self._publishing = publishing
+        self._texts = texts
 
     async def run(self) -> None:
         """The owner's systems and the guest page side by side, then the people: every crew
@@ -104,7 +107,7 @@ class Compensation:
         request = SccCancelRequest(
             idempotency_key=scc_key(self._workflow_id),
             event_id=self._effects.event_id,
-            charter=booking.crew_view(self._options.guest_page_url),
+            charter=booking.crew_view(self._state.guest_page_url),
         )
         await self._steps.run(
             "scc_cancel",
@@ -115,11 +118,14 @@ class Compensation:
         )
 
     async def _tell_crew(self) -> None:
+        """Each member asked is emailed, and texted when they were texted an invitation."""
+        notices = self._crew.cancellation_notices()
         await together(
             *(
                 self._crew.send(email, step="notify_crew", only_if_sent=keys)
-                for email, keys in self._crew.cancellation_notices()
-            )
+                for email, keys in notices
+            ),
+            *(self._texts.cancelled(email.key, email.role, email.member) for email, _ in notices),
         )
 
     async def _tell_guest(self) -> None:

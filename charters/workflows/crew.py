@@ -33,6 +33,7 @@ from charters.models import (
 from charters.workflows.bookkeeping import Bookkeeping
 from charters.workflows.errands import Errands
 from charters.workflows.steps import StepRunner
+from charters.workflows.texts import Texts
 
 SKIP_EMAIL = "the member is then not emailed; confirm for them by phone"
 
@@ -62,6 +63,7 @@ class CrewWaits:
         options: BookingOptions,
         workflow_id: str,
         errands: Errands,
+        texts: Texts,
     ) -> None:
         self._state = state
         self._crew = state.crew
@@ -70,6 +72,7 @@ class CrewWaits:
         self._options = options
         self._workflow_id = workflow_id
         self._errands = errands
+        self._texts = texts
 
     @property
     def _booking(self) -> Booking:
@@ -175,7 +178,7 @@ class CrewWaits:
             crew = [change.member if m.id == change.replaces else m for m in booking.crew]
             booking = booking.model_copy(update={"crew": crew})
         self._state.booking = booking
-        self._state.status.charter = booking.crew_view(self._options.guest_page_url)
+        self._state.status.charter = booking.crew_view(self._state.guest_page_url)
         if not same:
             old.answer = "replaced"
         self._crew.answers[change.member.id] = CrewAnswer(
@@ -217,6 +220,7 @@ class CrewWaits:
     def send_invitations(self) -> None:
         for email in self.invitations():
             self._errands.start(email.key, partial(self.send, email))
+            self._texts.start(email.key, email.role, email.member, email.kind)
 
     def due_reminders(self, now: datetime) -> list[CrewEmail]:
         due = []
@@ -253,6 +257,7 @@ class CrewWaits:
     def send_reminders(self, now: datetime) -> None:
         for email in self.due_reminders(now):
             self._errands.start(email.key, partial(self._remind, email))
+            self._texts.start(email.key, email.role, email.member, email.kind)
         for resend in self._crew.resends:
             if resend.at <= now:
                 self._errands.start(resend.key, partial(self._send_again, resend))
@@ -281,6 +286,7 @@ class CrewWaits:
             self._book.step("crew_day_of", "running")
         for email in emails:
             self._errands.start(email.key, partial(self._day_of, email))
+            self._texts.start(email.key, email.role, email.member, email.kind)
 
     async def _day_of(self, email: CrewEmail) -> None:
         await self.send(email, step="crew_day_of")
@@ -302,10 +308,11 @@ class CrewWaits:
             workflow_id=self._workflow_id,
             member=email.member,
             role=email.role,
-            charter=self._booking.crew_view(self._options.guest_page_url),
+            charter=self._booking.crew_view(self._state.guest_page_url),
             kind=email.kind,
             round=self._state.round,
             only_if_sent=[f"{self._workflow_id}:{key}" for key in only_if_sent or []],
+            brand=self._booking.brand,
         )
         sent = await self._steps.run(
             step or f"email:{email.member.id}",

@@ -25,6 +25,7 @@ from charters.models import (
     CancelBooking,
     CrewConfirmation,
     EmailBounced,
+    MoveBrand,
     Reschedule,
     ResolveBlock,
     Verdict,
@@ -33,9 +34,11 @@ from charters.workflows.crew import refuse
 
 if TYPE_CHECKING:
     from charters.workflows.bookkeeping import Bookkeeping
+    from charters.workflows.branding import BrandMoves
     from charters.workflows.crew import CrewWaits
     from charters.workflows.rescheduling import Rescheduling
     from charters.workflows.steps import StepRunner
+    from charters.workflows.texts import Texts
 
 
 def _recorded(message: str) -> Verdict:
@@ -50,6 +53,8 @@ class BookingHandlers:
     _crew: CrewWaits
     _rescheduling: Rescheduling
     _steps: StepRunner
+    _moves: BrandMoves
+    _texts: Texts
 
     def _changed(self) -> None:
         raise NotImplementedError
@@ -161,6 +166,32 @@ class BookingHandlers:
         self._state.requests.reschedules.append(change)
         self._changed()
 
+    # ---- another brand ----------------------------------------------------------------------
+
+    @workflow.update(name=contract.UPDATE_MOVE_BRAND)
+    def move_brand_update(self, move: MoveBrand) -> Verdict:
+        self._state.requests.moves.append(move)
+        self._changed()
+        return _recorded(
+            f"move to {move.brand} recorded; the page moves, the old one links to it, and the "
+            "guest is told"
+        )
+
+    @move_brand_update.validator
+    def _check_move_brand(self, move: MoveBrand) -> None:
+        self._crew.check_open()
+        self._moves.check(move)
+
+    @workflow.signal(name=contract.SIGNAL_MOVE_BRAND)
+    def move_brand(self, move: MoveBrand) -> None:
+        try:
+            self._check_move_brand(move)
+        except ApplicationError as refused:
+            workflow.logger.info("move_brand ignored: %s", refused.message)
+            return
+        self._state.requests.moves.append(move)
+        self._changed()
+
     # ---- operators --------------------------------------------------------------------------
 
     @workflow.update(name=contract.UPDATE_APPROVE_SCC_KEY_REPAIR)
@@ -227,7 +258,7 @@ class BookingHandlers:
         self._book.note(note)
         if bounce.recipient != "guest" or bounce.transient or self._state.departed:
             return
-        ref, url = self._state.status.booking_ref, self._options.guest_page_url
+        ref, url = self._state.status.booking_ref, self._state.guest_page_url
         fix = (
             f"reach the guest through Boatsetter or by phone with their page {url}, and correct "
             "their address there; the booking goes on, and this stays shown until departure"
@@ -241,5 +272,10 @@ class BookingHandlers:
     @workflow.query(name=contract.QUERY_STATUS)
     def status(self) -> BookingStatus:
         return self._state.status.model_copy(
-            update={"crew": [answer.model_copy() for answer in self._state.crew.answers.values()]}
+            update={
+                "crew": [
+                    answer.model_copy(update={"sms": self._texts.shown(answer.crew_id)})
+                    for answer in self._state.crew.answers.values()
+                ]
+            }
         )

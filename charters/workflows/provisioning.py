@@ -95,7 +95,7 @@ class Provisioning:
         the key at create (the hash changed since the check) goes back to the key's block."""
         request = SccEventRequest(
             idempotency_key=scc_key(self._workflow_id),
-            charter=self._booking.crew_view(self._options.guest_page_url),
+            charter=self._booking.crew_view(self._state.guest_page_url),
         )
         rejected = False
         while True:

@@ -42,9 +42,10 @@ class Publishing:
         """Render and put the page, then invalidate CloudFront for that exact content."""
         booking = self._booking
         request = GuestPageRequest(
-            charter=booking.crew_view(self._options.guest_page_url),
+            charter=booking.crew_view(self._state.guest_page_url),
             event_id=self._effects.event_id,
             cancelled=cancelled,
+            brand=booking.brand,
         )
         if "guest_page" not in self._effects.attempted:
             self._effects.attempted.append("guest_page")
@@ -62,7 +63,10 @@ class Publishing:
 
     async def invalidate(self, slug: str, content_sha256: str) -> None:
         request = InvalidationRequest(
-            idempotency_key=self._workflow_id, slug=slug, content_sha256=content_sha256
+            idempotency_key=self._workflow_id,
+            slug=slug,
+            content_sha256=content_sha256,
+            brand=self._booking.brand,
         )
         invalidation = await self._steps.run(
             "invalidate",
@@ -82,8 +86,9 @@ class Publishing:
         if not self._effects.event_id:
             return None
         request = AlbumRequest(
-            charter=self._booking.crew_view(self._options.guest_page_url),
+            charter=self._booking.crew_view(self._state.guest_page_url),
             event_id=self._effects.event_id,
+            brand=self._booking.brand,
         )
         album = await self._steps.run(
             "album",
@@ -105,6 +110,7 @@ class Publishing:
         kind: GuestEmailKind,
         hours_before: float | None = None,
         album_url: str | None = None,
+        moved_from: str | None = None,
     ) -> None:
         """One guest email, once per key; a refused address blocks only this email."""
         if key in self._state.clocks.guest_emails:
@@ -112,10 +118,12 @@ class Publishing:
         request = GuestEmailRequest(
             idempotency_key=f"{self._workflow_id}:{key}",
             guest_email=self._booking.guest.email,
-            charter=self._booking.crew_view(self._options.guest_page_url),
+            charter=self._booking.crew_view(self._state.guest_page_url),
             kind=kind,
             hours_before=hours_before,
             album_url=album_url,
+            brand=self._booking.brand,
+            moved_from=moved_from,
         )
         sent = await self._steps.run(
             step,

@@ -109,7 +109,7 @@ class Rescheduling:
         update = SccUpdateRequest(
             event_id=event_id,
             status="rescheduled",
-            charter=moved.crew_view(self._options.guest_page_url),
+            charter=moved.crew_view(self._state.guest_page_url),
         )
         await self._steps.run("scc_event", Activity.UPDATE_SCC_EVENT, update)
 
@@ -118,7 +118,7 @@ class Rescheduling:
         self._state.status.error = None
         self._state.round += 1
         self._state.status.round = self._state.round
-        self._state.status.charter = moved.crew_view(self._options.guest_page_url)
+        self._state.status.charter = moved.crew_view(self._state.guest_page_url)
         self._clocks.start_round()
         self._crew.new_round()
         self._book.unblock(contract.BLOCKED_CREW_DEADLINE)

@@ -65,6 +65,8 @@ SUMMARIES = {
     Activity.SEND_GUEST_EMAIL: "Email the guest",
     Activity.ALERT_OPERATIONS: "Alert operations",
     Activity.SEND_CAPTAIN_SUMMARY: "Send the captain's summary",
+    Activity.SEND_CREW_SMS: "Text a crew member (SMS)",
+    Activity.MOVE_GUEST_PAGE: "Move the guest page to another brand's site",
 }
 
 
