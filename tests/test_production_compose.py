@@ -40,6 +40,7 @@ SEARCH_ATTRIBUTES = {
     "BookingStage": "Keyword",
     "BlockedOn": "Keyword",
     "CrewPending": "Int",
+    "Brand": "Keyword",
 }
 
 CHARTERS_SERVICES = ("worker-a", "worker-b", "confirm", "codec-server")

@@ -18,6 +18,14 @@ What each system does, as the real one does:
 - the guest page keeps only its current content: the last publish wins, and it says whether it
   is the cancellation notice;
 - CloudFront answers a repeated CallerReference with the first invalidation;
+- brands are the product's `Brand` configuration (`BRANDS`: sailjada.com serves pages at their
+  plain key, queenofsandiego.com at `/g/{slug}`); a request naming no brand is on the booking's
+  own URL, one naming a brand the world does not know fails for good, as a worker without that
+  brand does; every site keeps each page's current content (`sites`), and moving a page puts it
+  on the new site and a notice linking to it on the old one, deterministically;
+- SNS texts go through the effect ledger under `sms:` keys, once per key; a member with no phone
+  or no opt-in is skipped; a number on the opt-out list (`opted_out`) is not texted; a number SNS
+  refuses (`refuse_phone`) fails for good, naming the member (`sms:<id>`);
 - SES mail goes through the email ledger: a repeated idempotency key sends nothing new; a
   request with `only_if_sent` is sent only if one of those keys was sent (else `skipped`); an
   address SES refuses fails for good (`NeedsOperator`, as `charters.aws_errors` builds it).
@@ -37,13 +45,14 @@ import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from charters import errors
 from charters.activities import validation
+from charters.brands import Brand, BrandBook, BrandError
 from charters.contract import Activity
 from charters.models import (
     AlbumRef,
@@ -56,12 +65,16 @@ from charters.models import (
     CaptainSummaryRequest,
     CompensationResult,
     CrewEmailRequest,
+    CrewSmsRequest,
+    CrewView,
     EmailSent,
     GuestEmailRequest,
     GuestPageRef,
     GuestPageRequest,
     InvalidationRef,
     InvalidationRequest,
+    MovePageRequest,
+    MovePageResult,
     OperationsAlertRequest,
     RedactionRequest,
     RedactionResult,
@@ -70,8 +83,10 @@ from charters.models import (
     SccEventRequest,
     SccKeyCheck,
     SccUpdateRequest,
+    SmsSent,
     album_slug,
 )
+from charters.roster import CrewRoster, RosterMember
 
 KeyState = Literal["ok", "missing", "mismatch"]
 SES_REFUSED_FIX = (
@@ -154,6 +169,17 @@ class SccEvent:
     status: str = "scheduled"
     starts_at: str = ""
     redacted: bool = False
+    guest_page_url: str = ""
+
+
+class MemoryRoster:
+    """The crew roster's look-up, on a dict (what `resolve_members` asks of `CrewRoster`)."""
+
+    def __init__(self, members: dict[str, RosterMember]) -> None:
+        self._members = members
+
+    def get(self, member_id: str) -> RosterMember | None:
+        return self._members.get(member_id)
 
 
 @dataclass
@@ -162,6 +188,41 @@ class GuestPage:
     content_sha256: str
     cancelled: bool
     starts_at: str
+    url: str = ""
+    moved_to: str | None = None
+    """A notice that the page moved, linking to this URL."""
+
+
+@dataclass
+class Text:
+    key: str
+    to: str
+    kind: str
+    body: str
+    message_id: str
+
+
+BRANDS = BrandBook.of(
+    [
+        Brand(
+            name="queenofsandiego.com",
+            site_url="https://queenofsandiego.com",
+            bucket="queenofsandiego.com",
+            distribution_id="EQUEEN",
+            sender="charters@queenofsandiego.com",
+        ),
+        Brand(
+            name="sailjada.com",
+            site_url="https://sailjada.com",
+            bucket="sailjada.com",
+            distribution_id="EJADA",
+            path_scheme="plain",
+            sender="charters@sailjada.com",
+        ),
+    ],
+    "queenofsandiego.com",
+)
+SNS_REFUSED_FIX = "correct this crew member's phone number on the roster"
 
 
 class World:
@@ -185,6 +246,12 @@ class World:
         self.mail: dict[str, Email] = {}
         self.sent: list[Email] = []
         self.refused: set[str] = set()
+        self.sites: dict[str, dict[str, GuestPage]] = {}
+        self.texts: dict[str, Text] = {}
+        self.texted: list[Text] = []
+        self.opted_out: set[str] = set()
+        self.refused_phones: set[str] = set()
+        self.roster: dict[str, RosterMember] = {}
 
     # ---- controls --------------------------------------------------------------------------
 
@@ -217,6 +284,13 @@ class World:
 
     def accept_address(self, address: str) -> None:
         self.refused.discard(address)
+
+    def refuse_phone(self, phone: str) -> None:
+        """SNS refuses texts to `phone` for good (InvalidParameter) until `accept_phone`."""
+        self.refused_phones.add(phone)
+
+    def accept_phone(self, phone: str) -> None:
+        self.refused_phones.discard(phone)
 
     async def _enter(self, name: Activity) -> None:
         """Every activity starts here: counted, held if a gate takes it, failed if told to."""
@@ -251,6 +325,66 @@ class World:
     def alerts(self) -> list[Email]:
         return self.mail_of("ops-alert")
 
+    def texts_to(self, phone: str, kind: str | None = None) -> list[Text]:
+        return [t for t in self.texted if t.to == phone and (kind is None or t.kind == kind)]
+
+    def page_on(self, brand: str, slug: str) -> GuestPage | None:
+        return self.sites.get(brand, {}).get(slug)
+
+    def _brand(self, name: str | None) -> Brand | None:
+        """The request's brand (None: the booking's own URL, as before brands); unknown: the
+        same permanent failure as a worker that lacks it."""
+        if name is None:
+            return None
+        try:
+            return BRANDS.get(name)
+        except BrandError as exc:
+            raise needs_operator(
+                str(exc), "add the brand to CHARTERS_BRANDS on every worker", subject=name
+            ) from None
+
+    def _put_page(
+        self,
+        brand: Brand | None,
+        charter: CrewView,
+        content: bytes,
+        cancelled: bool = False,
+        moved_to: str | None = None,
+    ) -> GuestPageRef:
+        url = brand.page_url(charter.slug) if brand else charter.guest_page_url
+        digest = hashlib.sha256(content).hexdigest()
+        page = GuestPage(
+            slug=charter.slug,
+            content_sha256=digest,
+            cancelled=cancelled,
+            starts_at=charter.starts_at.isoformat(),
+            url=url,
+            moved_to=moved_to,
+        )
+        self.sites.setdefault(brand.name if brand else "", {})[charter.slug] = page
+        return GuestPageRef(
+            bucket=brand.bucket if brand else "guest-site",
+            key=brand.page_key(charter.slug) if brand else f"guest-pages/{charter.slug}.html",
+            url=url,
+            content_sha256=digest,
+        )
+
+    def _invalidate(self, brand: Brand | None, reference: str, slug: str) -> InvalidationRef:
+        known = self.invalidations.get(reference)
+        if known is not None:
+            return known
+        paths = (
+            brand.invalidation_paths(slug)
+            if brand
+            else [f"/g/{slug}", f"/g/{slug}/", f"/guest-pages/{slug}.html"]
+        )
+        made = InvalidationRef(
+            invalidation_id=self._new_id("inv"), paths=paths, caller_reference=reference
+        )
+        self.invalidations[reference] = made
+        self.effects["invalidate"] += 1
+        return made
+
     # ---- the activities --------------------------------------------------------------------
 
     def activities(self) -> list[Callable[..., Any]]:
@@ -260,7 +394,8 @@ class World:
         async def validate_booking(raw: dict[str, Any]) -> Booking:
             """The product's own validation (pure: the booking model and the wall clock)."""
             await world._enter(Activity.VALIDATE_BOOKING)
-            return validation.validate_booking(raw)
+            roster: Any = MemoryRoster(world.roster)
+            return validation.validate_booking(raw, cast(CrewRoster, roster))
 
         @activity.defn(name=Activity.CREATE_CALENDAR_ENTRY)
         async def create_calendar_entry(req: CalendarEntryRequest) -> CalendarEntryRef:
@@ -347,6 +482,7 @@ class World:
                 idempotency_key=req.idempotency_key,
                 booking_ref=req.charter.booking_ref,
                 starts_at=req.charter.starts_at.isoformat(),
+                guest_page_url=req.charter.guest_page_url,
             )
             world.scc_events[event.event_id] = event
             world.effects["scc.create"] += 1
@@ -364,6 +500,7 @@ class World:
                 )
             event.status = req.status
             event.starts_at = req.charter.starts_at.isoformat()
+            event.guest_page_url = req.charter.guest_page_url
             world.effects[f"scc.{req.status}"] += 1
 
         @activity.defn(name=Activity.CANCEL_SCC_EVENT)
@@ -391,39 +528,50 @@ class World:
 
         @activity.defn(name=Activity.PUBLISH_GUEST_PAGE)
         async def publish_guest_page(req: GuestPageRequest) -> GuestPageRef:
-            """Deterministic content: the same request puts the same bytes."""
+            """Deterministic content: the same request puts the same bytes, on its brand's
+            site."""
             await world._enter(Activity.PUBLISH_GUEST_PAGE)
-            content = req.model_dump_json().encode()
-            digest = hashlib.sha256(content).hexdigest()
-            world.pages[req.charter.slug] = GuestPage(
-                slug=req.charter.slug,
-                content_sha256=digest,
-                cancelled=req.cancelled,
-                starts_at=req.charter.starts_at.isoformat(),
+            brand = world._brand(req.brand)
+            page = world._put_page(
+                brand, req.charter, req.model_dump_json().encode(), req.cancelled
             )
+            world.pages[req.charter.slug] = world.sites[brand.name if brand else ""][
+                req.charter.slug
+            ]
             world.effects["page.notice" if req.cancelled else "page.publish"] += 1
-            return GuestPageRef(
-                bucket="guest-site",
-                key=f"guest-pages/{req.charter.slug}.html",
-                url=req.charter.guest_page_url,
-                content_sha256=digest,
-            )
+            return page
 
         @activity.defn(name=Activity.INVALIDATE_GUEST_PAGE)
         async def invalidate_guest_page(req: InvalidationRequest) -> InvalidationRef:
             await world._enter(Activity.INVALIDATE_GUEST_PAGE)
+            brand = world._brand(req.brand)
             reference = f"{req.idempotency_key}:{req.content_sha256[:32]}"
-            known = world.invalidations.get(reference)
-            if known is not None:
-                return known
-            made = InvalidationRef(
-                invalidation_id=world._new_id("inv"),
-                paths=[f"/g/{req.slug}", f"/g/{req.slug}/", f"/guest-pages/{req.slug}.html"],
-                caller_reference=reference,
-            )
-            world.invalidations[reference] = made
-            world.effects["invalidate"] += 1
-            return made
+            return world._invalidate(brand, reference, req.slug)
+
+        @activity.defn(name=Activity.MOVE_GUEST_PAGE)
+        async def move_guest_page(req: MovePageRequest) -> MovePageResult:
+            """The new page first, then the notice at the old URL linking to it, then both
+            invalidations (new site's first); every write deterministic."""
+            await world._enter(Activity.MOVE_GUEST_PAGE)
+            old = world._brand(req.from_brand) or BRANDS.get(None)
+            new = world._brand(req.to_brand)
+            assert new is not None
+            charter = req.charter
+            page = world._put_page(new, charter, charter.model_dump_json().encode())
+            notice_body = f"moved:{page.url}".encode()
+            old_charter = charter.model_copy(update={"guest_page_url": old.page_url(charter.slug)})
+            notice = world._put_page(old, old_charter, notice_body, moved_to=page.url)
+            world.pages[charter.slug] = world.sites[new.name][charter.slug]
+            world.effects["page.move"] += 1
+            invalidations = [
+                world._invalidate(
+                    new, f"{req.idempotency_key}:new:{page.content_sha256[:32]}", charter.slug
+                ),
+                world._invalidate(
+                    old, f"{req.idempotency_key}:old:{notice.content_sha256[:32]}", charter.slug
+                ),
+            ]
+            return MovePageResult(page=page, notice=notice, invalidations=invalidations)
 
         @activity.defn(name=Activity.PUBLISH_PHOTO_ALBUM)
         async def publish_photo_album(req: AlbumRequest) -> AlbumRef:
@@ -467,10 +615,41 @@ class World:
             subject = f"{req.kind}: {req.charter.booking_ref} on {req.charter.starts_at:%Y-%m-%d}"
             return send(req.idempotency_key, req.member.email, req.kind, subject, req.member.id)
 
+        @activity.defn(name=Activity.SEND_CREW_SMS)
+        async def send_crew_sms(req: CrewSmsRequest) -> SmsSent:
+            """The effect ledger in front of SNS: once per `sms:` key."""
+            await world._enter(Activity.SEND_CREW_SMS)
+            member = req.member
+            if not member.sms or not member.phone:
+                return SmsSent(message_id="", duplicate=False, skipped=True)
+            if req.only_if_sent and not any(k in world.texts for k in req.only_if_sent):
+                return SmsSent(message_id="", duplicate=False, skipped=True)
+            world._brand(req.brand)
+            known = world.texts.get(req.idempotency_key)
+            if known is not None:
+                return SmsSent(message_id=known.message_id, duplicate=True)
+            if member.phone in world.opted_out:
+                return SmsSent(message_id="", duplicate=False, opted_out=True)
+            if member.phone in world.refused_phones:
+                raise needs_operator(
+                    "SNS refused the text: InvalidParameter (PhoneNumber)",
+                    SNS_REFUSED_FIX,
+                    subject=f"sms:{member.id}",
+                )
+            charter = req.charter
+            body = f"{member.first_name}: {req.kind} {charter.booking_ref} {charter.guest_page_url}"
+            text = Text(req.idempotency_key, member.phone, req.kind, body, world._new_id("sms"))
+            world.texts[req.idempotency_key] = text
+            world.texted.append(text)
+            world.effects[f"sms.{req.kind}"] += 1
+            return SmsSent(message_id=text.message_id, duplicate=False, segments=1)
+
         @activity.defn(name=Activity.SEND_GUEST_EMAIL)
         async def send_guest_email(req: GuestEmailRequest) -> EmailSent:
             await world._enter(Activity.SEND_GUEST_EMAIL)
             subject = f"guest-{req.kind}: {req.charter.booking_ref} on {req.charter.starts_at:%F}"
+            if req.moved_from:
+                subject += f" moved from {req.moved_from} to {req.charter.guest_page_url}"
             if req.album_url:
                 subject += f" album {req.album_url}"
             return send(req.idempotency_key, req.guest_email, f"guest-{req.kind}", subject, "guest")
@@ -513,8 +692,10 @@ class World:
             redact_scc_revenue,
             publish_guest_page,
             invalidate_guest_page,
+            move_guest_page,
             publish_photo_album,
             send_crew_email,
+            send_crew_sms,
             send_guest_email,
             send_captain_summary,
             alert_operations,

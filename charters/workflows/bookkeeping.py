@@ -112,8 +112,8 @@ class Bookkeeping:
         for name, value in wanted.items():
             if name in self._published and self._published[name] == value:
                 continue
-            if value is None and name not in self._published:
-                continue
+            if value is None and (name not in self._published or name == "brand"):
+                continue  # a brand is never unset: a booking without one is on the default
             key = keys[name]
             updates.append(key.value_unset() if value is None else key.value_set(value))
             self._published[name] = value
