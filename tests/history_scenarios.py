@@ -27,6 +27,7 @@ from charters.models import (
     CancelBooking,
     CrewMember,
     EmailBounced,
+    MoveBrand,
     Reschedule,
     ResolveBlock,
 )
@@ -34,11 +35,13 @@ from tests.support import booking_data, new_ref
 from tests.workflow_harness import (
     EMAIL_OF,
     MEMBERS,
+    PHONE_OF,
     REPLACEMENT,
     Handle,
     Harness,
     awaiting_crew,
     confirm,
+    texting,
     until,
     wait_status,
 )
@@ -295,6 +298,46 @@ async def continue_as_new(h: Harness) -> Handle:
         return h.client.get_workflow_handle(handle.id, run_id=first_run)
 
 
+async def crew_texts(h: Harness) -> Handle:
+    """Two members opted in to texts: crew-1 is texted with the invitation; SNS refuses
+    crew-2's number for good, which blocks only their texts until the number is fixed and the
+    operator retries; everyone accepts; the booking is cancelled and the texted members get the
+    cancellation text beside the email."""
+    refused = PHONE_OF["crew-2"]
+    h.world.refuse_phone(refused)
+    data = texting(await h.charter(days_ahead=6), "crew-1", "crew-2")
+    async with h.worker():
+        handle = await h.book_on(data, "sailjada.com")
+        await wait_status(
+            handle, lambda s: any(b.on == "crew-sms:crew-2" for b in s.blocks), "a text blocked"
+        )
+        await until(lambda: h.world.texts_to(PHONE_OF["crew-1"], "invite"), "crew-1 texted")
+        h.world.accept_phone(refused)
+        await handle.execute_update(
+            contract.UPDATE_RESOLVE_BLOCK, ResolveBlock(step="crew-sms:crew-2", by="dana")
+        )
+        await until(lambda: h.world.texts_to(refused, "invite"), "crew-2 texted")
+        await _confirm_all(handle)
+        await handle.signal(contract.SIGNAL_CANCEL_BOOKING, CancelBooking(reason="guest"))
+        return await _to_the_end(handle)
+
+
+async def move_brand(h: Harness) -> Handle:
+    """Booked on the older site; moved to the newer one while the crew answer (the page moves,
+    the old one becomes a notice, the SCC event follows, the guest is told once); everyone
+    accepts by their unchanged links."""
+    data = await h.charter(days_ahead=6)
+    async with h.worker():
+        handle = await h.book_on(data, "sailjada.com")
+        await awaiting_crew(handle)
+        await handle.execute_update(
+            contract.UPDATE_MOVE_BRAND, MoveBrand(brand="queenofsandiego.com", by="dana")
+        )
+        await until(lambda: h.world.mail_of("guest-moved"), "the guest told")
+        await _confirm_all(handle)
+        return handle
+
+
 async def _closed(handle: Handle) -> None:
     for _ in range(600):
         if (await handle.describe()).close_time is not None:
@@ -319,6 +362,8 @@ SCENARIOS: dict[str, tuple[Scenario, str | None, str | None]] = {
     "cancel-after-confirmed": (cancel_after_confirmed, "COMPLETED", "cancelled"),
     "native-cancel": (native_cancel, "CANCELED", None),
     "continue-as-new": (continue_as_new, "CONTINUED_AS_NEW", None),
+    "crew-texts": (crew_texts, "COMPLETED", "cancelled"),
+    "move-brand": (move_brand, None, None),
 }
 
 

@@ -24,7 +24,7 @@ from charters.models import (
 from charters.roster import RosterMember
 from charters.starter.book import start_booking, validate
 from tests.workflow_harness import (
-    Handle,
+    PHONE_OF,
     Harness,
     answers,
     awaiting_crew,
@@ -33,6 +33,7 @@ from tests.workflow_harness import (
     needs_test_server,
     result_of,
     status,
+    texting,
     until,
     wait_status,
 )
@@ -40,28 +41,11 @@ from tests.workflow_world import BRANDS
 
 pytestmark = needs_test_server
 
-PHONE_OF = {"crew-1": "+16195550101", "crew-2": "+16195550102"}
 OLD, NEW = "sailjada.com", "queenofsandiego.com"
 
 
 async def update(handle: WorkflowHandle[Any, Any], name: str, arg: Any) -> Verdict:
     return await handle.execute_update(name, arg, result_type=Verdict)
-
-
-def texting(data: dict[str, Any], *members: str) -> dict[str, Any]:
-    """The crew `members` opted in to texts, with a phone (as the roster would give them)."""
-    for seat in data["crew"]:
-        if seat["id"] in members:
-            seat.update(phone=PHONE_OF[seat["id"]], sms=True)
-    return data
-
-
-async def on_brand(wf: Harness, data: dict[str, Any], brand: str = OLD) -> Handle:
-    """Books `data` on `brand`, with the page URL that brand's site gives it."""
-    data["brand"] = brand
-    booking = validate(data)
-    options = fast_options(BRANDS.get(brand).page_url(booking.page_slug))
-    return await start_booking(wf.client, wf.settings, booking, options)
 
 
 async def test_an_opted_in_member_is_texted_once_per_email_and_an_opted_out_one_never(
@@ -74,12 +58,14 @@ async def test_an_opted_in_member_is_texted_once_per_email_and_an_opted_out_one_
     world.opted_out.add(PHONE_OF["crew-2"])
     data = texting(await wf.charter(days_ahead=6), "crew-1", "crew-2")
     async with wf.worker():
-        handle = await on_brand(wf, data)
+        handle = await wf.book_on(data, OLD)
         await awaiting_crew(handle)
         current = await wait_status(
             handle,
-            lambda s: {a.crew_id: a.sms for a in s.crew}
-            == {"captain-1": None, "crew-1": "sent", "crew-2": "opted-out"},
+            lambda s: (
+                {a.crew_id: a.sms for a in s.crew}
+                == {"captain-1": None, "crew-1": "sent", "crew-2": "opted-out"}
+            ),
             "texts shown",
         )
         assert any("opted out of texts" in note for note in current.notes), current.notes
@@ -104,7 +90,7 @@ async def test_a_text_that_fails_for_good_blocks_only_that_members_texts(wf: Har
     world.refuse_phone(PHONE_OF["crew-1"])
     data = texting(await wf.charter(), "crew-1")
     async with wf.worker():
-        handle = await on_brand(wf, data)
+        handle = await wf.book_on(data, OLD)
         blocked = await wait_status(
             handle, lambda s: any(b.on == "crew-sms:crew-1" for b in s.blocks), "the text blocked"
         )
@@ -138,7 +124,7 @@ async def test_a_booking_moves_to_another_brand_once(wf: Harness) -> None:
     world = wf.world
     data = await wf.charter()
     async with wf.worker():
-        handle = await on_brand(wf, data, OLD)
+        handle = await wf.book_on(data, OLD)
         await awaiting_crew(handle)
         slug = validate(data).page_slug
         old_url, new_url = BRANDS.get(OLD).page_url(slug), BRANDS.get(NEW).page_url(slug)

@@ -52,7 +52,7 @@ from charters.starter.book import start_booking, validate
 from charters.worker.runner import apply_activation_jobs_together, workflow_runner
 from charters.workflows.charter_booking import CharterBookingWorkflow
 from tests.support import booking_data, new_ref
-from tests.workflow_world import World
+from tests.workflow_world import BRANDS, World
 
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 needs_test_server = pytest.mark.skipif(not TEST_SERVER.exists(), reason=f"no {TEST_SERVER}")
@@ -68,6 +68,16 @@ EMAIL_OF = {
     REPLACEMENT.id: REPLACEMENT.email,
 }
 GUEST = "guest@example.com"
+PHONE_OF = {"crew-1": "+16195550101", "crew-2": "+16195550102"}
+
+
+def texting(data: dict[str, Any], *members: str) -> dict[str, Any]:
+    """The crew `members` opted in to texts, with a phone (as the roster gives them)."""
+    for seat in data["crew"]:
+        if seat["id"] in members:
+            seat.update(phone=PHONE_OF[seat["id"]], sms=True)
+    return data
+
 
 Handle = WorkflowHandle[Any, BookingResult]
 
@@ -152,6 +162,16 @@ class Harness:
         """Starts the booking the way `charters book` does (`start_booking`)."""
         return await start_booking(
             self.client, self.settings, validate(data), self.options(data, **options)
+        )
+
+    async def book_on(self, data: dict[str, Any], brand: str, **options: Any) -> Handle:
+        """Starts the booking on `brand` (one of the world's `BRANDS`), with the page URL that
+        brand's site gives it."""
+        data["brand"] = brand
+        booking = validate(data)
+        url = BRANDS.get(brand).page_url(booking.page_slug)
+        return await start_booking(
+            self.client, self.settings, booking, fast_options(url, **options)
         )
 
     async def sleep(self, **delta: float) -> None:

@@ -101,6 +101,11 @@ class Texts:
             block_on=f"crew-sms:{member.id}",
             about=f"a text to {member.name}",
             skippable=SKIP_SMS,
+            # A regular activity: its result is an event of its own, so a text that blocks
+            # upserts BlockedOn at a point a replay meets the same way. As a local step its
+            # failure resolved among the emails' local results, and the replay ordered the
+            # stage's and the block's upserts differently (the replay gate caught it).
+            local=False,
         )
         if sent is None:  # an operator skipped it: owed no more
             self._texts.sent[key] = ""
