@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -20,18 +21,33 @@ from temporalio.service import RPCError, RPCStatusCode
 from charters import contract
 from charters.models import BookingResult, BookingStatus, Verdict
 
-SETTLED_STAGES = ("confirmed", "cancelled", "completed")
+SETTLED_STAGES = contract.SETTLED_STAGES
 
 UPDATE_TIMEOUT = timedelta(seconds=20)
+
+
+# The server's answer when the workflow task that carried the update failed (e.g. a signal
+# arrived while the workflow was completing: UnhandledCommand): the update was never accepted,
+# so it is not in history and can be sent again, under the same update id.
+DROPPED_UPDATE = "unexpected workflow task failure"
+DROPPED_UPDATE_ATTEMPTS = 3
 
 
 async def act(client: Client, workflow_id: str, update: str, arg: Any) -> Verdict:
     """Run `update` on the booking's workflow and return its verdict."""
     handle = client.get_workflow_handle(workflow_id)
+    update_id = f"{update}-{uuid.uuid4().hex}"
     try:
-        return await handle.execute_update(
-            update, arg, result_type=Verdict, rpc_timeout=UPDATE_TIMEOUT
-        )
+        for attempt in range(DROPPED_UPDATE_ATTEMPTS):
+            try:
+                return await handle.execute_update(
+                    update, arg, id=update_id, result_type=Verdict, rpc_timeout=UPDATE_TIMEOUT
+                )
+            except RPCError as exc:
+                if DROPPED_UPDATE not in exc.message or attempt == DROPPED_UPDATE_ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(0.5 * (attempt + 1))
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):

@@ -5,7 +5,7 @@ person can fix (a wrong name in settings, a missing permission, an address SES r
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -52,6 +52,10 @@ COMMON_FIXES: Mapping[str, str] = {
 
 UNAVAILABLE_CONNECTION = "connection"
 
+# A fix: the sentence itself, or a function of the service's error message giving it (one code
+# can mean two things, e.g. SES `AccessDenied`: a sandbox recipient or a missing grant).
+FixText = str | Callable[[str], str]
+
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", "Unknown")).removesuffix("Exception")
@@ -73,7 +77,7 @@ def is_retryable(exc: BaseException) -> bool:
 def classify(
     exc: BaseException,
     system: str,
-    fixes: Mapping[str, str],
+    fixes: Mapping[str, FixText],
     default_fix: str,
     subject: str | None = None,
 ) -> ApplicationError:
@@ -89,14 +93,15 @@ def classify(
     detail = f"{system} answered {code} (HTTP {_status(exc)}): {message}"
     if is_retryable(exc):
         return ApplicationError(detail, type=errors.UPSTREAM_UNAVAILABLE)
-    fix = fixes.get(code) or COMMON_FIXES.get(code) or default_fix
+    given = fixes.get(code)
+    fix = (given(message) if callable(given) else given) or COMMON_FIXES.get(code) or default_fix
     return errors.needs_operator(detail, fix, subject=subject)
 
 
 @contextmanager
 def aws_errors(
     system: str,
-    fixes: Mapping[str, str],
+    fixes: Mapping[str, FixText],
     default_fix: str,
     subject: str | None = None,
 ) -> Iterator[None]:

@@ -27,6 +27,8 @@ UPDATE_CANCEL_BOOKING = SIGNAL_CANCEL_BOOKING
 UPDATE_RESCHEDULE = SIGNAL_RESCHEDULE
 UPDATE_APPROVE_SCC_KEY_REPAIR = SIGNAL_APPROVE_SCC_KEY_REPAIR
 UPDATE_RESOLVE_BLOCK = "resolve_block"
+UPDATE_MOVE_BRAND = "move_brand"
+"""Moves a booking to another brand (`charters move-brand`, argument `MoveBrand`)."""
 
 # Why an update was refused: the `type` of the validator's ApplicationError.
 REFUSED_ALREADY_ANSWERED = "already-answered"
@@ -46,6 +48,9 @@ SA_CHARTER_DATE = SearchAttributeKey.for_datetime("CharterDate")
 SA_BOOKING_STAGE = SearchAttributeKey.for_keyword("BookingStage")
 SA_BLOCKED_ON = SearchAttributeKey.for_keyword("BlockedOn")
 SA_CREW_PENDING = SearchAttributeKey.for_int("CrewPending")
+SA_BRAND = SearchAttributeKey.for_keyword("Brand")
+"""The booking's brand name (configuration, never PII). Not yet in SEARCH_ATTRIBUTES: it joins
+it with the workflow's upsert and the production compose file's registration."""
 
 SEARCH_ATTRIBUTES: list[SearchAttributeKey[Any]] = [
     SA_BOOKING_REF,
@@ -113,6 +118,7 @@ BLOCKED_CREW_CONFIRMATIONS = "crew-confirmations"
 BLOCKED_CREW_DECLINED = "crew-declined"
 BLOCKED_CREW_DEADLINE = "crew-deadline"
 BLOCKED_CREW_UNFILLED = "crew-unfilled"
+BLOCKED_GUEST_EMAIL = "guest-email"  # the guest's address bounced: reach them another way
 # Any other step that only a person can unblock shows `BlockedOn=<step>` (e.g. `guest-page`,
 # `invalidate`, `crew-email:jordan`): member ids, never addresses (search attributes are not
 # encrypted).

@@ -7,6 +7,9 @@ from typing import Any
 import httpx
 from temporalio.exceptions import ApplicationError
 
+from charters.activities.deadline import ATTEMPT_DEADLINE as ATTEMPT_DEADLINE
+from charters.activities.deadline import http_timeout
+
 INVALID_BOOKING = "InvalidBooking"
 SCC_AUTH_REJECTED = "SccAuthRejected"
 SCC_HEADER_STRIPPED = "SccAuthHeaderStripped"
@@ -18,6 +21,12 @@ REDACTION_UNVERIFIED = "RedactionUnverified"
 # distribution id, a missing bucket or permission). The workflow blocks the step on it, alerts
 # operations once and waits for `resolve_block` (retry or skip).
 NEEDS_OPERATOR = "NeedsOperator"
+# The calendar entry or SCC event a change was meant for no longer exists (404): a retry cannot
+# bring it back, and for a cancellation it means the work is done.
+TARGET_GONE = "TargetGone"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+"""Sent with every create; the calendar and SCC must answer a repeated key with the first
+result and create nothing (README, "Idempotency")."""
 
 
 def invalid_booking(message: str) -> ApplicationError:
@@ -32,12 +41,24 @@ def needs_operator(message: str, fix: str, subject: str | None = None) -> Applic
     )
 
 
+def target_gone(what: str, ident: str) -> ApplicationError:
+    """A change for something that no longer exists: no retry brings it back."""
+    return ApplicationError(
+        f"the {what} {ident} no longer exists (HTTP 404): it was deleted outside this booking",
+        {"fix": f"nothing to change on the {what}; retry the step or skip it"},
+        type=TARGET_GONE,
+        non_retryable=True,
+    )
+
+
 def send(http: httpx.Client, system: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
-    """One HTTP call. A connection-level failure (reset, refused, timeout) becomes a short,
-    retryable `UpstreamUnavailable` with no chained traceback: httpx's chain can exceed the
-    failure size the server accepts into history."""
+    """One HTTP call, its timeouts ending before the activity attempt's deadline (see
+    `charters.activities.deadline`). A connection-level failure (reset, refused, timeout) becomes
+    a short, retryable `UpstreamUnavailable` with no chained traceback: httpx's chain can exceed
+    the failure size the server accepts into history."""
+    timeout = http_timeout(http.timeout, f"{system} {method}")
     try:
-        return http.request(method, url, **kwargs)
+        return http.request(method, url, timeout=timeout, **kwargs)
     except httpx.TransportError as exc:
         raise ApplicationError(
             f"{system} unreachable on {method} {httpx.URL(url).path}: {type(exc).__name__}",

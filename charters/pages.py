@@ -10,6 +10,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from charters.brands import BrandLook
+
 
 def _when(value: datetime, zone: str) -> str:
     local = value.replace(tzinfo=ZoneInfo(zone)) if value.tzinfo is None else value
@@ -55,8 +57,10 @@ def environment() -> Environment:
     env.filters["hours"] = _hours
     env.filters["usd"] = _usd
     env.filters["label"] = _label
+    env.globals["look"] = BrandLook()
     return env
 
 
 def render(template: str, **context: Any) -> str:
+    """`look` (a BrandLook) styles the page or email; the default brand's look when absent."""
     return environment().get_template(template).render(**context)

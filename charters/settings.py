@@ -7,9 +7,12 @@ import json
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from charters.brands import Brand, BrandBook, read_brands
 
 
 class Settings(BaseSettings):
@@ -38,7 +41,19 @@ class Settings(BaseSettings):
     # The Web UI's OIDC access token, verified by the codec server (charters/web/oidc.py).
     codec_oidc_issuer: str | None = Field(None, description="`iss` the UI's tokens must carry")
     codec_oidc_audience: str | None = Field(None, description="`aud` the UI's tokens must carry")
-    codec_oidc_jwks_url: str | None = Field(None, description="identity provider's JWKS URL")
+    codec_oidc_jwks_url: str | None = Field(
+        None, description="identity provider's JWKS URL; unset: the issuer's discovery document's"
+    )
+    codec_authz_claim: str = Field(
+        "email",
+        description="claim of the UI's access token checked against codec_allowed_principals "
+        "(a string or a list of strings, e.g. `email`, `groups`, `roles`)",
+    )
+    codec_allowed_principals: list[str] = Field(
+        default_factory=list,
+        description="users or groups (values of codec_authz_claim) that may decode; empty: no "
+        "OIDC token is accepted (a valid token alone is not enough)",
+    )
 
     # Payload encryption (charters/codec.py): key ring "kid:base64key,..." (first = active).
     # Unset means payloads in clear, which only the local profile allows.
@@ -89,17 +104,47 @@ class Settings(BaseSettings):
 
     events_table: str = "scc-events"
     ledger_table: str = "charters-ledger"
-    guest_bucket: str = "queenofsandiego.com"
+    ledger_ttl_attribute: str = Field(
+        "expires_at", description="the ledger table's TTL attribute (LedgerTtlAttribute)"
+    )
+    ledger_retention_days: float = Field(
+        400.0, description="a ledger key expires this long after its claim (outlives a booking)"
+    )
+    guest_bucket: str = Field(
+        "queenofsandiego-guest-pages",
+        description="guest pages and uploads; no dots (TLS of the browser's upload), never "
+        "the website's own bucket",
+    )
     guest_key_prefix: str = "guest-pages/"
-    guest_site_url: str = "https://queenofsandiego.com"
+    guest_site_url: str = Field(
+        "https://guests.queenofsandiego.com",
+        description="the guest pages' own subdomain (CloudFront alias), never the website's apex",
+    )
     guest_path_prefix: str = "/g/"
     distribution_id: str = "E2CHARTERSLOCAL"
+    brands: str | None = Field(
+        None,
+        description="every brand (site, bucket, distribution, sender, look): JSON, or the path "
+        "of a YAML/JSON file (charters/brands.py). Unset: one brand from the guest_* settings",
+    )
+    default_brand: str | None = Field(
+        None, description="the brand of a booking that names none; unset: the first configured"
+    )
+    crew_table: str = Field("charters-crew", description="the crew roster's DynamoDB table")
 
     secret_dashboard_token: str = "charters/dashboard-token"
     secret_scc_service_key: str = "charters/scc-service-key"
     secret_magic_link_key: str = "charters/magic-link-hmac-key"
 
     mail_from: str = "bookings@queenofsandiego.com"
+    mail_reply_to: str | None = Field(
+        None, description="Reply-To of the brand the guest_* settings make (no CHARTERS_BRANDS)"
+    )
+    sms_origination_identity: str | None = Field(
+        None,
+        description="SNS SMS origination: an E.164 origination number (+1...) or a sender ID; "
+        "unset: SNS picks from the account's numbers",
+    )
     operations_email: str = "ops@queenofsandiego.com"
     ses_configuration_set: str | None = Field(
         "charters", description="SES configuration set on every send (event destination)"
@@ -124,6 +169,11 @@ class Settings(BaseSettings):
     confirm_host: str = "127.0.0.1"
     confirm_port: int = 8700
     confirm_base_url: str = "http://127.0.0.1:8700"
+    confirm_forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="addresses/CIDRs whose X-Forwarded-For the confirm endpoint believes (the "
+        "reverse proxy's only): the client address the rate limit counts",
+    )
     magic_link_ttl_hours: int = 24 * 14
     confirm_limit_per_token_per_minute: int = Field(
         10, ge=1, description="requests to one magic link a minute, before 429"
@@ -152,6 +202,12 @@ class Settings(BaseSettings):
     )
     reminder_after_hours: float = 24.0
     max_reminders: int = 2
+    transient_bounce_retry_hours: float = Field(
+        4.0, description="a crew email that bounced for now (a full mailbox) goes again after"
+    )
+    transient_bounce_retries: int = Field(
+        2, ge=0, description="sends again after transient bounces, then the seat blocks"
+    )
     confirm_deadline_hours_before: float = 48.0
     step_retry_budget_seconds: float = Field(
         600.0, description="transient retries of one step before it blocks for a person"
@@ -168,6 +224,12 @@ class Settings(BaseSettings):
         True,
         description="short, idempotent steps run as local activities first, a regular activity "
         "when their few quick attempts fail (false: every step a regular activity, as before)",
+    )
+    local_attempt_timeout_seconds: float = Field(
+        1.5,
+        gt=0,
+        description="one local attempt's start-to-close: an update or cancel waits at most about "
+        "two of these before the workflow takes it",
     )
 
     @classmethod
@@ -242,8 +304,28 @@ class Settings(BaseSettings):
             f"{self.temporal_ui_url}/namespaces/{self.temporal_namespace}/workflows/{workflow_id}"
         )
 
-    def guest_page_url(self, slug: str) -> str:
-        return f"{self.guest_site_url}{self.guest_path_prefix}{slug}"
+    def guest_page_url(self, slug: str, brand: str | None = None) -> str:
+        return self.brand_book().get(brand).page_url(slug)
+
+    def brand_book(self) -> BrandBook:
+        """The configured brands; without CHARTERS_BRANDS, the one site the guest_* settings
+        describe, named by CHARTERS_DEFAULT_BRAND or else after its host, so a single-site
+        deployment needs no change."""
+        if self.brands:
+            return BrandBook.of(read_brands(self.brands), self.default_brand)
+        host = urlsplit(self.guest_site_url).hostname or self.guest_bucket
+        legacy = Brand(
+            name=self.default_brand or host.lower(),
+            site_url=self.guest_site_url,
+            bucket=self.guest_bucket,
+            key_prefix=self.guest_key_prefix,
+            distribution_id=self.distribution_id,
+            path_scheme="rewrite",
+            path_prefix=self.guest_path_prefix,
+            sender=self.mail_from,
+            reply_to=self.mail_reply_to,
+        )
+        return BrandBook.of([legacy], self.default_brand)
 
 
 class _FileVariables(PydanticBaseSettingsSource):

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,8 +17,11 @@ import httpx
 from boto3.dynamodb.types import TypeDeserializer
 from charters_dev.isolated import sample_charter
 from charters_dev.mailbox import Mail, sent_mail
+from pydantic import ValidationError
+from temporalio.testing import ActivityEnvironment
 
 from charters.settings import Settings
+from charters.starter.book import validate, with_page_slug
 
 T = TypeVar("T")
 _refs = itertools.count(1)
@@ -28,8 +34,14 @@ def new_ref(prefix: str = "T") -> str:
 
 
 def booking_data(ref: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """A booking file's data with the page slug `charters book` would choose for it (random), so
+    a test can name the page before the workflow shows it; `slug=None` leaves the choice to the
+    starter, and data that does not validate gets no slug."""
     data = sample_charter(ref or new_ref())
     data.update(overrides)
+    if "slug" not in data:
+        with contextlib.suppress(ValidationError):
+            data["slug"] = with_page_slug(validate(data)).slug
     return data
 
 
@@ -115,3 +127,16 @@ def write_booking(tmp: Path, data: dict[str, Any]) -> Path:
     path = tmp / f"{data.get('booking_ref', 'booking')}.json"
     path.write_text(json.dumps(data))
     return path
+
+
+def attempt(timeout: float = 30.0, spent: float = 0.0) -> ActivityEnvironment:
+    """An activity attempt with a start-to-close `timeout` that began `spent` seconds ago (the
+    SDK's default test info began in 1970, an attempt whose deadline has long passed)."""
+    env = ActivityEnvironment()
+    env.info = replace(
+        ActivityEnvironment.default_info(),
+        started_time=datetime.now(UTC) - timedelta(seconds=spent),
+        start_to_close_timeout=timedelta(seconds=timeout),
+        schedule_to_close_timeout=None,
+    )
+    return env

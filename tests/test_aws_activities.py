@@ -3,12 +3,19 @@ SES request, the ledger's lease) and how each permanent error reaches an operato
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from charters_dev.faultproxy import FaultProxy
 from charters_dev.isolated import sample_charter
+from charters_dev.mailbox import Mail, sent_mail
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -19,14 +26,23 @@ from charters.activities.guest_page import GuestPageActivities
 from charters.activities.ledger import EFFECT_IN_FLIGHT, EffectLedger
 from charters.activities.secrets import SecretReader
 from charters.aws_errors import classify
-from charters.models import CrewEmailRequest, GuestPageRequest, InvalidationRequest
+from charters.models import (
+    CrewEmailRequest,
+    EmailSent,
+    GuestEmailRequest,
+    GuestPageRequest,
+    InvalidationRequest,
+)
 from charters.settings import Settings
 from charters.starter.book import validate
+from charters.worker import wiring
 from tests.aws_moto import client, moto_url, settings_for
+from tests.support import REVENUE_STRINGS, attempt
 
 __all__ = ["moto_url"]
 LEDGER = "ledger-under-test"
 MAIL_FROM = "bookings@charters-test.example"
+INFRA = (Path(__file__).parent.parent / "infra" / "charters.yaml").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +199,7 @@ def test_crew_email_has_a_text_part_the_configuration_set_and_tags(settings: Set
         "provide-client-params.sesv2.SendEmail", lambda params, **_: sent.append(params)
     )
     req = crew_request("MAIL1")
-    ActivityEnvironment().run(acts.send_crew_email, req)
+    attempt().run(acts.send_crew_email, req)
     (params,) = sent
     body = params["Content"]["Simple"]["Body"]
     text = body["Text"]["Data"]
@@ -199,7 +215,7 @@ def test_ses_refusing_to_send_asks_an_operator_naming_the_member(settings: Setti
     acts = email_activities(settings, mail_from="nobody@unverified.example")
     req = crew_request("MAIL2")
     with pytest.raises(ApplicationError) as raised:
-        ActivityEnvironment().run(acts.send_crew_email, req)
+        attempt().run(acts.send_crew_email, req)
     assert raised.value.type == errors.NEEDS_OPERATOR and raised.value.non_retryable
     assert raised.value.details[0]["subject"] == req.member.id
     assert req.member.email not in raised.value.details[0]["subject"]
@@ -252,3 +268,145 @@ def test_a_retried_invalidation_sends_the_same_caller_reference(settings: Settin
         acts.invalidate_guest_page, req.model_copy(update={"content_sha256": "d"})
     )
     assert other.caller_reference != first.caller_reference  # new content, new invalidation
+
+
+def test_a_claim_carries_its_expiry_in_the_tables_ttl_attribute(settings: Settings) -> None:
+    """infra/charters.yaml names `expires_at` as the ledger's TTL attribute (epoch seconds)."""
+    assert "AttributeName: !Ref LedgerTtlAttribute" in INFRA and "Default: expires_at" in INFRA
+    assert ledger(settings).claim("email:ttl", "email")
+    item = client(settings, "dynamodb").get_item(TableName=LEDGER, Key={"key": {"S": "email:ttl"}})[
+        "Item"
+    ]
+    expires = int(item[settings.ledger_ttl_attribute]["N"])
+    assert expires >= time.time() + settings.ledger_retention_days * 24 * 3600 - 60
+
+
+@pytest.mark.parametrize("timeout", [5.0, 10.0, 30.0, 120.0])
+def test_the_lease_outlives_the_longest_claimant(timeout: float) -> None:
+    """A claimant sends only while its attempt's deadline leaves the send and its record, so it
+    is done `timeout` after its attempt began; the lease is that plus clock skew. The usual
+    email (claim, send, record) and any one boto3 call fit inside the timeout."""
+    assert wiring.lease_seconds(timeout) >= timeout + wiring.LEASE_MARGIN_SECONDS
+    claim = wiring.request_seconds(timeout)
+    assert claim + wiring.send_reserve_seconds(timeout) <= timeout
+    assert wiring.call_bound_seconds(timeout) <= timeout
+
+
+def test_the_worker_ledger_is_wired_with_that_lease(settings: Settings) -> None:
+    acts = wiring.activities(
+        settings, wiring.aws_clients(settings, for_activities=True), wiring.http_client()
+    )
+    (send,) = [a for a in acts if getattr(a, "__name__", "") == "send_crew_email"]
+    wired: EffectLedger = getattr(send, "__self__")._ledger  # noqa: B009 - a bound method
+    timeout = settings.activity_timeout_seconds
+    assert wired.lease_seconds == wiring.lease_seconds(timeout) >= timeout
+    assert wired._reserve == wiring.send_reserve_seconds(timeout)
+
+
+def test_too_little_time_left_claims_nothing(settings: Settings) -> None:
+    short = EffectLedger(client(settings, "dynamodb"), LEDGER, send_reserve_seconds=10.0)
+    with pytest.raises(ApplicationError) as raised:
+        attempt(timeout=5.0).run(short.once, "email:short", "email", lambda: "m")
+    assert raised.value.type == errors.ATTEMPT_DEADLINE and not raised.value.non_retryable
+    assert not ledger(settings).claimed("email:short")
+
+
+def test_a_send_that_could_outlast_the_lease_is_released_unsent(settings: Settings) -> None:
+    """A claim whose send might end after `claimed_at + lease` is given back unsent, so the
+    next attempt need not wait the lease out."""
+    tight = EffectLedger(
+        client(settings, "dynamodb"), LEDGER, lease_seconds=1.0, send_reserve_seconds=1.0
+    )
+    sent: list[str] = []
+
+    def send() -> str:
+        sent.append("m")
+        return "m"
+
+    with pytest.raises(ApplicationError) as raised:
+        attempt().run(tight.once, "email:tight", "email", send)
+    assert raised.value.type == EFFECT_IN_FLIGHT and sent == []
+    assert not ledger(settings).claimed("email:tight")
+
+
+def mail_to(settings: Settings, address: str, ref: str) -> list[Mail]:
+    return [
+        m
+        for m in sent_mail(settings.aws_endpoint_url or "")
+        if address in m.to and ref in m.subject
+    ]
+
+
+def test_a_cancellation_notice_goes_only_to_a_member_who_was_asked(settings: Settings) -> None:
+    acts = email_activities(settings)
+    invite = crew_request("ASKED1")
+    notice = invite.model_copy(
+        update={
+            "idempotency_key": invite.idempotency_key.replace(":invite:", ":cancelled:"),
+            "kind": "cancelled",
+            "only_if_sent": [invite.idempotency_key],
+        }
+    )
+    skipped = attempt().run(acts.send_crew_email, notice)
+    assert skipped == EmailSent(message_id="", duplicate=False, skipped=True)
+    assert mail_to(settings, invite.member.email, "ASKED1") == []
+
+    attempt().run(acts.send_crew_email, invite)
+    told = attempt().run(acts.send_crew_email, notice)
+    assert told.message_id and not told.skipped and not told.duplicate
+    subjects = sorted(m.subject for m in mail_to(settings, invite.member.email, "ASKED1"))
+    assert len(subjects) == 2 and [s for s in subjects if s.startswith("Cancelled:")]
+
+
+def test_the_guest_is_told_of_a_cancellation_without_money(settings: Settings) -> None:
+    booking = validate(sample_charter("GUESTX1", guest_name="Ann <b>Lee</b>"))
+    req = GuestEmailRequest(
+        idempotency_key="charter-GUESTX1:guest-cancelled",
+        guest_email=booking.guest.email,
+        charter=booking.crew_view("https://queenofsandiego.com/g/x"),
+        kind="cancelled",
+    )
+    attempt().run(email_activities(settings).send_guest_email, req)
+    (mail,) = mail_to(settings, booking.guest.email, "GUESTX1")
+    date = booking.starts_at.date().isoformat()
+    assert mail.subject == f"Your charter on {date} is cancelled (GUESTX1)"
+    assert "cancelled" in mail.body and "Ann &lt;b&gt;Lee&lt;/b&gt;" in mail.body
+    assert not [s for s in REVENUE_STRINGS if s in mail.body]
+
+
+@pytest.fixture
+def slow_dynamodb(settings: Settings) -> Iterator[Any]:
+    """A DynamoDB client whose every request the fault proxy holds for 1 s before moto sees it."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    proxy = FaultProxy(0, settings.aws_endpoint_url or "", "delay=1s", aws=True, name="slow")
+    port = asyncio.run_coroutine_threadsafe(proxy.start(), loop).result(10)
+    try:
+        slow = settings.model_copy(update={"aws_endpoint_url": f"http://127.0.0.1:{port}"})
+        yield client(slow, "dynamodb")
+    finally:
+        asyncio.run_coroutine_threadsafe(proxy.aclose(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
+
+
+def test_a_claim_that_leaves_too_little_time_is_released_unsent(
+    settings: Settings, slow_dynamodb: Any
+) -> None:
+    """The attempt had time for the send when it began to claim; the slow claim used it up, so
+    it gives the claim back and sends nothing, and the next attempt need not wait the lease."""
+    reserve = 4.0
+    slow = EffectLedger(slow_dynamodb, LEDGER, lease_seconds=60.0, send_reserve_seconds=reserve)
+    sent: list[str] = []
+
+    def send() -> str:
+        sent.append("m")
+        return "m"
+
+    with pytest.raises(ApplicationError) as raised:
+        attempt(timeout=5.0, spent=0.5).run(slow.once, "email:slow-claim", "email", send)
+    assert raised.value.type == errors.ATTEMPT_DEADLINE and sent == []
+    assert not ledger(settings).claimed("email:slow-claim")
+    assert attempt().run(ledger(settings).once, "email:slow-claim", "email", send) == ("m", False)

@@ -20,10 +20,10 @@ FUNCTION = Path(str(files("charters.cloudfront").joinpath("guest_rewrite.js")))
 HARNESS = Path(__file__).with_name("cloudfront_harness.js")
 MAX_BYTES = 10 * 1024  # CloudFront Functions code limit
 
-SLUG = "may-30-xhqgmdh"
+SLUG = "may-30-xhqgmdh-k7w2q3zrjm4xvb5n"  # as the starter chooses it: date, ref, token
 PAGE = f"/guest-pages/{SLUG}.html"
 QS = {"utm_source": {"value": "email"}, "ref": {"value": "crew"}}
-UPPER = "/g/May-30-XHQGMDH"
+UPPER = "/g/May-30-XHQGMDH-K7W2Q3ZRJM4XVB5N"
 MULTI_QS = {"tag": {"value": "a", "multiValue": [{"value": "a"}, {"value": "b"}]}}
 
 

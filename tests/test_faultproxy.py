@@ -443,6 +443,7 @@ def test_admin_get_put_delete(upstream: Upstream, make_proxy: Any) -> None:
                 "reset": 0,
                 "slow": 0,
                 "rejected": 0,
+                "sandbox": 0,
             },
         }
 

@@ -16,9 +16,10 @@ from markupsafe import escape
 from pydantic import ValidationError
 
 from charters import magic_links
-from charters.models import Booking, CrewSeat, CrewView
+from charters.models import Booking, CrewSeat, CrewView, album_slug
 from charters.pages import render
 from charters.redaction import redact
+from charters.starter.book import with_page_slug
 
 PROPS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -215,13 +216,24 @@ def test_every_slug_of_the_rule_is_accepted(slug: str) -> None:
 
 @PROPS
 @given(ref=st.from_regex(r"[A-Z0-9]{4,16}", fullmatch=True), day=st.integers(1, 28))
-def test_default_slug_follows_the_rule(ref: str, day: int) -> None:
+def test_the_starters_slug_follows_the_rule(ref: str, day: int) -> None:
+    """Date, reference and 16 random base32 characters, short enough that the album's
+    `{slug}-photos` keeps the whole token; never the same twice."""
     data = booking_with_slug(None)
     data["booking_ref"] = ref
     starts = datetime.fromisoformat(data["starts_at"])
     data["starts_at"] = starts.replace(day=day).isoformat()
     booking = Booking.model_validate(data)
-    assert SLUG.fullmatch(booking.page_slug), booking.page_slug
+    chosen = with_page_slug(booking).page_slug
+    assert SLUG.fullmatch(chosen), chosen
+    month = f"{booking.starts_at:%b}".lower()
+    token = chosen.rsplit("-", 1)[1]
+    assert chosen == f"{month}-{day}-{ref.lower()}-{token}"
+    assert re.fullmatch(r"[a-z2-7]{16}", token), token
+    assert album_slug(chosen) == f"{chosen}-photos"
+    assert with_page_slug(booking).page_slug != chosen
+    kept = booking.model_copy(update={"slug": chosen})
+    assert with_page_slug(kept).page_slug == chosen, "a slug once chosen is kept"
 
 
 # ---- Jinja escaping -----------------------------------------------------------------------------

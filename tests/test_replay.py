@@ -7,8 +7,8 @@ histories are recorded without a payload codec, so they replay without keys (the
 test data only: no real guest, no secret).
 
 The files are committed. A missing one fails the test, unless `CHARTERS_RECORD_HISTORIES=1`,
-in which case it is recorded on the time-skipping test server against the session stack (see
-tests/scenarios.py) and then replayed. To re-record one,
+in which case it is recorded on the Temporal dev server with the outside world in memory
+(see tests/history_scenarios.py) and then replayed. To re-record one,
 delete it and run `CHARTERS_RECORD_HISTORIES=1 .venv/bin/pytest tests/test_replay.py`.
 """
 
@@ -26,12 +26,10 @@ from temporalio.worker import Replayer
 
 from charters import contract
 from charters.codec import data_converter
-from charters.settings import Settings
-from charters.worker import wiring
 from charters.worker.runner import workflow_runner
 from charters.workflows.charter_booking import CharterBookingWorkflow
-from tests.scenarios import SCENARIOS, skipper
-from tests.workflow_harness import TEST_SERVER
+from tests.history_scenarios import SCENARIOS, closing_event, expected_outcome
+from tests.workflow_harness import live_harness
 
 HISTORIES = Path(__file__).parent / "histories"
 RECORD = os.environ.get("CHARTERS_RECORD_HISTORIES") == "1"
@@ -55,35 +53,32 @@ def workflow_id_of(history: dict[str, Any], fallback: str) -> str:
     return contract.workflow_id_for(str(ref))
 
 
-async def record(name: str, settings: Settings, path: Path) -> None:
-    if not TEST_SERVER.exists():
-        pytest.skip(f"recording needs {TEST_SERVER}")
-    scenario, _ = SCENARIOS[name]
-    acts = wiring.activities(settings, wiring.aws_clients(settings), wiring.http_client())
-    async with skipper(settings, acts, data_converter(None)) as ts:
-        handle = await scenario(ts)
+async def record(name: str, path: Path) -> None:
+    """Runs the scenario on the dev server with the world in memory and writes the history of
+    the run it names."""
+    scenario = SCENARIOS[name][0]
+    async with live_harness() as h:
+        handle = await scenario(h)
         history = await handle.fetch_history()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(history.to_json() + "\n")
 
 
-@pytest.fixture
-def recorder(request: pytest.FixtureRequest) -> Settings | None:
-    """The session stack's settings when this history must be recorded, else None: replaying
-    committed histories needs no stack. (A sync fixture: the stack starts outside the loop.)"""
-    name = request.node.callspec.params["name"]
-    if RECORD and name in SCENARIOS and not (HISTORIES / f"{name}.json").exists():
-        return request.getfixturevalue("settings")  # type: ignore[no-any-return]
-    return None
+def test_the_sandbox_checks_the_workflow_modules_themselves() -> None:
+    """The replay runs every workflow module inside the sandbox: only data types, the contract
+    and libraries pass through, never `charters.workflows` or `charters` as a whole."""
+    passed = workflow_runner("sandboxed").restrictions.passthrough_modules  # type: ignore[attr-defined]
+    assert "charters" not in passed and not any(m.startswith("charters.workflows") for m in passed)
+    assert "charters.models" in passed
 
 
 @pytest.mark.parametrize("name", NAMES)
-async def test_history_replays(name: str, recorder: Settings | None) -> None:
+async def test_history_replays(name: str) -> None:
     path = HISTORIES / f"{name}.json"
     if not path.exists():
-        if recorder is None:
+        if not RECORD or name not in SCENARIOS:
             pytest.fail(f"{path} is missing: record it with CHARTERS_RECORD_HISTORIES=1")
-        await record(name, recorder, path)
+        await record(name, path)
 
     raw = json.loads(path.read_text())
     events = raw["events"]
@@ -92,10 +87,12 @@ async def test_history_replays(name: str, recorder: Settings | None) -> None:
         contract.WORKFLOW_NAME
     )
     last = events[-1]
-    assert last["eventType"] == "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED", last["eventType"]
-    if name in SCENARIOS:
-        result = _payload_json(last["workflowExecutionCompletedEventAttributes"]["result"])
-        assert result["outcome"] == SCENARIOS[name][1]
+    if name in SCENARIOS and closing_event(name) is not None:
+        assert last["eventType"] == closing_event(name), last["eventType"]
+        outcome = expected_outcome(name)
+        if outcome is not None:
+            result = _payload_json(last["workflowExecutionCompletedEventAttributes"]["result"])
+            assert result["outcome"] == outcome
 
     history = WorkflowHistory.from_json(workflow_id_of(raw, f"charter-replay-{name}"), raw)
     # debug_mode: no deadlock detector, which a loaded CI machine can trip in the sandbox's
@@ -107,5 +104,5 @@ async def test_history_replays(name: str, recorder: Settings | None) -> None:
         debug_mode=True,
         workflow_runner=workflow_runner("sandboxed"),
     )
-    outcome = await replayer.replay_workflow(history)
-    assert outcome.replay_failure is None
+    replayed = await replayer.replay_workflow(history)
+    assert replayed.replay_failure is None

@@ -42,7 +42,7 @@ def scc(url: str, hosts: list[str] | None = None) -> SccActivities:
 def test_a_wrong_key_on_an_edge_optimized_api_enters_the_repair_path() -> None:
     api = scc("https://a1b2c3.execute-api.us-west-2.amazonaws.com/prod")
     with pytest.raises(ApplicationError) as raised:
-        api._find("charter-X")
+        api.events_with_key("charter-X")
     assert raised.value.type == errors.SCC_AUTH_REJECTED and not raised.value.non_retryable
 
 
@@ -56,7 +56,7 @@ def test_a_wrong_key_on_an_edge_optimized_api_enters_the_repair_path() -> None:
 )
 def test_a_cloudfront_url_is_diagnosed_as_header_stripped(url: str, hosts: list[str]) -> None:
     with pytest.raises(ApplicationError) as raised:
-        scc(url, hosts)._find("charter-X")
+        scc(url, hosts).events_with_key("charter-X")
     assert raised.value.type == errors.SCC_HEADER_STRIPPED and raised.value.non_retryable
 
 
@@ -72,7 +72,7 @@ def test_a_calendar_answer_no_retry_can_fix_asks_an_operator(status: int, retrya
     http = httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(status)))
     calendar = CalendarActivities(http, _Secrets(), "https://calendar.example", "X-T", "s")
     with pytest.raises(ApplicationError) as raised:
-        calendar._find("charter-X:calendar", "X")
+        calendar.entries_with_key("charter-X:calendar", "X")
     assert raised.value.non_retryable is not retryable
     if not retryable:
         assert raised.value.type == errors.NEEDS_OPERATOR

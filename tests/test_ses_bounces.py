@@ -163,3 +163,134 @@ def test_raw_delivery_and_complaints_are_read_too() -> None:
     assert parsed.workflow_id == "charter-ABCD1234"
     assert (parsed.event.crew_id, parsed.event.kind) == ("sam", "complaint")
     assert bounces.parse(json.dumps(ses_event("Delivery", "charter-ABCD1234", "sam"))) is None
+
+
+# ---- what a bounce is, and who it was for ---------------------------------------------------
+
+# SES guide, "Examples of event data that Amazon SES publishes to Amazon SNS", Bounce record
+# (headers cut), with the tags our sends carry added to the `ses:*` tags SES adds itself.
+DOCS_BOUNCE: dict[str, Any] = {
+    "eventType": "Bounce",
+    "bounce": {
+        "bounceType": "Permanent",
+        "bounceSubType": "General",
+        "bouncedRecipients": [
+            {
+                "emailAddress": "recipient@example.com",
+                "action": "failed",
+                "status": "5.1.1",
+                "diagnosticCode": "smtp; 550 5.1.1 user unknown",
+            }
+        ],
+        "timestamp": "2017-08-05T00:41:02.669Z",
+        "feedbackId": "01000157c44f053b-61b59c11-9236-11e6-8f96-7be8aexample-000000",
+        "reportingMTA": "dsn; mta.example.com",
+    },
+    "mail": {
+        "timestamp": "2017-08-05T00:40:02.012Z",
+        "source": "Sender Name <sender@example.com>",
+        "sourceArn": "arn:aws:ses:us-east-1:123456789012:identity/sender@example.com",
+        "sendingAccountId": "123456789012",
+        "messageId": "EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000",
+        "destination": ["recipient@example.com"],
+        "headersTruncated": False,
+        "commonHeaders": {
+            "from": ["Sender Name <sender@example.com>"],
+            "to": ["Recipient Name <recipient@example.com>"],
+            "messageId": "EXAMPLE7c191be45-e9aedb9a-02f9-4d12-a87d-dd0099a07f8a-000000",
+            "subject": "Message sent from Amazon SES",
+        },
+        "tags": {
+            "ses:configuration-set": ["ConfigSet"],
+            "ses:source-ip": ["192.0.2.0"],
+            "ses:from-domain": ["example.com"],
+            "ses:caller-identity": ["ses_user"],
+        },
+    },
+}
+
+
+def sns_envelope(event: dict[str, Any]) -> str:
+    """How SNS hands the event to an SQS subscriber without raw delivery (SNS developer guide,
+    "Amazon SNS message and JSON formats", notification)."""
+    return json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:charters-mail-events",
+            "Message": json.dumps(event),
+            "Timestamp": "2017-08-05T00:41:02.700Z",
+            "SignatureVersion": "1",
+            "Signature": "EXAMPLEpH+...",
+            "SigningCertURL": "https://sns.us-east-1.amazonaws.com/SimpleNotificationService.pem",
+            "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe",
+        }
+    )
+
+
+def docs_bounce(
+    tags: dict[str, str], bounce_type: str = "Permanent", sub_type: str = "General"
+) -> dict[str, Any]:
+    event = json.loads(json.dumps(DOCS_BOUNCE))
+    event["mail"]["tags"].update({name: [value] for name, value in tags.items()})
+    event["bounce"].update(bounceType=bounce_type, bounceSubType=sub_type)
+    if bounce_type == "Transient":
+        recipient = event["bounce"]["bouncedRecipients"][0]
+        recipient.update(status="4.2.2", diagnosticCode="smtp; 452 4.2.2 Mailbox full")
+    return event
+
+
+CREW_TAGS = {"workflow_id": "charter-ABCD1234", "crew_id": "jordan", "kind": "invite"}
+
+
+@pytest.mark.parametrize(
+    ("bounce_type", "sub_type", "transient"),
+    [
+        ("Permanent", "General", False),
+        ("Permanent", "Suppressed", False),
+        ("Transient", "MailboxFull", True),
+        ("Transient", "General", True),
+        ("Transient", "MessageTooLarge", True),
+        ("Undetermined", "Undetermined", False),
+    ],
+)
+def test_transient_and_permanent_bounces_as_ses_reports_them(
+    bounce_type: str, sub_type: str, transient: bool
+) -> None:
+    parsed = bounces.parse(sns_envelope(docs_bounce(CREW_TAGS, bounce_type, sub_type)))
+    assert parsed is not None
+    assert parsed.workflow_id == "charter-ABCD1234"
+    event = parsed.event
+    assert (event.recipient, event.crew_id, event.kind) == ("crew", "jordan", "bounce")
+    assert event.transient is transient
+    assert event.message_id == DOCS_BOUNCE["mail"]["messageId"]
+    assert f"{bounce_type}/{sub_type}" in event.reason
+    assert "recipient@example.com" not in event.reason
+
+
+@pytest.mark.parametrize(
+    ("tags", "recipient", "crew_id"),
+    [
+        ({"workflow_id": "charter-ABCD1234", "kind": "guest-reminder"}, "guest", None),
+        ({"workflow_id": "charter-ABCD1234", "kind": "guest-thank-you"}, "guest", None),
+        ({"workflow_id": "charter-ABCD1234", "kind": "ops-alert"}, "operations", None),
+        (
+            {"workflow_id": "charter-ABCD1234", "crew_id": "captain-1", "kind": "captain-summary"},
+            "crew",
+            "captain-1",
+        ),
+    ],
+)
+def test_the_recipient_kind_comes_from_the_sends_tags(
+    tags: dict[str, str], recipient: str, crew_id: str | None
+) -> None:
+    parsed = bounces.parse(sns_envelope(docs_bounce(tags)))
+    assert parsed is not None
+    assert (parsed.event.recipient, parsed.event.crew_id) == (recipient, crew_id)
+
+
+def test_mail_that_names_no_booking_is_not_delivered() -> None:
+    """The docs' event as it is (only SES's own tags), and an alert sent before alerts named
+    their workflow: nothing to signal."""
+    assert bounces.parse(sns_envelope(DOCS_BOUNCE)) is None
+    assert bounces.parse(sns_envelope(docs_bounce({"kind": "ops-alert"}))) is None

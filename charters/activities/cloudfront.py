@@ -6,7 +6,10 @@ from typing import Any
 
 from temporalio import activity
 
+from charters import errors
+from charters.activities.guest_page import single_brand
 from charters.aws_errors import aws_errors
+from charters.brands import Brand, BrandBook, BrandError
 from charters.models import InvalidationRef, InvalidationRequest
 
 FIXES = {
@@ -35,25 +38,30 @@ class CloudFrontActivities:
         distribution_id: str,
         path_prefix: str,
         key_prefix: str = "guest-pages/",
+        *,
+        brands: BrandBook | None = None,
     ) -> None:
+        """`brands`: every configured brand; without it, one `rewrite` brand from the
+        arguments."""
         self._cf = cloudfront
-        self._distribution = distribution_id
-        self._prefix = path_prefix
-        self._key_prefix = key_prefix
+        self._brands = brands or single_brand(
+            "unused", key_prefix, distribution_id=distribution_id, path_prefix=path_prefix
+        )
 
-    @activity.defn(name="invalidate_guest_page")
-    def invalidate_guest_page(self, req: InvalidationRequest) -> InvalidationRef:
-        """CallerReference is the workflow id plus the content hash. CloudFront dedups on it (API
-        reference, InvalidationBatch): a repeat with the same paths creates nothing and returns
-        the first invalidation, so a retry is harmless and no ledger is needed. (Other paths
-        under the same reference, after the path settings changed between attempts, answer
-        InvalidationBatchAlreadyExists: the step blocks for an operator, who may skip it. moto
-        ignores the reference; the tests count distinct references.)"""
-        paths = invalidation_paths(self._prefix, self._key_prefix, req.slug)
-        caller_reference = f"{req.idempotency_key}:{req.content_sha256[:32]}"
-        with aws_errors("CloudFront", FIXES, DEFAULT_FIX, subject=self._distribution):
+    def brand(self, name: str | None) -> Brand:
+        try:
+            return self._brands.get(name)
+        except BrandError as exc:
+            raise errors.needs_operator(
+                str(exc), "add the brand to CHARTERS_BRANDS on every worker", subject=name
+            ) from None
+
+    def invalidate(self, brand: Brand, slug: str, caller_reference: str) -> InvalidationRef:
+        """One invalidation of the page's paths under `brand`'s scheme, on its distribution."""
+        paths = brand.invalidation_paths(slug)
+        with aws_errors("CloudFront", FIXES, DEFAULT_FIX, subject=brand.distribution_id):
             answer = self._cf.create_invalidation(
-                DistributionId=self._distribution,
+                DistributionId=brand.distribution_id,
                 InvalidationBatch={
                     "Paths": {"Quantity": len(paths), "Items": paths},
                     "CallerReference": caller_reference,
@@ -64,3 +72,15 @@ class CloudFrontActivities:
             paths=paths,
             caller_reference=caller_reference,
         )
+
+    @activity.defn(name="invalidate_guest_page")
+    def invalidate_guest_page(self, req: InvalidationRequest) -> InvalidationRef:
+        """CallerReference is the workflow id plus the content hash. CloudFront dedups on it (API
+        reference, InvalidationBatch): a repeat with the same paths creates nothing and returns
+        the first invalidation, so a retry is harmless and no ledger is needed. The paths and the
+        distribution are the request's brand's (`Brand.invalidation_paths`). (Other paths
+        under the same reference, after the path settings changed between attempts, answer
+        InvalidationBatchAlreadyExists: the step blocks for an operator, who may skip it. moto
+        ignores the reference; the tests count distinct references.)"""
+        caller_reference = f"{req.idempotency_key}:{req.content_sha256[:32]}"
+        return self.invalidate(self.brand(req.brand), req.slug, caller_reference)

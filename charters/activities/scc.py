@@ -16,8 +16,22 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from charters.activities.secrets import SecretReader
-from charters.errors import SCC_AUTH_REJECTED, SCC_HEADER_STRIPPED, http_failure, send
-from charters.models import CrewView, SccEventRef, SccEventRequest, SccUpdateRequest
+from charters.errors import (
+    IDEMPOTENCY_HEADER,
+    SCC_AUTH_REJECTED,
+    SCC_HEADER_STRIPPED,
+    http_failure,
+    send,
+    target_gone,
+)
+from charters.models import (
+    CompensationResult,
+    CrewView,
+    SccCancelRequest,
+    SccEventRef,
+    SccEventRequest,
+    SccUpdateRequest,
+)
 
 
 def scc_notes(charter: CrewView) -> str:
@@ -99,7 +113,8 @@ class SccActivities:
                 "(the message names the request)",
             )
 
-    def _find(self, idempotency_key: str) -> str | None:
+    def events_with_key(self, idempotency_key: str) -> list[dict[str, Any]]:
+        """Every event whose external reference is `idempotency_key`."""
         response = send(
             self._http,
             "scc",
@@ -109,37 +124,62 @@ class SccActivities:
             headers=self._headers(),
         )
         self._raise_for(response)
-        events = response.json().get("events", [])
-        return str(events[0]["event_id"]) if events else None
+        return list(response.json().get("events", []))
+
+    def _patch(self, event_id: str, status: str, charter: CrewView) -> httpx.Response:
+        body = {**scc_body(charter, ""), "status": status}
+        body.pop("external_ref")
+        return send(
+            self._http,
+            "scc",
+            "PATCH",
+            f"{self._api}/events/{event_id}",
+            json=body,
+            headers=self._headers(),
+        )
 
     @activity.defn(name="create_scc_event")
     def create_scc_event(self, req: SccEventRequest) -> SccEventRef:
-        """Look up by external reference before create, so a retry finds the earlier event."""
-        existing = self._find(req.idempotency_key)
-        if existing:
-            return SccEventRef(event_id=existing, created=False)
+        """One POST carrying `Idempotency-Key`: SCC answers a repeated key with the event it
+        made first and creates nothing (README, "Idempotency"). No look-up first: two
+        overlapping attempts would both miss it and both create."""
         response = send(
             self._http,
             "scc",
             "POST",
             f"{self._api}/events",
             json=scc_body(req.charter, req.idempotency_key),
-            headers={**self._headers(), "Idempotency-Key": req.idempotency_key},
+            headers={**self._headers(), IDEMPOTENCY_HEADER: req.idempotency_key},
         )
         self._raise_for(response)
-        return SccEventRef(event_id=str(response.json()["event_id"]), created=True)
+        return SccEventRef(
+            event_id=str(response.json()["event_id"]), created=response.status_code == 201
+        )
 
     @activity.defn(name="update_scc_event")
     def update_scc_event(self, req: SccUpdateRequest) -> None:
         """Cancel or reschedule; the body is absolute, so a repeat writes the same."""
-        body = {**scc_body(req.charter, ""), "status": req.status}
-        body.pop("external_ref")
-        response = send(
-            self._http,
-            "scc",
-            "PATCH",
-            f"{self._api}/events/{req.event_id}",
-            json=body,
-            headers=self._headers(),
-        )
+        response = self._patch(req.event_id, req.status, req.charter)
+        if response.status_code == 404:
+            raise target_gone("SCC event", req.event_id)
         self._raise_for(response)
+
+    @activity.defn(name="cancel_scc_event")
+    def cancel_scc_event(self, req: SccCancelRequest) -> CompensationResult:
+        """Cancels every event carrying the key as its external reference, and `event_id` if
+        given, so an event whose creation the workflow never recorded is undone too. An event
+        already gone (404) is done, not an error."""
+        targets = {
+            str(e["event_id"]): e.get("status") for e in self.events_with_key(req.idempotency_key)
+        }
+        if req.event_id:
+            targets.setdefault(req.event_id, None)
+        cancelled = []
+        for event_id, status in targets.items():
+            if status != "cancelled":
+                response = self._patch(event_id, "cancelled", req.charter)
+                if response.status_code == 404:
+                    continue
+                self._raise_for(response)
+            cancelled.append(event_id)
+        return CompensationResult(found=cancelled)

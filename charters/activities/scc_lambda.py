@@ -24,7 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError, WaiterError
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from charters import errors
 from charters.activities.secrets import SecretReader
@@ -34,6 +34,7 @@ from charters.models import SccKeyCheck
 HASH_VARIABLE = "SERVICE_KEY_HASH"
 WRITE_TRIES = 5
 POLL_SECONDS = 1.0
+SCC_KEY_NOT_FIXED = "SccKeyHashNotFixed"
 FIXES = {
     "ResourceNotFound": "set CHARTERS_SCC_LAMBDA_FUNCTION (and CHARTERS_SCC_LAMBDA_QUALIFIER, "
     "the alias the SCC API invokes) to the SCC Lambda's name",
@@ -254,10 +255,14 @@ class SccLambdaActivities:
     @activity.defn(name="await_scc_service_key")
     def await_scc_service_key(self) -> SccKeyCheck:
         """Fails (retryably) until the hash is right: the workflow waits on this activity's own
-        retry policy, so a block of any length adds no history per poll."""
+        retry policy, so a block of any length adds no history per poll. A poll that finds it
+        not yet fixed is expected, not a fault: it logs one line, and its failure is BENIGN,
+        which the SDK logs at DEBUG without the traceback it gives other failures."""
         check = self.check_scc_service_key()
         if not check.ok:
+            message = f"SERVICE_KEY_HASH on the SCC Lambda is {check.reason}"
+            activity.logger.info("%s; polling again (attempt %d)", message, activity.info().attempt)
             raise ApplicationError(
-                f"SERVICE_KEY_HASH on the SCC Lambda is {check.reason}", type="SccKeyHashNotFixed"
+                message, type=SCC_KEY_NOT_FIXED, category=ApplicationErrorCategory.BENIGN
             )
         return check

@@ -38,3 +38,27 @@ class SecretReader:
         with self._lock:
             self._cache[secret_id] = (now, value)
         return value
+
+    def get_with_previous(self, secret_id: str, fresh: bool = False) -> list[str]:
+        """The secret's AWSCURRENT value, then its AWSPREVIOUS one when there is one: what a
+        verifier accepts during a rotation's overlap (signers use `get`, i.e. AWSCURRENT only).
+        `fresh` skips the cache (a token that matched neither may be signed with a value this
+        process has not seen yet)."""
+        cache_key = f"{secret_id}#with-previous"
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(cache_key)
+            if hit and not fresh and now - hit[0] < self._ttl:
+                return hit[1].split("\x00")
+        with aws_errors("Secrets Manager", FIXES, DEFAULT_FIX, subject=secret_id):
+            values = [str(self._client.get_secret_value(SecretId=secret_id)["SecretString"])]
+            try:
+                previous = self._client.get_secret_value(
+                    SecretId=secret_id, VersionStage="AWSPREVIOUS"
+                )
+                values.append(str(previous["SecretString"]))
+            except self._client.exceptions.ResourceNotFoundException:
+                pass  # never rotated: no previous version
+        with self._lock:
+            self._cache[cache_key] = (now, "\x00".join(values))
+        return values

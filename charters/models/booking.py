@@ -23,7 +23,7 @@ from pydantic import (
 CENT = Decimal("0.01")
 Role = Literal["captain", "crew"]
 EmailKind = Literal["invite", "reminder", "cancelled", "rescheduled", "day-of"]
-GuestEmailKind = Literal["reminder", "thank-you", "cancelled"]
+GuestEmailKind = Literal["reminder", "thank-you", "cancelled", "moved"]
 
 _AMOUNT = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")
 
@@ -58,6 +58,12 @@ Email = Annotated[
         strip_whitespace=True, max_length=254, pattern=r"^[^@\s<>\"']+@[^@\s<>\"']+\.[A-Za-z]{2,}$"
     ),
 ]
+Phone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^\+[1-9][0-9]{7,14}$"),
+]
+"""E.164: `+`, country code and number, 8 to 15 digits, no spaces."""
+BrandName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{0,62}$")]
 MemberId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 BookingRef = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{4,16}$")]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]
@@ -78,6 +84,14 @@ class CrewMember(Strict):
     name: Name
     email: Email
     hourly_rate: Money
+    phone: Phone | None = None
+    sms: bool = Field(False, description="opted in to SMS (needs `phone`); roster only")
+
+    @model_validator(mode="after")
+    def _sms_needs_phone(self) -> CrewMember:
+        if self.sms and self.phone is None:
+            raise ValueError("sms: opting in needs a phone number (E.164, e.g. +16195550100)")
+        return self
 
     @property
     def first_name(self) -> str:
@@ -102,6 +116,9 @@ class Booking(Strict):
     duration_hours: Decimal = Field(gt=0, le=24, max_digits=4, decimal_places=2)
     location: Name
     guest: Guest
+    brand: BrandName | None = Field(
+        None, description="a configured brand; validation fills in the default brand's name"
+    )
     captain: CrewMember
     crew: list[CrewMember] = Field(default_factory=list, max_length=30)
     money: MoneyIn
@@ -142,6 +159,11 @@ class Booking(Strict):
             raise ValueError(f"crew: ids must be unique (captain included); repeated: {dupes}")
         if not self.allow_loss:
             self._refuse_loss()
+        brands = (info.context or {}).get("brands")
+        if brands is not None and self.brand is not None and self.brand not in brands:
+            raise ValueError(
+                f"brand: {self.brand!r} is not a configured brand; one of: {', '.join(brands)}"
+            )
         now = (info.context or {}).get("now")
         if isinstance(now, datetime) and self.starts_at_utc <= now:
             raise ValueError("starts_at: must be in the future")
@@ -177,6 +199,8 @@ class Booking(Strict):
 
     @property
     def page_slug(self) -> str:
+        """The slug the starter chose (`charters.starter.book.with_page_slug`, random); the
+        date-and-reference form only for a booking started before slugs were chosen there."""
         if self.slug:
             return self.slug
         return f"{self.starts_at:%b}-{self.starts_at.day}-{self.booking_ref}".lower()
@@ -273,9 +297,17 @@ def album_slug(slug: str) -> str:
     return f"{slug[:57]}-photos"
 
 
-def parse_booking(data: Any, now: datetime | None = None) -> Booking:
-    """Validate a booking mapping; with `now`, also require a future start."""
-    return Booking.model_validate(data, context={"now": now} if now else None)
+def parse_booking(
+    data: Any, now: datetime | None = None, brands: list[str] | None = None
+) -> Booking:
+    """Validate a booking mapping; with `now`, also require a future start; with `brands`, the
+    booking's brand must be one of them."""
+    context: dict[str, Any] = {}
+    if now:
+        context["now"] = now
+    if brands is not None:
+        context["brands"] = brands
+    return Booking.model_validate(data, context=context or None)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from charters.models.booking import (
     Booking,
@@ -35,6 +35,21 @@ class CalendarEntryRef(BaseModel):
     created: bool
 
 
+class CalendarCancelRequest(BaseModel):
+    """Cancels every entry carrying `idempotency_key` (and `entry_id`, when the workflow recorded
+    it): an entry whose creation was never recorded is found by its key."""
+
+    idempotency_key: str
+    booking_ref: str
+    entry_id: str | None = None
+
+
+class CompensationResult(BaseModel):
+    """The ids a compensation acted on; empty when nothing carrying the key exists."""
+
+    found: list[str]
+
+
 class SccKeyCheck(BaseModel):
     ok: bool
     reason: Literal["ok", "missing", "mismatch"]
@@ -56,6 +71,15 @@ class SccEventRef(BaseModel):
     created: bool
 
 
+class SccCancelRequest(BaseModel):
+    """Cancels every event whose external reference is `idempotency_key` (and `event_id`, when
+    the workflow recorded it)."""
+
+    idempotency_key: str
+    event_id: str | None = None
+    charter: CrewView
+
+
 class RedactionRequest(BaseModel):
     event_id: str
     amounts: list[Decimal]
@@ -66,10 +90,14 @@ class RedactionResult(BaseModel):
     fields: list[str]
 
 
+BRAND_FIELD = "a configured brand's name; None: the default brand"
+
+
 class GuestPageRequest(BaseModel):
     charter: CrewView
     event_id: str | None
     cancelled: bool = False
+    brand: str | None = Field(None, description=BRAND_FIELD)
 
 
 class GuestPageRef(BaseModel):
@@ -83,6 +111,7 @@ class InvalidationRequest(BaseModel):
     idempotency_key: str
     slug: str
     content_sha256: str
+    brand: str | None = Field(None, description=BRAND_FIELD)
 
 
 class InvalidationRef(BaseModel):
@@ -100,6 +129,10 @@ class CrewEmailRequest(BaseModel):
     kind: EmailKind = "invite"
     round: int = 1
     only_if_sent: list[str] = []
+    """Idempotency keys of this member's earlier invitation or reschedule emails: when given, the
+    email goes only if the ledger holds a claim for one of them (a cancellation notice only to a
+    member who was asked)."""
+    brand: str | None = Field(None, description=BRAND_FIELD)
 
 
 class OperationsAlertRequest(BaseModel):
@@ -113,6 +146,7 @@ class CaptainSummaryRequest(BaseModel):
     booking: Booking
     charter: CrewView
     confirmations: list[CrewAnswer]
+    brand: str | None = Field(None, description=BRAND_FIELD)
 
 
 class GuestEmailRequest(BaseModel):
@@ -122,11 +156,14 @@ class GuestEmailRequest(BaseModel):
     kind: GuestEmailKind
     hours_before: float | None = None
     album_url: str | None = None
+    brand: str | None = Field(None, description=BRAND_FIELD)
+    moved_from: str | None = Field(None, description="kind `moved`: the page's old URL")
 
 
 class AlbumRequest(BaseModel):
     charter: CrewView
     event_id: str
+    brand: str | None = Field(None, description=BRAND_FIELD)
 
 
 class AlbumRef(BaseModel):
@@ -140,24 +177,51 @@ class EmailSent(BaseModel):
     message_id: str
     duplicate: bool
     skipped: bool = False
+    """Nothing sent by design: `only_if_sent` named no email the member had been sent."""
 
 
-class CalendarCancelRequest(BaseModel):
-    """Cancel every calendar entry made under `idempotency_key` (and `entry_id`, when the
-    workflow recorded one): an entry whose id never reached the workflow is still found."""
+class CrewSmsRequest(BaseModel):
+    """One text to one opted-in crew member: the same kinds as the crew emails, the same magic
+    link behind a short link. The idempotency key is the SMS's own (not the email's)."""
 
     idempotency_key: str
-    booking_ref: str
-    entry_id: str | None = None
-
-
-class SccCancelRequest(BaseModel):
-    idempotency_key: str
-    event_id: str | None = None
+    workflow_id: str
+    member: CrewMember
+    role: Role
     charter: CrewView
+    kind: EmailKind = "invite"
+    round: int = 1
+    brand: str | None = Field(None, description=BRAND_FIELD)
+    only_if_sent: list[str] = []
+    """Idempotency keys of this member's earlier texts: when given, the text goes only if the
+    ledger holds a claim for one of them (a cancellation text only to a member who was texted)."""
 
 
-class CompensationResult(BaseModel):
-    """What a compensation undid: the ids it found (none when nothing had been made)."""
+class SmsSent(BaseModel):
+    message_id: str
+    duplicate: bool
+    opted_out: bool = False
+    """The number is on SNS's opt-out list: nothing was sent (status says so)."""
+    skipped: bool = False
+    """Nothing sent by design: the member has no phone or did not opt in to SMS."""
+    segments: int = 0
 
-    found: list[str]
+
+class MovePageRequest(BaseModel):
+    """Moves the guest page from one brand's site to another's: publish on the new site, leave a
+    notice at the old URL linking to it, invalidate both."""
+
+    idempotency_key: str
+    charter: CrewView
+    event_id: str | None
+    from_brand: str | None = Field(None, description="the booking's brand now; None: default")
+    to_brand: str
+
+
+class MovePageResult(BaseModel):
+    page: GuestPageRef
+    """The page on the new brand's site (its `url` is the booking's new guest page URL)."""
+    notice: GuestPageRef
+    """The notice now at the old key, linking to the new URL."""
+    invalidations: list[InvalidationRef]
+    """New site's, then old site's."""

@@ -49,12 +49,24 @@ class ResolveBlock(BaseModel):
 
 
 class EmailBounced(BaseModel):
-    """SES told us (bounce, complaint, or a rejected send) that a crew member's address does not
-    receive mail: their seat is blocked until an operator fixes the address or replaces them."""
+    """SES told us (bounce, complaint, or a rejected send) that an address does not receive our
+    mail. A crew member's permanent bounce blocks their seat until an operator fixes the address
+    or replaces them; a transient one (a full mailbox) sends that email again later; the guest's
+    and an operations alert's are recorded in `status` and never hold the booking."""
 
-    crew_id: str
+    crew_id: str | None = None
     kind: Literal["bounce", "complaint", "rejected"]
     reason: str
+    recipient: Literal["crew", "guest", "operations"] = "crew"
+    transient: bool = Field(False, description="SES bounceType Transient: try again later")
+    message_id: str | None = Field(None, description="SES mail.messageId of the bounced email")
+
+
+class MoveBrand(BaseModel):
+    """Move the booking to another brand: its page, emails and links follow (`move_brand`)."""
+
+    brand: str = Field(min_length=1, max_length=63)
+    by: str = "operator"
 
 
 class Verdict(BaseModel):

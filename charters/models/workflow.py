@@ -33,6 +33,12 @@ class BookingOptions(BaseModel):
     activity_timeout_seconds: float = 30.0
     reminder_after_hours: float = 24.0
     max_reminders: int = 2
+    transient_bounce_retry_hours: float = Field(
+        4.0, description="a crew email that bounced for now (a full mailbox) goes again after"
+    )
+    transient_bounce_retries: int = Field(
+        2, description="sends again after transient bounces, then the seat blocks"
+    )
     confirm_deadline_hours_before: float = 48.0
     guest_page_url: str
     step_retry_budget_seconds: float = Field(
@@ -46,6 +52,9 @@ class BookingOptions(BaseModel):
     )
     local_activities: bool = Field(
         True, description="short steps run as local activities first (a regular one on failure)"
+    )
+    local_attempt_timeout_seconds: float = Field(
+        1.5, description="one local attempt's start-to-close (bounds how long an update waits)"
     )
 
 
@@ -129,6 +138,15 @@ class Effects(BaseModel):
     compensated: list[str] = Field(default_factory=list)
 
 
+class Resend(BaseModel):
+    """A crew email that bounced for now, sent again under a key of its own at `at`."""
+
+    member_id: str
+    key: str
+    round: int
+    at: datetime
+
+
 class CrewState(BaseModel):
     """Who is aboard and what they answered; the emails each was sent."""
 
@@ -148,6 +166,13 @@ class CrewState(BaseModel):
         default_factory=list, description="signals that came before the booking was validated"
     )
     finalized: str | None = Field(None, description="round:version the summary went for")
+    transient: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="member -> message ids of their transient bounces (counted, deduplicated)",
+    )
+    resends: list[Resend] = Field(
+        default_factory=list, description="emails a transient bounce sends again later"
+    )
 
 
 class ClockState(BaseModel):

@@ -3,6 +3,7 @@ command prints the workflow's own verdict and exits non-zero when it was refused
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -22,6 +23,7 @@ from charters.models import (
     CancelBooking,
     CrewConfirmation,
     CrewMember,
+    MoveBrand,
     Reschedule,
     ResolveBlock,
     Verdict,
@@ -86,6 +88,20 @@ def parse_hours(value: str | None) -> Decimal | None:
     return hours
 
 
+def roster_member(settings: Settings, member_id: str) -> CrewMember:
+    """A roster member as a booking's crew member; unknown or retired ids refused in one line."""
+    from charters.roster import UnknownMember, unknown_text
+    from charters.starter.crew_commands import roster_errors, roster_of
+
+    with roster_errors(settings):
+        found = roster_of(settings).get(member_id)
+        if found is None:
+            raise UnknownMember(unknown_text(member_id))
+    if not found.active:
+        raise CliError(f"crew member {member_id!r} is retired from the roster", Exit.USAGE)
+    return found.as_member()
+
+
 def register_actions(app: typer.Typer, _settings: Callable[[], Settings]) -> None:
     """Adds the action commands to `charters`; `_settings` reads the configuration."""
 
@@ -109,10 +125,24 @@ def register_actions(app: typer.Typer, _settings: Callable[[], Settings]) -> Non
 
     @app.command()
     @guarded
-    def assign(workflow_id: str, replaces: str, member_file: Path) -> None:
-        """Replace a crew member (e.g. after a decline) with the member described in a YAML file."""
+    def assign(
+        workflow_id: str,
+        replaces: str,
+        member_file: Annotated[
+            Path, typer.Argument(metavar="MEMBER", help="member YAML file, or a roster id")
+        ],
+    ) -> None:
+        """Replace a crew member (e.g. after a decline) with the member described in a YAML file,
+        or with a roster member by id (their roster details as of now)."""
         from charters.starter.book import load_booking_file
 
+        if not member_file.is_file() and re.fullmatch(
+            r"[a-z0-9][a-z0-9_-]{0,63}", str(member_file)
+        ):
+            member = roster_member(_settings(), str(member_file))
+            change = AssignCrew(replaces=replaces, member=member)
+            send_action(_settings(), workflow_id, contract.UPDATE_ASSIGN_CREW, change)
+            return
         if not member_file.is_file():
             raise CliError(f"no crew member file {member_file}", Exit.USAGE)
         try:
@@ -155,6 +185,24 @@ def register_actions(app: typer.Typer, _settings: Callable[[], Settings]) -> Non
             workflow_id,
             contract.UPDATE_APPROVE_SCC_KEY_REPAIR,
             ApproveSccKeyRepair(approved_by=by),
+        )
+
+    @app.command("move-brand")
+    @guarded
+    def move_brand(
+        workflow_id: str,
+        brand: Annotated[str, typer.Argument(help="a configured brand, e.g. queenofsandiego.com")],
+        by: str = "operator",
+    ) -> None:
+        """Move a booking to another brand: its page goes up on the new site, the old page
+        becomes a notice linking to it, both are invalidated and the guest is told once."""
+        settings = _settings()
+        try:
+            settings.brand_book().get(brand)
+        except ValueError as exc:
+            raise CliError(str(exc), Exit.USAGE) from None
+        send_action(
+            settings, workflow_id, contract.UPDATE_MOVE_BRAND, MoveBrand(brand=brand, by=by)
         )
 
     @app.command()

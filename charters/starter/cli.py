@@ -21,7 +21,9 @@ try:  # typer >= 0.17 vendors click
 except ImportError:  # pragma: no cover
     from click import UsageError  # type: ignore[assignment]
 import uvicorn
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from rich.console import Console
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -32,6 +34,7 @@ from charters.models import BookingResult, BookingStatus, describe_validation_er
 from charters.settings import Settings
 from charters.starter import book as booking_start
 from charters.starter.act_commands import register_actions
+from charters.starter.crew_commands import register_crew, roster_unreachable
 from charters.starter.failures import (
     DEBUG,
     CliError,
@@ -42,6 +45,7 @@ from charters.starter.failures import (
     run_async,
     say_error,
 )
+from charters.starter.ops_commands import register_ops
 from charters.starter.views import (
     list_rows,
     list_table,
@@ -71,8 +75,14 @@ def _options(
 
 
 def _settings() -> Settings:
-    """Settings from the environment; locally, plus the running stack's (never exported)."""
-    return Settings().with_local_stack()
+    """Settings from the environment; locally, plus the running stack's (never exported). A
+    setting that does not parse is one line, also for the long-running commands."""
+    try:
+        return Settings().with_local_stack()
+    except SettingsError as exc:
+        raise _fail(f"{exc}: list settings are JSON, e.g. '[\"ops@example.com\"]'") from None
+    except ValidationError as exc:
+        raise _fail(describe_validation_error(exc)) from None
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -122,18 +132,26 @@ def book(
     settings = _settings()
     if not file.is_file():
         raise CliError(f"no booking file {file}", Exit.USAGE)
+    raw: dict[str, Any] | None = None
     try:
-        booking = booking_start.validate(booking_start.load_booking_file(file))
+        raw = booking_start.load_booking_file(file)
+        booking = booking_start.validate_with_roster(settings, raw)
     except ValidationError as exc:
         message = f"invalid booking {file}: {describe_validation_error(exc)}"
         raise CliError(message, Exit.USAGE) from None
-    except ValueError as exc:
-        raise CliError(str(exc), Exit.USAGE) from None
+    except ValueError as exc:  # RosterError and BrandError included
+        raise CliError(f"invalid booking {file}: {exc}", Exit.USAGE) from None
+    except (ClientError, BotoCoreError) as exc:
+        raise CliError(roster_unreachable(settings, exc), Exit.FAILED) from None
+    if not booking_start.names_roster_members(raw):
+        raw = None
+
+    booking = booking_start.with_page_slug(booking)
 
     async def go(client: Client) -> None:
         await require_worker(client, settings)
         try:
-            handle = await booking_start.start_booking(client, settings, booking)
+            handle = await booking_start.start_booking(client, settings, booking, raw=raw)
         except WorkflowAlreadyStartedError:
             wf = contract.workflow_id_for(booking.booking_ref)
             raise CliError(
@@ -143,7 +161,7 @@ def book(
             ) from None
         console.print(f"Started [bold]{handle.id}[/]")
         console.print(f"Web UI: {settings.temporal_ui_link(handle.id)}")
-        console.print(f"Guest page: {settings.guest_page_url(booking.page_slug)}")
+        console.print(f"Guest page: {settings.guest_page_url(booking.page_slug, booking.brand)}")
         if wait:  # until the crew have confirmed: the workflow itself lives on to the trip
             show_result(console, await settled(handle, timeout=24 * 3600))
 
@@ -166,7 +184,30 @@ async def read_status(
     retries = (
         await pending_retries(described.raw_description, client.data_converter) if running else []
     )
-    return settle_closed(current, running), retries, running
+    failure = None
+    if described.status in FAILED_CLOSES:
+        failure = await close_failure(client, workflow_id, described.status)
+    return settle_closed(current, running, failure), retries, running
+
+
+FAILED_CLOSES = (
+    WorkflowExecutionStatus.FAILED,
+    WorkflowExecutionStatus.TERMINATED,
+    WorkflowExecutionStatus.TIMED_OUT,
+)
+
+
+async def close_failure(client: Client, workflow_id: str, how: WorkflowExecutionStatus) -> str:
+    """One line on how a booking's workflow ended badly, from its closing event."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    last = history.events[-1] if history.events else None
+    if last is not None and last.HasField("workflow_execution_failed_event_attributes"):
+        message = last.workflow_execution_failed_event_attributes.failure.message
+        return f"the workflow failed: {message.splitlines()[0] if message else 'no message'}"
+    if last is not None and last.HasField("workflow_execution_terminated_event_attributes"):
+        reason = last.workflow_execution_terminated_event_attributes.reason
+        return f"the workflow was terminated{f': {reason}' if reason else ''}"
+    return f"the workflow ended {how.name.lower().replace('_', ' ')}"
 
 
 @app.command()
@@ -188,11 +229,13 @@ def status(
         )
         if as_json:
             print(json.dumps(status_json(current, retries, link), indent=1))
-            return
-        if watch:
-            console.clear()
-        show_status(console, current, link, retries)
-        if not watch or not running or current.stage in SETTLED_STAGES:
+        else:
+            if watch:
+                console.clear()
+            show_status(console, current, link, retries)
+        if current.outcome == "failed":
+            raise typer.Exit(Exit.FAILED)
+        if as_json or not watch or not running or current.stage in SETTLED_STAGES:
             return
         time.sleep(2)
 
@@ -203,15 +246,18 @@ def list_bookings(
     stage: Annotated[str | None, typer.Option(help="e.g. awaiting-crew, confirmed")] = None,
     blocked_on: Annotated[str | None, typer.Option(help="e.g. scc-service-key-hash")] = None,
     date: Annotated[str | None, typer.Option(help="charter date YYYY-MM-DD (UTC day)")] = None,
+    brand: Annotated[str | None, typer.Option(help="a configured brand, e.g. sailjada.com")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="a JSON array, for scripts")] = False,
 ) -> None:
-    """Bookings from the visibility store, filtered by stage, what blocks them, or date."""
+    """Bookings from the visibility store, filtered by stage, what blocks them, date or brand."""
     from charters.starter.listing import visibility_query
 
     settings = _settings()
     try:
-        query = visibility_query(stage=stage, blocked_on=blocked_on, date=date)
+        if brand is not None:
+            settings.brand_book().get(brand)
+        query = visibility_query(stage=stage, blocked_on=blocked_on, date=date, brand=brand)
     except ValueError as exc:
         raise CliError(str(exc), Exit.USAGE) from None
 
@@ -224,6 +270,38 @@ def list_bookings(
         return
     console.print(list_table(rows))
     console.print(f"[dim]{len(rows)} booking(s) · query: {query}[/]", highlight=False)
+
+
+@app.command("brands")
+@guarded
+def brands_command(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="the brands as CHARTERS_BRANDS JSON")
+    ] = False,
+) -> None:
+    """The configured brands: site, scheme, bucket, distribution, sender, and the CSP hash a
+    brand with its own colours needs in its ContentSecurityPolicy."""
+    from rich.table import Table
+
+    try:
+        book_ = _settings().brand_book()
+    except ValueError as exc:
+        raise CliError(str(exc), Exit.USAGE) from None
+    if as_json:
+        print(json.dumps([b.model_dump(mode="json") for b in book_.brands.values()], indent=1))
+        return
+    table = Table("brand", "site", "scheme", "bucket / prefix", "distribution", "sender", "style")
+    for brand in book_.brands.values():
+        table.add_row(
+            brand.name + (" (default)" if brand.name == book_.default else ""),
+            brand.page_url("{slug}"),
+            brand.path_scheme,
+            f"{brand.bucket}/{brand.key_prefix}",
+            brand.distribution_id,
+            brand.sender,
+            brand.look.style_hash() or "default",
+        )
+    console.print(table)
 
 
 @app.command()
@@ -298,7 +376,16 @@ def confirm_server() -> None:
         per_token_per_minute=settings.confirm_limit_per_token_per_minute,
         per_client_per_minute=settings.confirm_limit_per_client_per_minute,
     )
-    uvicorn.run(web, host=settings.confirm_host, port=settings.confirm_port, log_level="warning")
+    from charters.web.serving import serve, uvicorn_config
+
+    serve(
+        uvicorn_config(
+            web,
+            settings.confirm_host,
+            settings.confirm_port,
+            settings.confirm_forwarded_allow_ips,
+        )
+    )
 
 
 @app.command("codec-server")
@@ -314,13 +401,22 @@ def codec_server() -> None:
     err.print(f"codec-server: {settings.connection_summary()}", highlight=False)
     if settings.codec_keys is None or settings.codec_auth_token is None:
         raise _fail("set CHARTERS_CODEC_KEYS and CHARTERS_CODEC_AUTH_TOKEN first")
+    try:
+        verifier = oidc_verifier(settings)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if verifier is not None and not verifier.allowed:
+        raise _fail(
+            "set CHARTERS_CODEC_ALLOWED_PRINCIPALS to the users or groups (values of the "
+            f"{verifier.claim!r} claim) who may decode: a valid token alone is not enough"
+        )
     ui = urlsplit(settings.temporal_ui_url)
     web = codec_app(
         codec_from_key_ring(settings.codec_keys.get_secret_value()),
         settings.codec_auth_token.get_secret_value(),
         settings.codec_cors_origins or [f"{ui.scheme}://{ui.netloc}"],
         trust_ui_origin=settings.codec_trust_ui_origin and settings.profile == "local",
-        verifier=oidc_verifier(settings),
+        verifier=verifier,
     )
     uvicorn.run(web, host=settings.codec_host, port=settings.codec_port, log_level="warning")
 
@@ -343,4 +439,6 @@ def _register_plugins() -> None:
 
 
 register_actions(app, _settings)
+register_crew(app, _settings)
+register_ops(ops, _settings)
 _register_plugins()

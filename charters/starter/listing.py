@@ -9,6 +9,7 @@ from datetime import timedelta
 from charters import contract
 
 _SAFE = re.compile(r"^[a-z0-9:_-]{1,64}$")
+_BRAND = re.compile(r"^[a-z0-9][a-z0-9.-]{0,62}$")
 
 STAGES = contract.STAGES
 """The stages the workflow reports (BookingStage); `--stage` is matched against them."""
@@ -20,7 +21,10 @@ def normalize(value: str) -> str:
 
 
 def visibility_query(
-    stage: str | None = None, blocked_on: str | None = None, date: str | None = None
+    stage: str | None = None,
+    blocked_on: str | None = None,
+    date: str | None = None,
+    brand: str | None = None,
 ) -> str:
     """Filters are validated before they reach the query, so no input can change its shape.
     A bad value raises ValueError naming the option and what it accepts."""
@@ -38,6 +42,10 @@ def visibility_query(
                 f"{contract.BLOCKED_SCC_KEY_HASH} or {contract.BLOCKED_CREW_DECLINED}"
             )
         clauses.append(f"BlockedOn = '{wanted}'")
+    if brand is not None:
+        if not _BRAND.match(brand):
+            raise ValueError(f"--brand {brand!r}: a configured brand's name, e.g. sailjada.com")
+        clauses.append(f"{contract.SA_BRAND.name} = '{brand}'")
     if date is not None:
         try:
             day = date_type.fromisoformat(date.strip())

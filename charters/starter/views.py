@@ -19,7 +19,6 @@ from charters.models import BookingResult, BookingStatus
 STATE_STYLE = {
     "done": "green",
     "running": "cyan",
-    "retrying": "yellow",
     "failed": "red",
     "blocked": "red",
     "pending": "dim",
@@ -69,14 +68,20 @@ async def pending_retries(raw_description: Any, converter: DataConverter) -> lis
     return found
 
 
-def settle_closed(status: BookingStatus, running: bool) -> BookingStatus:
+def settle_closed(
+    status: BookingStatus, running: bool, failure: str | None = None
+) -> BookingStatus:
     """A closed workflow runs nothing: a step it left `running` was cancelled, a `pending` one
-    skipped, whatever its last status snapshot says."""
+    skipped, whatever its last status snapshot says; one that failed or was terminated shows
+    `failed` with the cause (`failure`), whatever stage it had reached."""
     if running:
         return status
+    if failure is not None:
+        status = status.model_copy(
+            update={"stage": "failed", "outcome": "failed", "error": status.error or failure}
+        )
     steps = {
-        step: ("cancelled" if state in ("running", "retrying") else state)
-        for step, state in status.steps.items()
+        step: ("cancelled" if state == "running" else state) for step, state in status.steps.items()
     }
     steps = {step: ("skipped" if state == "pending" else state) for step, state in steps.items()}
     return status.model_copy(update={"steps": steps})

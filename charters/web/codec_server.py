@@ -6,9 +6,11 @@ return `temporal.api.common.v1.Payloads` in protobuf JSON, i.e.
 path segment is looked at, so the app can be mounted under a prefix. Clients send
 `X-Namespace`; one key ring serves every namespace here. `GET /healthz` needs no token.
 
-Authentication: every encode/decode needs `Authorization: Bearer <token>` (constant-time
-compare); anything else is a 401. Decoded payloads hold guest PII, so responses are
-`Cache-Control: no-store` and nothing in them is logged.
+Authentication: every encode/decode needs `Authorization: Bearer <token>`: the static token
+(constant-time compare) or an authentic OIDC access token; anything else is a 401.
+Authorization: an authentic OIDC token whose holder is not on the allow-list (a user or group
+claim, charters/web/oidc.py) is a 403, logged with who it was. Decoded payloads hold guest PII,
+so responses are `Cache-Control: no-store` and nothing in them is logged.
 
 Who can send the token:
 - Temporal CLI: `temporal workflow show -w <id> --codec-endpoint http://127.0.0.1:<port>
@@ -75,27 +77,41 @@ def codec_app(
         raise ValueError("codec server CORS origins must be listed; '*' cannot carry credentials")
     expected = f"Bearer {auth_token}".encode()
 
-    async def authorized(request: Request) -> bool:
+    async def authorized(request: Request) -> int:
+        """200 when allowed, 401 when not authenticated, 403 when authentic but not allowed."""
         header = request.headers.get("authorization", "")
         given = header.encode("utf-8", errors="replace")
         if trust_ui_origin and not given and request.headers.get("origin") in cors_origins:
-            return True
+            return 200
         if hmac.compare_digest(given, expected):
-            return True
+            return 200
         scheme, _, token = header.partition(" ")
         if verifier is None or scheme.lower() != "bearer" or not token:
-            return False
-        return await verifier.verify(token.strip()) is not None
+            return 401
+        claims = await verifier.verify(token.strip())
+        if claims is None:
+            return 401
+        return 200 if verifier.authorize(claims) else 403
 
     def endpoint(
         transform: Callable[[Sequence[Payload]], Awaitable[list[Payload]]], name: str
     ) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
-            if not await authorized(request):
+            verdict = await authorized(request)
+            if verdict == 401:
                 return JSONResponse(
                     {"error": "unauthorized"},
                     status_code=401,
                     headers={"WWW-Authenticate": "Bearer", **_NO_STORE},
+                )
+            if verdict == 403:
+                return JSONResponse(
+                    {"error": "forbidden: not allowed to decode"},
+                    status_code=403,
+                    headers={
+                        "WWW-Authenticate": 'Bearer error="insufficient_scope"',
+                        **_NO_STORE,
+                    },
                 )
             body = await _read_body(request)
             if body is None:

@@ -6,6 +6,9 @@ verdict the page shows. No script submits the form: a scanner that runs scripts 
 Every state has its own page, status code and `X-Confirm-State` header, with the security
 headers on every response, errors included (see STATES). Nothing a person does answers 500.
 
+SMS carry a short link, `/s/{code}` (magic_links.short_code): a compact signed form of the same
+magic link, which redirects to that link's page.
+
 Rate limits (in memory, per process; sliding one-minute windows): every request to `/c/{token}`
 counts against its client address (default 60 a minute) and against its token (default 10 a
 minute), before the token is even checked, so guessing tokens and hammering one link are both
@@ -16,17 +19,18 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -38,6 +42,8 @@ from charters.activities.secrets import SecretReader
 from charters.models import BookingStatus, CrewConfirmation, Verdict
 from charters.pages import render
 from charters.web.ratelimit import SlidingWindowLimiter
+
+T = TypeVar("T")
 
 __all__ = ["SECURITY_HEADERS", "STATES", "SlidingWindowLimiter", "confirm_app"]
 
@@ -162,7 +168,7 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-CLOSED_STAGES = ("under-way", "post-trip", "completed", "failed")
+CLOSED_STAGES = contract.CLOSED_TO_CREW_STAGES
 """Stages past the point where a crew answer can count."""
 
 
@@ -212,10 +218,32 @@ def confirm_app(
         state["client"] = await client_factory()
         yield
 
-    async def link_and_status(token: str) -> tuple[magic_links.MagicLink, BookingStatus] | Response:
-        key = (await run_in_threadpool(secrets.get, magic_key_secret_id)).encode()
+    refreshed = {"at": 0.0}
+
+    async def under_key_ring(check: Callable[[list[bytes]], T]) -> T:
+        """`check` under the key ring of a rotation's overlap (AWSCURRENT, AWSPREVIOUS); a token
+        that fits neither makes one fresh read (at most every 10 s) in case the worker already
+        signs with a value this process has not cached yet."""
+        keys = await run_in_threadpool(secrets.get_with_previous, magic_key_secret_id)
         try:
-            link = magic_links.verify(key, token, datetime.now(UTC))
+            return check([k.encode() for k in keys])
+        except magic_links.ExpiredToken:
+            raise
+        except magic_links.InvalidToken:
+            if time.monotonic() - refreshed["at"] < 10.0:
+                raise
+            refreshed["at"] = time.monotonic()
+            keys = await run_in_threadpool(secrets.get_with_previous, magic_key_secret_id, True)
+            return check([k.encode() for k in keys])
+
+    async def verified(token: str) -> magic_links.MagicLink:
+        return await under_key_ring(
+            lambda keys: magic_links.verify_any(keys, token, datetime.now(UTC))
+        )
+
+    async def link_and_status(token: str) -> tuple[magic_links.MagicLink, BookingStatus] | Response:
+        try:
+            link = await verified(token)
         except magic_links.ExpiredToken:
             return state_page("expired")
         except magic_links.InvalidToken:
@@ -305,6 +333,28 @@ def confirm_app(
             return seat_page(link, status, "answered", wanted, "")
         return state_page(REFUSAL_STATES.get(verdict.code, "choose"), verdict.message)
 
+    async def short(request: Request) -> Response:
+        """`/s/{code}`, the SMS's short link: the same magic link, so it redirects to that
+        link's page (`/c/{token}`, same expiry, same verdicts); a bad or expired code gets the
+        same pages as a bad or expired token."""
+        refused = limited(request)
+        if refused is not None:
+            return refused
+        code = request.path_params["token"]
+        try:
+            link, key = await under_key_ring(
+                lambda keys: magic_links.verify_short_any(keys, code, datetime.now(UTC))
+            )
+        except magic_links.ExpiredToken:
+            return state_page("expired")
+        except magic_links.InvalidToken:
+            return state_page("tampered")
+        return RedirectResponse(
+            f"/c/{magic_links.sign(key, link)}",
+            status_code=303,
+            headers={**SECURITY_HEADERS, "X-Confirm-State": "short-link"},
+        )
+
     async def health(request: Request) -> Response:
         return JSONResponse({"ok": True})
 
@@ -321,6 +371,7 @@ def confirm_app(
         routes=[
             Route("/c/{token}", show, methods=["GET"]),
             Route("/c/{token}", answer, methods=["POST"]),
+            Route("/s/{token}", short, methods=["GET"]),
             Route("/healthz", health, methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -12,8 +12,15 @@ already holds a Temporal client with the payload codec (signals must be encrypte
 other payload) and AWS credentials, so there is no further process to deploy, supervise or give
 a role; several workers polling one queue is safe (a message is deleted only once signalled).
 
+Who the mail was for comes from the tags too: a crew member (`crew_id`), the guest (`kind`
+`guest-*`) or operations (`kind` `ops-alert`). A bounce is transient when SES's `bounceType` is
+`Transient` (`General`, `MailboxFull`, `MessageTooLarge`, `ContentRejected`,
+`AttachmentRejected`: "you may be able to send to this recipient in the future"); `Permanent`
+and `Undetermined` are not (SES guide, "Contents of event data that Amazon SES publishes to
+Amazon SNS", the bounce object's bounce types).
+
 At-least-once: SNS and SQS may deliver an event twice, so the workflow must treat a repeated
-EmailBounced for a seat already blocked as a no-op.
+EmailBounced (same `message_id`, or a seat already blocked) as a no-op.
 """
 
 from __future__ import annotations
@@ -26,13 +33,19 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from charters import contract
-from charters.activities.email import TAG_CREW, TAG_WORKFLOW
+from charters.activities.email import (
+    KIND_GUEST_PREFIX,
+    KIND_OPS_ALERT,
+    TAG_CREW,
+    TAG_KIND,
+    TAG_WORKFLOW,
+)
 from charters.models import EmailBounced
 from charters.settings import Settings
 from charters.worker import wiring
@@ -55,6 +68,22 @@ def _tag(tags: dict[str, Any], name: str) -> str | None:
     return str(values[0]) if values else None
 
 
+Recipient = Literal["crew", "guest", "operations"]
+
+
+def _recipient(tags: dict[str, Any]) -> Recipient | None:
+    kind = _tag(tags, TAG_KIND) or ""
+    if kind == KIND_OPS_ALERT:
+        return "operations"
+    if kind.startswith(KIND_GUEST_PREFIX):
+        return "guest"
+    return "crew" if _tag(tags, TAG_CREW) else None
+
+
+def _transient(kind: str, event: dict[str, Any]) -> bool:
+    return kind == "bounce" and event.get("bounce", {}).get("bounceType") == "Transient"
+
+
 def _reason(kind: str, event: dict[str, Any]) -> str:
     """A short reason without any address (it enters the workflow's history and status)."""
     if kind == "bounce":
@@ -73,7 +102,7 @@ def _reason(kind: str, event: dict[str, Any]) -> str:
 def parse(body: str) -> Bounce | None:
     """An SQS message body (an SNS envelope, or the SES event itself with raw delivery) as a
     bounce for a workflow; None for other events (Delivery, Send, ...) or mail we cannot map
-    back (no workflow or crew tag: an operations alert)."""
+    back (no workflow tag, or no recipient tag)."""
     data = json.loads(body)
     if data.get("Type") == "Notification" and isinstance(data.get("Message"), str):
         data = json.loads(data["Message"])
@@ -82,18 +111,32 @@ def parse(body: str) -> Bounce | None:
     kind = KINDS.get(str(data.get("eventType") or data.get("notificationType") or ""))
     if kind is None:
         return None
-    tags = data.get("mail", {}).get("tags", {}) or {}
-    workflow_id, crew_id = _tag(tags, TAG_WORKFLOW), _tag(tags, TAG_CREW)
-    if not workflow_id or not crew_id:
+    mail = data.get("mail", {}) or {}
+    tags = mail.get("tags", {}) or {}
+    workflow_id, recipient = _tag(tags, TAG_WORKFLOW), _recipient(tags)
+    if recipient == "operations":
         log.warning(
-            "SES %s without workflow/crew tags (message %s): not delivered",
+            "SES %s for an operations alert (message %s): check CHARTERS_OPERATIONS_EMAIL",
             kind,
-            data.get("mail", {}).get("messageId"),
+            mail.get("messageId"),
+        )
+    if not workflow_id or recipient is None:
+        log.warning(
+            "SES %s without workflow/recipient tags (message %s): not delivered",
+            kind,
+            mail.get("messageId"),
         )
         return None
     return Bounce(
         workflow_id,
-        EmailBounced(crew_id=crew_id, kind=kind, reason=_reason(kind, data)),  # type: ignore[arg-type]
+        EmailBounced(
+            crew_id=_tag(tags, TAG_CREW) if recipient == "crew" else None,
+            kind=kind,  # type: ignore[arg-type]
+            reason=_reason(kind, data),
+            recipient=recipient,
+            transient=_transient(kind, data),
+            message_id=mail.get("messageId"),
+        ),
     )
 
 
@@ -110,10 +153,11 @@ async def deliver(client: Client, bounce: Bounce) -> bool:
         log.warning("bounce for %s not delivered yet: %s", bounce.workflow_id, exc)
         return False
     log.info(
-        "bounce (%s) delivered to %s for %s",
+        "%s%s delivered to %s for %s",
         bounce.event.kind,
+        " (transient)" if bounce.event.transient else "",
         bounce.workflow_id,
-        bounce.event.crew_id,
+        bounce.event.crew_id or bounce.event.recipient,
     )
     return True
 

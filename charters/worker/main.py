@@ -27,7 +27,7 @@ from charters.settings import Settings
 from charters.temporal_client import connect
 from charters.worker import bounces, wiring
 from charters.worker.health import HealthServer
-from charters.worker.runner import workflow_runner
+from charters.worker.runner import apply_activation_jobs_together, workflow_runner
 from charters.workflows.charter_booking import CharterBookingWorkflow
 
 log = logging.getLogger("charters.worker")
@@ -65,17 +65,19 @@ def workflow_executor() -> ThreadPoolExecutor:
 def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecutor) -> Worker:
     aws = wiring.aws_clients(settings, max_pool=executor._max_workers, for_activities=True)
     http = wiring.http_client(executor._max_workers)
-    return Worker(
-        client,
-        task_queue=settings.task_queue,
-        workflows=[CharterBookingWorkflow],
-        workflow_runner=workflow_runner(settings.workflow_runner),
-        # idle pool threads end with the process (the SDK leaves a given pool running)
-        workflow_task_executor=workflow_executor(),
-        activities=wiring.activities(settings, aws, http),
-        activity_executor=executor,
-        max_concurrent_activities=executor._max_workers,
-        graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+    return apply_activation_jobs_together(
+        Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=[CharterBookingWorkflow],
+            workflow_runner=workflow_runner(settings.workflow_runner),
+            # idle pool threads end with the process (the SDK leaves a given pool running)
+            workflow_task_executor=workflow_executor(),
+            activities=wiring.activities(settings, aws, http),
+            activity_executor=executor,
+            max_concurrent_activities=executor._max_workers,
+            graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_seconds),
+        )
     )
 
 

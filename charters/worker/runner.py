@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowRunner
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
+from temporalio.worker._workflow_instance import _WorkflowLogicFlag
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 RunnerName = Literal["sandboxed", "passthrough", "unsandboxed"]
@@ -56,3 +57,19 @@ def workflow_runner(name: RunnerName) -> WorkflowRunner:
         *(PASSTHROUGH_MODULES if name == "passthrough" else SANDBOX_PASSTHROUGH_MODULES)
     )
     return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def apply_activation_jobs_together(worker: Worker) -> Worker:
+    """Every job of an activation (a signal, an update, an activity's or timer's result) is
+    applied before any workflow task runs, the same on replay as when the history was made.
+
+    Without it the SDK runs signal and update handlers first, then the loop, then the results,
+    and a replay can meet a local activity's result and a signal in one activation where the
+    original met them in two: the booking's errands and handlers then issue commands in another
+    order and the replay fails (temporalio/sdk-python#673; the SDK's TODO makes this flag the
+    default after two releases). The flag is recorded in each workflow task it shapes, so the
+    replayer and older workers follow it for those histories."""
+    worker._set_default_workflow_logic_flag(
+        _WorkflowLogicFlag.PROCESS_WORKFLOW_ACTIVATION_JOBS_AS_SINGLE_BATCH, enabled=True
+    )
+    return worker

@@ -10,6 +10,8 @@ import boto3
 import httpx
 from botocore.config import Config
 
+from charters.activities import deadline
+from charters.activities.brand_move import BrandMoveActivities
 from charters.activities.calendar import CalendarActivities
 from charters.activities.cloudfront import CloudFrontActivities
 from charters.activities.email import EmailActivities
@@ -19,7 +21,9 @@ from charters.activities.scc import SccActivities
 from charters.activities.scc_lambda import SccLambdaActivities
 from charters.activities.scc_store import SccStoreActivities
 from charters.activities.secrets import SecretReader
-from charters.activities.validation import validate_booking
+from charters.activities.sms import SmsActivities
+from charters.activities.validation import ValidationActivities
+from charters.roster import CrewRoster
 from charters.settings import Settings
 
 
@@ -31,6 +35,7 @@ class AwsClients:
     sesv2: Any
     secretsmanager: Any
     lambda_: Any
+    sns: Any
 
 
 BOTO_ATTEMPTS = 2
@@ -42,51 +47,88 @@ the first request (it has no idempotency token): a blind resend is a second emai
 Temporal's, through the effect ledger, which waits out the lease so the first call can finish.
 (CloudFront's CreateInvalidation dedups on CallerReference, so a repeat is harmless; it keeps the
 same single attempt, its retry being Temporal's too.)"""
-BOTO_BACKOFF_SECONDS = 2.0
-"""Standard mode's longest pause before the second attempt (random up to 2**1 s)."""
-MIN_CONNECT_SECONDS, MIN_READ_SECONDS, MIN_EFFECT_READ_SECONDS = 1.0, 5.0, 10.0
-"""Floors for very short (test) activity timeouts: a loaded local moto needs seconds, and a
-send cut off by a read timeout may still happen unrecorded."""
-EFFECTS = ("sesv2", "cloudfront")
+BOTO_BACKOFF_SECONDS = 1.0
+"""Standard mode's longest pause before the second attempt without an `x-amz-retry-after`
+header (rand(0, 1) x 1 s for a throttle, x 50 ms otherwise); the header can add up to 5 s, which
+the deadline guard absorbs (it refuses a second request that no longer fits)."""
+CONNECT_SHARE, READ_SHARE, EFFECT_READ_SHARE = 0.10, 0.15, 0.35
+MIN_CONNECT_SECONDS, MIN_READ_SECONDS, MIN_EFFECT_READ_SECONDS = 0.5, 0.75, 1.5
+MAX_CONNECT_SECONDS, MAX_READ_SECONDS, MAX_EFFECT_READ_SECONDS = 3.0, 10.0, 20.0
+EFFECTS = ("sesv2", "cloudfront", "sns")
 LEASE_MARGIN_SECONDS = 5.0
-"""The effect ledger's lease outlives the longest call by this much (clock skew)."""
+"""The effect ledger's lease outlives the activity's start-to-close timeout by this much (clock
+skew between the workers that claim and take over)."""
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
 
 
 def _timeouts(activity_timeout: float, attempts: int) -> tuple[float, float]:
-    connect = max(MIN_CONNECT_SECONDS, min(3.0, activity_timeout / 10))
-    backoff = BOTO_BACKOFF_SECONDS if attempts > 1 else 0.0
-    read = (activity_timeout - backoff - attempts * connect) / attempts
+    """(connect, read) of one HTTP request, as shares of the activity timeout (see
+    `aws_config`)."""
+    connect = _clamp(activity_timeout * CONNECT_SHARE, MIN_CONNECT_SECONDS, MAX_CONNECT_SECONDS)
     if attempts > 1:
-        return connect, max(MIN_READ_SECONDS, min(10.0, read))
-    return connect, max(MIN_EFFECT_READ_SECONDS, min(20.0, read))
+        read = _clamp(activity_timeout * READ_SHARE, MIN_READ_SECONDS, MAX_READ_SECONDS)
+    else:
+        read = _clamp(
+            activity_timeout * EFFECT_READ_SHARE,
+            MIN_EFFECT_READ_SECONDS,
+            MAX_EFFECT_READ_SECONDS,
+        )
+    return connect, read
+
+
+def request_seconds(activity_timeout: float, attempts: int = BOTO_ATTEMPTS) -> float:
+    """One HTTP request's worst case (connect + read) for a client with `attempts`."""
+    connect, read = _timeouts(activity_timeout, attempts)
+    return connect + read
 
 
 def call_bound_seconds(activity_timeout: float) -> float:
     """The longest one boto3 call of an activity can take, botocore's retries included."""
-    bounds = []
-    for attempts in (BOTO_ATTEMPTS, EFFECT_ATTEMPTS):
-        connect, read = _timeouts(activity_timeout, attempts)
-        backoff = BOTO_BACKOFF_SECONDS if attempts > 1 else 0.0
-        bounds.append(attempts * (connect + read) + backoff)
-    return max(bounds)
+    return max(
+        BOTO_ATTEMPTS * request_seconds(activity_timeout, BOTO_ATTEMPTS) + BOTO_BACKOFF_SECONDS,
+        EFFECT_ATTEMPTS * request_seconds(activity_timeout, EFFECT_ATTEMPTS),
+    )
+
+
+def send_reserve_seconds(activity_timeout: float) -> float:
+    """What an email attempt must have left before it sends: the send and one record write."""
+    return request_seconds(activity_timeout, EFFECT_ATTEMPTS) + request_seconds(
+        activity_timeout, BOTO_ATTEMPTS
+    )
+
+
+def lease_seconds(activity_timeout: float) -> float:
+    """The effect ledger's lease: a claimant sends only inside its attempt (the reserve is
+    checked against the attempt's deadline), so the attempt's timeout plus clock skew covers
+    its claim latency and its send."""
+    return activity_timeout + LEASE_MARGIN_SECONDS
 
 
 def aws_config(
     max_pool: int = 50, activity_timeout: float | None = None, attempts: int = BOTO_ATTEMPTS
 ) -> Config:
-    """With `activity_timeout` T (the worker's clients): timeouts and retries that fit inside
-    one activity attempt, so no boto3 call outlives the start-to-close timeout that ends the
-    attempt (a call still running after T belongs to an attempt Temporal has already retried).
-    Worst case of one API call:
+    """With `activity_timeout` T (the worker's clients): timeouts and retries sized so that one
+    activity attempt's worst case fits inside T. One HTTP request takes at most
 
-        attempts * (connect + read) + backoff <= T,   connect = min(3, T/10)
-        2 attempts: read = min(10, (T - 2 - 2 * connect) / 2)
-        1 attempt (SES, CloudFront): read = min(20, T - connect)
+        h   = connect + read      = 0.10 T + 0.15 T = 0.25 T   (2 attempts: reads, conditional
+                                                               writes, same-bytes puts)
+        h_e = connect + read      = 0.10 T + 0.35 T = 0.45 T   (1 attempt: SES, CloudFront)
 
-    T = 30 s: 2 * (3 + 10) + 2 = 28 s, and 3 + 20 = 23 s (SES's default was 3 attempts of 60 s
-    reads). For T under ~14 s (the tests' 5 s) the floors win (14 s, 11 s); the ledger's lease
-    is computed from this bound, not from T, so it still covers the call. The Lambda repair's
-    waiter heartbeats and is bounded separately. Without T (seeding, CLI, tools): 20 s reads."""
+    (connect at most 3 s, reads at most 10 s and 20 s; floors 0.5, 0.75 and 1.5 s only below
+    T = 5 s). One boto3 call is at most 2 h + 1 s of backoff = 0.5 T + 1 s, and an email, the
+    longest sequence that must not be cut in the middle, is claim + send + record = h + h_e +
+    h = 0.95 T. T = 30 s: h = 3 + 4.5 = 7.5 s, h_e = 3 + 10.5 = 13.5 s, one call 16 s, an
+    email 28.5 s; T = 5 s (the tests): 1.25 s, 2.25 s, 3.5 s, 4.75 s.
+
+    The shares are what the usual case needs; the guarantee is the deadline guard
+    (`charters.activities.deadline.guard_boto3`, set on the worker's clients by `aws_clients`):
+    no request starts, botocore's retry included, unless its h fits before the attempt's
+    deadline, so no boto3 request of an attempt is still sending after its start-to-close
+    timeout, whatever backoff or a slow earlier call used up. Without T (seeding, CLI, tools):
+    5 s connect, 20 s reads."""
     if activity_timeout:
         connect, read = _timeouts(activity_timeout, attempts)
     else:
@@ -127,13 +169,18 @@ def sqs_client(settings: Settings, wait_seconds: int) -> Any:
 
 
 def aws_clients(settings: Settings, max_pool: int = 50, for_activities: bool = False) -> AwsClients:
-    """`for_activities`: the worker's clients, each call bounded by the activity timeout."""
+    """`for_activities`: the worker's clients, each request sized by the activity timeout and
+    refused when it would outlast the attempt's deadline."""
     budget = settings.activity_timeout_seconds if for_activities else None
     config = aws_config(max_pool, budget)
     effects = aws_config(max_pool, budget, EFFECT_ATTEMPTS)
 
     def client(name: str) -> Any:
-        return aws_client(settings, name, max_pool, effects if name in EFFECTS else config)
+        made = aws_client(settings, name, max_pool, effects if name in EFFECTS else config)
+        if budget:
+            attempts = EFFECT_ATTEMPTS if name in EFFECTS else BOTO_ATTEMPTS
+            deadline.guard_boto3(made, request_seconds(budget, attempts))
+        return made
 
     return AwsClients(
         s3=client("s3"),
@@ -142,6 +189,7 @@ def aws_clients(settings: Settings, max_pool: int = 50, for_activities: bool = F
         sesv2=client("sesv2"),
         secretsmanager=client("secretsmanager"),
         lambda_=client("lambda"),
+        sns=client("sns"),
     )
 
 
@@ -156,14 +204,14 @@ def http_client(max_connections: int = 50) -> httpx.Client:
 
 def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[Callable[..., Any]]:
     secrets = SecretReader(aws.secretsmanager)
+    brands = settings.brand_book()
     ledger = EffectLedger(
         aws.dynamodb,
         settings.ledger_table,
-        lease_seconds=max(
-            settings.activity_timeout_seconds,
-            call_bound_seconds(settings.activity_timeout_seconds),
-        )
-        + LEASE_MARGIN_SECONDS,
+        lease_seconds=lease_seconds(settings.activity_timeout_seconds),
+        send_reserve_seconds=send_reserve_seconds(settings.activity_timeout_seconds),
+        ttl_attribute=settings.ledger_ttl_attribute,
+        retention_seconds=settings.ledger_retention_days * 24 * 3600,
     )
     calendar = CalendarActivities(
         http,
@@ -196,13 +244,27 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
         settings.guest_bucket,
         settings.guest_key_prefix,
         settings.presign_api_url or settings.scc_api_url,
+        brands=brands,
     )
     cloudfront = CloudFrontActivities(
         aws.cloudfront,
         settings.distribution_id,
         settings.guest_path_prefix,
         settings.guest_key_prefix,
+        brands=brands,
     )
+    validation = ValidationActivities(CrewRoster(aws.dynamodb, settings.crew_table), brands)
+    sms = SmsActivities(
+        aws.sns,
+        ledger,
+        secrets,
+        brands,
+        confirm_base_url=settings.confirm_base_url,
+        magic_key_secret_id=settings.secret_magic_link_key,
+        magic_link_ttl_seconds=settings.magic_link_ttl_hours * 3600,
+        origination_identity=settings.sms_origination_identity,
+    )
+    move = BrandMoveActivities(pages, cloudfront)
     email = EmailActivities(
         aws.sesv2,
         ledger,
@@ -213,16 +275,19 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
         magic_key_secret_id=settings.secret_magic_link_key,
         magic_link_ttl_seconds=settings.magic_link_ttl_hours * 3600,
         configuration_set=settings.ses_configuration_set,
+        brands=brands,
     )
     return [
-        validate_booking,
+        validation.validate_booking,
         calendar.create_calendar_entry,
         calendar.update_calendar_entry,
+        calendar.cancel_calendar_entry,
         scc_lambda.check_scc_service_key,
         scc_lambda.repair_scc_service_key_hash,
         scc_lambda.await_scc_service_key,
         scc.create_scc_event,
         scc.update_scc_event,
+        scc.cancel_scc_event,
         store.redact_scc_revenue,
         pages.publish_guest_page,
         pages.publish_photo_album,
@@ -231,4 +296,6 @@ def activities(settings: Settings, aws: AwsClients, http: httpx.Client) -> list[
         email.alert_operations,
         email.send_captain_summary,
         email.send_guest_email,
+        sms.send_crew_sms,
+        move.move_guest_page,
     ]

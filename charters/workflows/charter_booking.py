@@ -36,13 +36,7 @@ import contextlib
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    FailureError,
-    is_cancelled_exception,
-)
+from temporalio.exceptions import ApplicationError
 
 from charters import contract
 from charters.contract import Activity, Stage
@@ -65,7 +59,7 @@ from charters.workflows.handlers import BookingHandlers
 from charters.workflows.provisioning import Provisioning
 from charters.workflows.publishing import Publishing
 from charters.workflows.rescheduling import Rescheduling
-from charters.workflows.steps import StepRunner
+from charters.workflows.steps import StepFailure, StepRunner
 from charters.workflows.together import shielded, together
 
 STEPS = [
@@ -201,25 +195,19 @@ class CharterBookingWorkflow(BookingHandlers):
         self._book.set_stage(Stage.VALIDATING)
         self._book.step("validate", "running")
         try:
-            booking = await workflow.execute_local_activity(
-                Activity.VALIDATE_BOOKING,
-                booking_input.booking,
-                result_type=Booking,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RetryPolicy(maximum_attempts=3),
+            booking = await self._steps.call(
+                Activity.VALIDATE_BOOKING, booking_input.booking, Booking, timeout=10
             )
-        except FailureError as err:  # a local activity's failure arrives as its cause itself
-            if is_cancelled_exception(err):
-                raise asyncio.CancelledError() from err
-            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+        except StepFailure as failure:
+            # Bad input is the one failure no person can fix inside the booking: it fails, with
+            # the field and the rule, and nothing has been made yet.
             self._book.step("validate", "failed")
-            self._state.status.error = str(cause)
+            self._state.status.error = failure.message
             self._state.status.outcome = "failed"
             self._book.set_stage(Stage.FAILED)
-            kind = cause.type if isinstance(cause, ApplicationError) else None
             raise ApplicationError(
-                self._state.status.error, type=kind or "StepFailed", non_retryable=True
-            ) from err
+                failure.message, type=failure.error_type or "StepFailed", non_retryable=True
+            ) from failure
         self._steps.cancel_point()
         self._book.step("validate", "done")
         self._state.booking = booking
@@ -253,7 +241,11 @@ class CharterBookingWorkflow(BookingHandlers):
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda seen=seen: self._changes != seen,  # type: ignore[misc]
-                    timeout=max(wake - now, timedelta(seconds=1)),
+                    timeout=(
+                        None
+                        if self._local_steps_running()
+                        else max(wake - now, timedelta(seconds=1))
+                    ),
                 )
         await self._errands.cancel()
         self._clocks.depart(self._crew.pending())
@@ -307,6 +299,13 @@ class CharterBookingWorkflow(BookingHandlers):
         self._state.crew.finalized = key
         if key == self._crew.key() and not self._crew.pending():
             self._book.set_stage(Stage.CONFIRMED)
+
+    def _local_steps_running(self) -> bool:
+        """A local activity is running, or an errand is about to start one. The loop then waits
+        for it without a timer: a timer started while local activities complete across workflow
+        tasks makes a history the SDK replays differently (the replay gate caught it); a local
+        step ends within seconds and wakes the loop, which then sets its timer."""
+        return bool(self._steps.local_in_flight or self._errands.starting or self._alerts.starting)
 
     def _quiet(self) -> bool:
         return not (

@@ -26,6 +26,7 @@ from charters.models import (
     EmailBounced,
     EmailKind,
     EmailSent,
+    Resend,
     Role,
     Verdict,
 )
@@ -188,6 +189,8 @@ class CrewWaits:
             self._crew.invited_at[change.member.id] = workflow.now()
         self._book.unblock(f"crew-email:{change.replaces}")
         self._book.unblock(f"crew-declined:{change.replaces}")
+        self._crew.transient.pop(change.replaces, None)
+        self._crew.resends = [r for r in self._crew.resends if r.member_id != change.replaces]
 
     # ---- what the loop keeps up -------------------------------------------------------------
 
@@ -228,9 +231,11 @@ class CrewWaits:
         return due
 
     def next_reminder(self, now: datetime) -> datetime | None:
-        """The first reminder due after `now`: one already due is an errand (perhaps blocked
-        for a person), and must not hide the other members' clocks."""
+        """The first reminder, or email a transient bounce sends again, due after `now`: one
+        already due is an errand (perhaps blocked for a person), and must not hide the other
+        members' clocks."""
         dues = [self._reminder_due(answer) for answer in self.pending()]
+        dues += [resend.at for resend in self._crew.resends]
         return min((due for due in dues if due is not None and due > now), default=None)
 
     def _reminder_due(self, answer: CrewAnswer) -> datetime | None:
@@ -248,6 +253,9 @@ class CrewWaits:
     def send_reminders(self, now: datetime) -> None:
         for email in self.due_reminders(now):
             self._errands.start(email.key, partial(self._remind, email))
+        for resend in self._crew.resends:
+            if resend.at <= now:
+                self._errands.start(resend.key, partial(self._send_again, resend))
 
     async def _remind(self, email: CrewEmail) -> None:
         await self.send(email)
@@ -333,13 +341,70 @@ class CrewWaits:
             notices.append((email, keys))
         return notices
 
+    # ---- an email that bounced for now --------------------------------------------------------
+
+    def _later(self, answer: CrewAnswer, bounce: EmailBounced) -> bool:
+        """A transient bounce (a full mailbox): noted, and the bounced email goes again after
+        `transient_bounce_retry_hours` under a key of its own. False once the member's
+        `transient_bounce_retries` are spent: the seat then blocks like a permanent bounce."""
+        seen = self._crew.transient.setdefault(answer.crew_id, [])
+        if bounce.message_id and bounce.message_id in seen:
+            return True  # SNS and SQS deliver at least once
+        seen.append(bounce.message_id or "")
+        tries = len(seen)
+        if tries > self._options.transient_bounce_retries:
+            return False
+        asked = self._crew.asked.get(answer.crew_id) or []
+        bounced = next(
+            (key for key, sent in self._crew.emails.items() if sent == bounce.message_id),
+            None if bounce.message_id else (asked[-1] if asked else None),
+        )
+        note = (
+            f"{answer.name}'s mailbox did not take our email for now "
+            f"({bounce.kind}: {bounce.reason})"
+        )
+        if bounced is None:  # not a crew email (the captain's summary): nothing to send again
+            self._book.note(note)
+            return True
+        at = workflow.now() + timedelta(hours=self._options.transient_bounce_retry_hours)
+        key = f"{bounced.split(':resend', 1)[0]}:resend{tries}"
+        self._crew.resends.append(
+            Resend(member_id=answer.crew_id, key=key, round=self._state.round, at=at)
+        )
+        self._book.note(
+            f"{note}; sent again at {at:%Y-%m-%d %H:%M} UTC "
+            f"(try {tries} of {self._options.transient_bounce_retries})"
+        )
+        return True
+
+    async def _send_again(self, resend: Resend) -> None:
+        """The email of a transient bounce, unless it no longer counts (a new date, a member
+        replaced, an invitation or reminder already answered)."""
+        members = {m.id: (role, m) for role, m in self._booking.members}
+        answer = self._crew.answers.get(resend.member_id)
+        kind: EmailKind = resend.key.split(":", 1)[0]  # type: ignore[assignment]
+        asks = kind in ("invite", "rescheduled", "reminder")
+        if (
+            resend.round == self._state.round
+            and resend.member_id in members
+            and answer is not None
+            and not (asks and answer.answer != "pending")
+        ):
+            role, member = members[resend.member_id]
+            await self.send(CrewEmail(resend.key, role, member, kind, f"crew-email:{member.id}"))
+        if resend in self._crew.resends:
+            self._crew.resends.remove(resend)
+
     # ---- what people must act on -------------------------------------------------------------
 
     def bounced(self, bounce: EmailBounced) -> None:
-        """SES says the member's address does not receive our mail: their seat is blocked and
-        operations are told once per member and crew version."""
-        answer = self._crew.answers.get(bounce.crew_id)
+        """SES says the member's address does not receive our mail. For good: their seat is
+        blocked and operations are told once per member and crew version. For now (a full
+        mailbox): the email goes again later, a few times, before the seat blocks."""
+        answer = self._crew.answers.get(bounce.crew_id or "")
         if answer is None or answer.answer == "replaced":
+            return
+        if bounce.transient and self._later(answer, bounce):
             return
         fix = (
             f"charters assign {self._workflow_id} {bounce.crew_id} member.yaml "
@@ -347,6 +412,7 @@ class CrewWaits:
         )
         reason = (
             f"{answer.name}'s address does not receive our mail ({bounce.kind}: {bounce.reason})"
+            + (" after every send again" if bounce.transient else "")
         )
         self._book.block(f"crew-email:{bounce.crew_id}", reason, fix)
         self._steps.alert(

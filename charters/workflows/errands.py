@@ -20,15 +20,20 @@ class Errands:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._on_finish = on_finish
         self._failure: BaseException | None = None
+        self.starting = 0
 
     def start(self, key: str, errand: Errand) -> None:
         """Start `errand` under `key` unless one with that key is running."""
         running = self._tasks.get(key)
         if running is not None and not running.done():
             return
+        self.starting += 1
         self._tasks[key] = asyncio.ensure_future(self._run(errand))
 
     async def _run(self, errand: Errand) -> None:
+        """`starting` covers the errand from `start` until its first step has begun (a local
+        activity then counts itself)."""
+        self.starting -= 1
         try:
             await errand()
         except asyncio.CancelledError:

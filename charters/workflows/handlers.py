@@ -19,6 +19,7 @@ from charters import contract
 from charters.models import (
     ApproveSccKeyRepair,
     AssignCrew,
+    BookingOptions,
     BookingState,
     BookingStatus,
     CancelBooking,
@@ -42,6 +43,8 @@ def _recorded(message: str) -> Verdict:
 
 
 class BookingHandlers:
+    _workflow_id: str
+    _options: BookingOptions
     _state: BookingState
     _book: Bookkeeping
     _crew: CrewWaits
@@ -197,6 +200,11 @@ class BookingHandlers:
 
     @workflow.signal(name=contract.SIGNAL_EMAIL_BOUNCED)
     def email_bounced(self, bounce: EmailBounced) -> None:
+        if bounce.recipient != "crew":
+            if self._state.requests.cancel is None:
+                self._not_received(bounce)
+                self._changed()
+            return
         if not self._state.crew.answers or self._state.departed:
             workflow.logger.info("email_bounced ignored: no crew to block (%s)", bounce.crew_id)
             return
@@ -204,6 +212,31 @@ class BookingHandlers:
             return
         self._crew.bounced(bounce)
         self._changed()
+
+    def _not_received(self, bounce: EmailBounced) -> None:
+        """The guest's or operations' address did not take our mail: noted in `status` (for a
+        guest who will not get our mail, a block with the fix and one alert); nothing waits on
+        it."""
+        what = f"{bounce.kind}: {bounce.reason}" + (", for now" if bounce.transient else "")
+        if bounce.recipient == "operations":
+            note = f"an operations alert did not arrive ({what}): check CHARTERS_OPERATIONS_EMAIL"
+        else:
+            note = f"the guest did not get our email ({what})"
+        if note in self._state.status.notes:
+            return  # SNS and SQS deliver at least once
+        self._book.note(note)
+        if bounce.recipient != "guest" or bounce.transient or self._state.departed:
+            return
+        ref, url = self._state.status.booking_ref, self._options.guest_page_url
+        fix = (
+            f"reach the guest through Boatsetter or by phone with their page {url}, and correct "
+            "their address there; the booking goes on, and this stays shown until departure"
+        )
+        reason = f"the guest's address does not receive our mail ({what})"
+        self._book.block(contract.BLOCKED_GUEST_EMAIL, reason, fix)
+        self._steps.alert(
+            "guest-bounce", f"{ref}: the guest did not get our email", f"{reason}.\nFix: {fix}"
+        )
 
     @workflow.query(name=contract.QUERY_STATUS)
     def status(self) -> BookingStatus:

@@ -40,9 +40,10 @@ from charters.workflows.errands import Errands
 
 T = TypeVar("T")
 
-# The local fast path: a few quick attempts absorb a throttle or a reset without a round trip
-# through the server; anything longer goes on as a regular activity.
-LOCAL_ATTEMPTS = 3
+# The local fast path: two quick attempts absorb a throttle or a reset without a round trip
+# through the server; anything longer goes on as a regular activity. Short, because an update (a
+# cancel) that arrives while a local attempt runs is taken only when the workflow task completes.
+LOCAL_ATTEMPTS = 2
 LOCAL_RETRY_INITIAL_SECONDS = 0.5
 ALERT_ROUNDS = 3
 
@@ -70,11 +71,14 @@ SUMMARIES = {
 class StepFailure(Exception):
     """An activity failed for good: a permanent error, or its retry budget spent."""
 
-    def __init__(self, cause: str, fix: str | None, error_type: str | None) -> None:
+    def __init__(
+        self, cause: str, fix: str | None, error_type: str | None, message: str = ""
+    ) -> None:
         super().__init__(cause)
         self.cause = cause
         self.fix = fix
         self.error_type = error_type
+        self.message = message or cause
 
 
 class StepRunner:
@@ -98,6 +102,7 @@ class StepRunner:
         self._on_change = on_change
         self._waiting: dict[str, str | None] = {}
         self.compensating = False
+        self.local_in_flight = 0
 
     # ---- one way to call an activity ---------------------------------------------------------
 
@@ -148,6 +153,10 @@ class StepRunner:
         except FailureError as err:
             if is_cancelled_exception(err):
                 raise asyncio.CancelledError() from err
+            if cancellable:
+                # An attempt that fails after a cancel was asked for is not retried by the
+                # server (retry state CANCEL_REQUESTED): it is the cancel, not a failure to block.
+                self.cancel_point()
             raise failure_of(err) from err
         if cancellable:
             self.cancel_point()
@@ -164,13 +173,19 @@ class StepRunner:
     ) -> tuple[bool, Any]:
         """A few attempts inside the workflow task (no activity task, one marker). Every such
         step is idempotent by its own key, so when they are spent the step goes on as a regular
-        activity with the whole budget; a permanent error ends it at once."""
+        activity with the whole budget; a permanent error ends it at once.
+
+        `local_in_flight` counts them: the main loop starts no timer while one runs (see
+        `CharterBookingWorkflow._until_departure`)."""
+        self.local_in_flight += 1
         try:
             result = await workflow.execute_local_activity(
                 activity,
                 args=args,
                 result_type=result_type,
-                start_to_close_timeout=start_to_close,
+                start_to_close_timeout=min(
+                    start_to_close, timedelta(seconds=self._options.local_attempt_timeout_seconds)
+                ),
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=SUMMARIES.get(activity),
                 retry_policy=RetryPolicy(
@@ -182,7 +197,11 @@ class StepRunner:
         except FailureError as err:  # a local activity's failure arrives as its cause itself
             if is_cancelled_exception(err):
                 raise asyncio.CancelledError() from err
-            failure = err.cause if isinstance(err, ActivityError) and err.cause else err
+            failure: BaseException = (
+                err.cause if isinstance(err, ActivityError) and err.cause else err
+            )
+            if cancellable:
+                self.cancel_point()
             if isinstance(failure, ApplicationError) and (
                 failure.non_retryable or failure.type in (non_retryable or [])
             ):
@@ -190,14 +209,20 @@ class StepRunner:
             if cancellable:
                 self.cancel_point()
             return False, None
+        finally:
+            self.local_in_flight -= 1
+            self._on_change()
         if cancellable:
             self.cancel_point()
         return True, result
 
+    def _cancel_requested(self) -> bool:
+        return self._state.requests.cancel is not None and not self.compensating
+
     def cancel_point(self) -> None:
         """Where a requested cancel is seen: after every activity (the SDK hands a cancelled
         step's result back when the activity finished anyway) and before every step."""
-        if self._state.requests.cancel is not None and not self.compensating:
+        if self._cancel_requested():
             raise asyncio.CancelledError()
 
     # ---- a step that blocks for a person ------------------------------------------------------
@@ -277,7 +302,10 @@ class StepRunner:
             f"{step} failed for good: {failure.cause}\nFix: {command}\nThen: {resolve}",
         )
         try:
-            await workflow.wait_condition(lambda: on in self._state.requests.resolutions)
+            await workflow.wait_condition(
+                lambda: on in self._state.requests.resolutions or self._cancel_requested()
+            )
+            self.cancel_point()
         finally:
             self._waiting.pop(on, None)
             self._book.unblock(on)
@@ -344,8 +372,10 @@ def failure_of(err: FailureError) -> StepFailure:
         cause = cause.cause
     fix = None
     error_type = None
+    message = ""
     if isinstance(cause, ApplicationError):
         error_type = cause.type
+        message = cause.message
         if cause.type == errors.NEEDS_OPERATOR and cause.details:
             detail = cause.details[0]
             if isinstance(detail, dict):
@@ -359,4 +389,6 @@ def failure_of(err: FailureError) -> StepFailure:
         text = str(err)
     if "timeout" in text.lower() or "Timeout" in type(cause).__name__:
         text = f"{text}: retries spent without success"
-    return StepFailure(text.splitlines()[0][:300] if text else "unknown error", fix, error_type)
+    return StepFailure(
+        text.splitlines()[0][:300] if text else "unknown error", fix, error_type, message
+    )

@@ -31,15 +31,9 @@ def _ledger(effect: str) -> tuple[Call, ...]:
 # writes only fields that carry revenue; the SCC notes never do, so a clean item is one read.
 ACTIVITY_CALLS: dict[str, tuple[Call, ...]] = {
     "validate_booking": (),
-    "create_calendar_entry": (
-        Call("calendar", "GET /calendar?booking_ref (look-up)"),
-        Call("calendar", "POST /calendar"),
-    ),
+    "create_calendar_entry": (Call("calendar", "POST /calendar (Idempotency-Key)"),),
     "check_scc_service_key": (Call("aws", "lambda GetFunctionConfiguration"),),
-    "create_scc_event": (
-        Call("scc", "GET /prod/events?external_ref (look-up)"),
-        Call("scc", "POST /prod/events"),
-    ),
+    "create_scc_event": (Call("scc", "POST /prod/events (Idempotency-Key)"),),
     "redact_scc_revenue": (Call("aws", "dynamodb GetItem"),),
     "publish_guest_page": (Call("aws", "s3 PutObject"),),
     "invalidate_guest_page": (Call("aws", "cloudfront CreateInvalidation"),),
@@ -73,10 +67,10 @@ def critical_path(through: str | None = None) -> list[tuple[str, Call]]:
     """The longest chain of dependent calls: per stage, its longest branch; up to and including
     the stage named `through` when given.
 
-    validate (0, a local activity) -> provision: max(calendar look-up + create = 2, SCC: lambda
-    check, look-up, create = 3) -> max(redact: get = 1; publish: put, then invalidate = 2) ->
-    notify: per member in parallel, ledger claim, send, record (3) -> [crew wait] ->
-    max(captain summary 3, calendar patch 1): 11 calls."""
+    validate (0, a local activity) -> provision: max(calendar create = 1, SCC: lambda check,
+    create = 2) -> max(redact: get = 1; publish: put, then invalidate = 2) -> notify: per member
+    in parallel, ledger claim, send, record (3) -> [crew wait] -> max(captain summary 3,
+    calendar patch 1): 10 calls."""
     chain: list[tuple[str, Call]] = []
     for name, branches in WORKFLOW_STAGES:
         longest: list[tuple[str, Call]] = []
@@ -105,5 +99,5 @@ def expected_calls_per_target() -> dict[str, int]:
     return counts
 
 
-# What a guest waits for before the crew is asked: through the last invitation sent (8 calls).
+# What a guest waits for before the crew is asked: through the last invitation sent (7 calls).
 CREW_NOTIFIED_PATH = critical_path(through="notify crew")

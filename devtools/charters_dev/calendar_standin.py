@@ -1,5 +1,8 @@
 """Stand-in for the JADA Internal Calendar (the dashboard Lambda's URL): token-checked, persisted
-to a JSON file, and deliberately without dedup so a duplicate by the product would show.
+to a JSON file, and holding the calendar to the contract the README states for JADA: a create
+without an `Idempotency-Key` header is refused (400), and a repeat of a key answers 200 with the
+entry the key made first and creates nothing. The key is kept on its entry, so it survives a
+restart of the stand-in. Nothing else is deduplicated, so a duplicate by the product would show.
 
 The handlers are async but never block the event loop: the token check (a Secrets Manager call
 when the cache expires) and the file writes run in Starlette's thread pool."""
@@ -22,6 +25,12 @@ from starlette.routing import Route
 from charters.activities.secrets import SecretReader
 
 REQUIRED = ("event_type", "date", "duration_hours", "location", "guest_name", "booking_ref")
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+KEY_FIELD = "idempotency_key"
+MISSING_KEY = (
+    f"missing {IDEMPOTENCY_HEADER} header: every create must carry one (a repeat with the same "
+    "key returns the entry it created first and creates nothing)"
+)
 
 
 def _copy(entry: dict[str, Any]) -> dict[str, Any]:
@@ -36,6 +45,9 @@ class CalendarStore:
         self.entries: dict[str, dict[str, Any]] = (
             json.loads(path.read_text()) if path.exists() else {}
         )
+        self._by_key = {
+            str(e[KEY_FIELD]): entry_id for entry_id, e in self.entries.items() if e.get(KEY_FIELD)
+        }
 
     def save(self) -> None:
         """The whole file, atomically; compact, because an indented dump takes json's pure-Python
@@ -52,12 +64,18 @@ class CalendarStore:
                 if booking_ref is None or e.get("booking_ref") == booking_ref
             ]
 
-    def add(self, body: dict[str, Any]) -> dict[str, Any]:
+    def add(self, key: str, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The entry `key` made, created now unless the key made one before: (entry, created).
+        The look-up and the insert share the lock, so concurrent repeats create one entry."""
         with self._lock:
-            entry = {**body, "entry_id": f"cal-{uuid.uuid4().hex[:12]}"}
+            known = self._by_key.get(key)
+            if known is not None and known in self.entries:
+                return _copy(self.entries[known]), False
+            entry = {**body, KEY_FIELD: key, "entry_id": f"cal-{uuid.uuid4().hex[:12]}"}
             self.entries[entry["entry_id"]] = entry
+            self._by_key[key] = entry["entry_id"]
             self.save()
-            return _copy(entry)
+            return _copy(entry), True
 
     def update(self, entry_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
         with self._lock:
@@ -84,12 +102,15 @@ def calendar_app(
     async def create(request: Request) -> JSONResponse:
         if (denied := await run_in_threadpool(authorised, request)) is not None:
             return denied
+        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+        if not key:
+            return JSONResponse({"error": MISSING_KEY}, status_code=400)
         body = await request.json()
         missing = [f for f in REQUIRED if not body.get(f)]
         if missing:
             return JSONResponse({"error": f"missing fields: {missing}"}, status_code=400)
-        entry = await run_in_threadpool(store.add, body)
-        return JSONResponse({"entry_id": entry["entry_id"]}, status_code=201)
+        entry, created = await run_in_threadpool(store.add, key, body)
+        return JSONResponse({"entry_id": entry["entry_id"]}, status_code=201 if created else 200)
 
     async def lookup(request: Request) -> JSONResponse:
         if (denied := await run_in_threadpool(authorised, request)) is not None:

@@ -35,7 +35,7 @@ from rich.console import Console
 
 from charters import contract
 from charters.settings import Settings
-from charters.starter.book import validate
+from charters.starter.book import validate, with_page_slug
 from charters.temporal_client import connect
 from charters.worker.wiring import aws_clients
 from charters_dev.chaos_config import (
@@ -82,7 +82,7 @@ async def run_chaos(
     client = await connect(settings)
     aws = aws_clients(settings)  # straight to moto: the ledger is read without faults
     tracked = [
-        Tracked(ref, validate(booking_data(ref)), contract.workflow_id_for(ref))
+        Tracked(ref, with_page_slug(validate(booking_data(ref))), contract.workflow_id_for(ref))
         for ref in chaos_refs(config.bookings)
     ]
     for t, plan in zip(

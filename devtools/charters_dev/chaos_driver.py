@@ -26,7 +26,7 @@ from charters.starter.book import booking_options, start_booking
 from charters_dev.chaos_config import ChaosConfig, Tracked
 from charters_dev.chaos_operators import Operator
 
-CLOSED_STAGES = ("cancelled", "failed", "completed")
+CLOSED_STAGES = contract.FINAL_STAGES
 
 
 def _failure_reason(err: WorkflowFailureError) -> str:

@@ -40,6 +40,7 @@ from starlette.routing import Route
 from charters.settings import Settings
 
 PREFIX = "/g/"
+NOT_FOUND_KEY = "guest-pages/not-found.html"  # infra/charters.yaml CustomErrorResponses
 SLUG_ANY_CASE = re.compile(r"[A-Za-z0-9-]{1,64}")
 NONE = "'none'"
 
@@ -128,8 +129,9 @@ def connect_origins(settings: Settings) -> list[str]:
     if settings.aws_endpoint_url:
         origins.append(_origin(settings.aws_endpoint_url))
     else:
-        region, bucket = settings.aws_region, settings.guest_bucket
-        origins += [f"https://s3.{region}.amazonaws.com", f"https://{bucket}.s3.amazonaws.com"]
+        # exactly the endpoint SCC's presigned POST names: regional virtual-hosted, which TLS
+        # covers because the bucket name has no dot (docs/production.md, what SCC agrees to)
+        origins.append(f"https://{settings.guest_bucket}.s3.{settings.aws_region}.amazonaws.com")
     return origins
 
 
@@ -175,7 +177,23 @@ def edge_app(s3: Any, bucket: str, connect: list[str]) -> Starlette:
             return _not_found()
         obj = await run_in_threadpool(fetch, decision.uri.lstrip("/"))
         if obj is None:
-            return _not_found()
+            # the distribution's custom error response: the branded page, as a 404
+            page = await run_in_threadpool(fetch, NOT_FOUND_KEY)
+            if page is None:
+                return _not_found()
+            html = bytes(page["Body"])
+            return Response(
+                html,
+                status_code=404,
+                media_type="text/html; charset=utf-8",
+                headers={
+                    **SECURITY_HEADERS,
+                    **_edge_headers(),
+                    "Content-Security-Policy": content_security_policy(
+                        html.decode("utf-8", "replace"), connect
+                    ),
+                },
+            )
         body: bytes = obj["Body"]
         content_type = obj.get("ContentType") or "application/octet-stream"
         headers = {**SECURITY_HEADERS, **_edge_headers(), "X-Cache": "Miss from cloudfront"}

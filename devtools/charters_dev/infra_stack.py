@@ -22,6 +22,7 @@ from charters.settings import Settings
 from charters.worker.wiring import AwsClients, aws_client
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "infra" / "charters.yaml"
+BRAND_TEMPLATE = TEMPLATE.with_name("brand-site.yaml")
 STACK_NAME = "charters"
 
 # Resource types moto's CloudFormation skips, and what stands in for each locally.
@@ -39,11 +40,12 @@ NOT_EMULATED = {
     "AWS::S3::BucketPolicy": "moto does not evaluate bucket policies",
     "AWS::SNS::TopicPolicy": "moto does not evaluate topic policies",
     "AWS::SQS::QueuePolicy": "moto does not evaluate queue policies",
+    "AWS::CloudWatch::Alarm": "no metrics locally; the alarms' wiring is checked in tests",
 }
 # Properties moto's CloudFormation ignores on resources it does create, applied beside it.
 IGNORED_PROPERTIES = {
     "AWS::DynamoDB::Table": "TimeToLiveSpecification, PointInTimeRecoverySpecification",
-    "AWS::S3::Bucket": "CorsConfiguration",
+    "AWS::S3::Bucket": "CorsConfiguration, LifecycleConfiguration",
 }
 
 
@@ -90,51 +92,90 @@ def parameters(settings: Settings) -> dict[str, str]:
         "SccLambdaFunctionName": settings.scc_lambda_function,
         "SccApiOrigin": f"{api.scheme}://{api.netloc}",
         "CalendarUrl": settings.calendar_url,
+        "CrewTableName": settings.crew_table,
     }
 
 
 def resolve(value: Any, params: dict[str, str]) -> Any:
-    """`Ref` to a parameter and `Fn::Sub` over parameters: enough for names in the template."""
-    if isinstance(value, dict) and "Ref" in value:
-        return params[value["Ref"]]
-    if isinstance(value, dict) and "Fn::Sub" in value:
-        text = str(value["Fn::Sub"])
-        for name, given in params.items():
-            text = text.replace("${" + name + "}", given)
-        return text
+    """`Ref` to a parameter, `Fn::Sub`/`Join`/`Split` over parameters, `Fn::If` and the
+    conditions' own functions: enough for the names and lists in the template."""
     if isinstance(value, list):
         return [resolve(item, params) for item in value]
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    ((fn, arg),) = value.items()
+    if fn == "Ref":
+        return params[arg]
+    if fn == "Fn::Sub":
+        text, extra = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+        names = {**params, **{k: str(resolve(v, params)) for k, v in extra.items()}}
+        for name, given in names.items():
+            text = text.replace("${" + name + "}", str(given))
+        return text
+    if fn == "Fn::Join":
+        items = resolve(arg[1], params)
+        items = items.split(",") if isinstance(items, str) else items
+        return str(arg[0]).join(str(i) for i in items)
+    if fn == "Fn::Split":
+        return str(resolve(arg[1], params)).split(arg[0])
+    if fn == "Fn::Equals":
+        return str(resolve(arg[0], params)) == str(resolve(arg[1], params))
+    if fn == "Fn::Not":
+        return not resolve(arg[0], params)
+    if fn == "Condition":
+        return condition(arg, params)
+    if fn == "Fn::If":
+        return resolve(arg[1] if condition(arg[0], params) else arg[2], params)
     return value
 
 
-def deploy(aws: AwsClients, settings: Settings) -> dict[str, str]:
-    """Creates (once) the stack in moto, seeds what moto skips, returns the stack's outputs."""
+def condition(name: str, params: dict[str, str], template: dict[str, Any] | None = None) -> bool:
+    """A template condition evaluated over the parameters (as CloudFormation does)."""
+    return bool(resolve((template or load_template())["Conditions"][name], params))
+
+
+def _skipped_by_condition(
+    resource: dict[str, Any], params: dict[str, str], template: dict[str, Any] | None = None
+) -> bool:
+    return "Condition" in resource and not condition(resource["Condition"], params, template)
+
+
+def deploy(
+    aws: AwsClients,
+    settings: Settings,
+    template_path: Path = TEMPLATE,
+    stack_name: str = STACK_NAME,
+    given: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Creates (once) the stack in moto, seeds what moto skips, returns the stack's outputs.
+    `given`: the template's parameters (default: the main template's, from the settings)."""
     cfn = aws_client(settings, "cloudformation")
-    template = load_template()
+    template = load_template(template_path)
+    given = parameters(settings) if given is None else given
     defaults = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()}
-    params = {**defaults, **parameters(settings), "AWS::StackName": STACK_NAME}
+    params = {**defaults, **given, "AWS::StackName": stack_name}
     try:
-        cfn.describe_stacks(StackName=STACK_NAME)
+        cfn.describe_stacks(StackName=stack_name)
     except ClientError:
         cfn.create_stack(
-            StackName=STACK_NAME,
-            TemplateBody=TEMPLATE.read_text(),
-            Parameters=[
-                {"ParameterKey": k, "ParameterValue": v} for k, v in parameters(settings).items()
-            ],
+            StackName=stack_name,
+            TemplateBody=template_path.read_text(),
+            Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in given.items()],
             Capabilities=["CAPABILITY_NAMED_IAM"],
         )
-        cfn.get_waiter("stack_create_complete").wait(StackName=STACK_NAME)
-    stack = cfn.describe_stacks(StackName=STACK_NAME)["Stacks"][0]
+        cfn.get_waiter("stack_create_complete").wait(StackName=stack_name)
+    stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     created = {
         r["LogicalResourceId"]
-        for r in cfn.list_stack_resources(StackName=STACK_NAME)["StackResourceSummaries"]
+        for r in cfn.list_stack_resources(StackName=stack_name)["StackResourceSummaries"]
         if r.get("PhysicalResourceId")
     }
     resources: dict[str, Any] = template["Resources"]
     for logical, resource in resources.items():
         props = resource.get("Properties", {})
+        if _skipped_by_condition(resource, params, template):
+            continue
         if logical in created:
             _ignored_properties(aws, resource["Type"], props, params)
             continue
@@ -150,8 +191,14 @@ def skipped_types(aws: AwsClients, settings: Settings) -> set[str]:
     cfn = aws_client(settings, "cloudformation")
     summaries = cfn.list_stack_resources(StackName=STACK_NAME)["StackResourceSummaries"]
     created = {r["LogicalResourceId"] for r in summaries if r.get("PhysicalResourceId")}
-    resources = load_template()["Resources"]
-    return {str(r["Type"]) for logical, r in resources.items() if logical not in created}
+    template = load_template()
+    defaults = {k: str(v.get("Default", "")) for k, v in template["Parameters"].items()}
+    params = {**defaults, **parameters(settings), "AWS::StackName": STACK_NAME}
+    return {
+        str(r["Type"])
+        for logical, r in template["Resources"].items()
+        if logical not in created and not _skipped_by_condition(r, params)
+    }
 
 
 def _outputs_of(template: dict[str, Any], logical: str, physical: str) -> dict[str, str]:
@@ -165,9 +212,9 @@ def _outputs_of(template: dict[str, Any], logical: str, physical: str) -> dict[s
 def _ignored_properties(aws: AwsClients, kind: str, props: dict[str, Any], p: Any) -> None:
     if kind == "AWS::DynamoDB::Table":
         table = resolve(props["TableName"], p)
-        ttl = props["TimeToLiveSpecification"]
+        ttl = props.get("TimeToLiveSpecification")
         current = aws.dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
-        if current.get("TimeToLiveStatus") != "ENABLED":
+        if ttl and current.get("TimeToLiveStatus") != "ENABLED":
             aws.dynamodb.update_time_to_live(
                 TableName=table,
                 TimeToLiveSpecification={
@@ -181,18 +228,49 @@ def _ignored_properties(aws: AwsClients, kind: str, props: dict[str, Any], p: An
             PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": pitr},
         )
     elif kind == "AWS::S3::Bucket":
+        bucket = resolve(props["BucketName"], p)
         rules = [
             {
                 "AllowedMethods": rule["AllowedMethods"],
-                "AllowedOrigins": str(resolve(rule["AllowedOrigins"], p)).split(","),
+                "AllowedOrigins": _as_list(resolve(rule["AllowedOrigins"], p)),
                 "AllowedHeaders": rule["AllowedHeaders"],
                 "MaxAgeSeconds": rule["MaxAge"],
             }
             for rule in props["CorsConfiguration"]["CorsRules"]
         ]
-        aws.s3.put_bucket_cors(
-            Bucket=resolve(props["BucketName"], p), CORSConfiguration={"CORSRules": rules}
+        aws.s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+        aws.s3.put_bucket_lifecycle_configuration(
+            Bucket=bucket,
+            LifecycleConfiguration={
+                "Rules": [
+                    _lifecycle_rule(rule, p) for rule in props["LifecycleConfiguration"]["Rules"]
+                ]
+            },
         )
+
+
+def _as_list(value: Any) -> list[str]:
+    return value.split(",") if isinstance(value, str) else [str(v) for v in value]
+
+
+def _lifecycle_rule(rule: dict[str, Any], p: Any) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the S3 API's shape."""
+    out: dict[str, Any] = {
+        "ID": rule["Id"],
+        "Status": rule["Status"],
+        "Filter": {"Prefix": str(resolve(rule.get("Prefix", ""), p))},
+    }
+    if "ExpirationInDays" in rule:
+        out["Expiration"] = {"Days": int(resolve(rule["ExpirationInDays"], p))}
+    if "ExpiredObjectDeleteMarker" in rule:
+        out["Expiration"] = {"ExpiredObjectDeleteMarker": rule["ExpiredObjectDeleteMarker"]}
+    if "NoncurrentVersionExpiration" in rule:
+        days = rule["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        out["NoncurrentVersionExpiration"] = {"NoncurrentDays": days}
+    if "AbortIncompleteMultipartUpload" in rule:
+        days = rule["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"]
+        out["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return out
 
 
 def _beside(
@@ -217,7 +295,7 @@ def _beside(
         _exists_ok(lambda: aws.sesv2.create_configuration_set(ConfigurationSetName=name))
         return name
     if kind == "AWS::CloudFront::Distribution":
-        return _distribution(aws.cloudfront, settings)
+        return _distribution(aws.cloudfront, settings, p)
     if kind == "AWS::CloudFront::OriginAccessControl":
         return _origin_access_control(aws.cloudfront, props, p)
     return None
@@ -248,17 +326,22 @@ def _origin_access_control(cf: Any, props: dict[str, Any], p: dict[str, str]) ->
 DISTRIBUTION_COMMENT = "charters-local guest pages"
 
 
-def _distribution(cf: Any, settings: Settings) -> str:
+def _distribution(cf: Any, settings: Settings, p: dict[str, str]) -> str:
+    """One distribution per stack, in front of the stack's bucket (found again by its
+    comment)."""
+    bucket = p.get("GuestBucketName") or settings.guest_bucket
+    main = p.get("AWS::StackName", STACK_NAME) == STACK_NAME
+    comment = DISTRIBUTION_COMMENT if main else f"{DISTRIBUTION_COMMENT} ({bucket})"
     for dist in cf.list_distributions().get("DistributionList", {}).get("Items", []) or []:
-        if dist.get("Comment") == DISTRIBUTION_COMMENT:
+        if dist.get("Comment") == comment:
             return str(dist["Id"])
-    origin = f"{settings.guest_bucket}.s3.amazonaws.com"
+    origin = f"{bucket}.s3.amazonaws.com"
     answer = cf.create_distribution(
         DistributionConfig={
-            "CallerReference": "charters-local",
-            "Comment": DISTRIBUTION_COMMENT,
+            "CallerReference": "charters-local" if main else f"charters-local-{bucket}",
+            "Comment": comment,
             "Enabled": True,
-            "Aliases": {"Quantity": 1, "Items": [settings.guest_bucket]},
+            "Aliases": {"Quantity": 1, "Items": [bucket]},
             "Origins": {
                 "Quantity": 1,
                 "Items": [

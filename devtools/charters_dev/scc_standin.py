@@ -1,7 +1,11 @@
 """Stand-in for the ShipCaptainCrew API on API Gateway. Auth as the real Lambda does it:
 sha256(service key) must equal SERVICE_KEY_HASH, read from the (emulated) Lambda's configuration
 on every request; a missing variable rejects everything, with a body that does not say why.
-Events are written to DynamoDB `scc-events`; no dedup of its own.
+Events are written to DynamoDB `scc-events`. Creates hold SCC to the contract the README states:
+a POST without an `Idempotency-Key` header is refused (400); the key names the event (its id is
+derived from the key, written with a conditional put), so a repeat answers 200 with the event the
+key made first and creates nothing, however many arrive at once and across restarts (the table
+persists). Nothing else is deduplicated, so a duplicate by the product would show.
 
 Every DynamoDB, Lambda and S3 call runs in Starlette's thread pool, never on the event loop. The
 look-up by `external_ref` goes through `ExternalRefIndex` instead of scanning the whole table
@@ -27,6 +31,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _ser, _de = TypeSerializer(), TypeDeserializer()
 MAX_UPLOAD_BYTES = 15 * 1024 * 1024
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MISSING_KEY = (
+    f"missing {IDEMPOTENCY_HEADER} header: every create must carry one (a repeat with the same "
+    "key returns the event it created first and creates nothing)"
+)
+
+
+def event_id_for(key: str) -> str:
+    """The event a key makes: one id per key, so the table's conditional put is the dedup."""
+    return f"evt-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
 
 def _item(body: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +83,9 @@ class ExternalRefIndex:
 
     def add(self, ref: str, event_id: str) -> None:
         with self._lock:
-            self._loaded().setdefault(ref, []).append(event_id)
+            known = self._loaded().setdefault(ref, [])
+            if event_id not in known:
+                known.append(event_id)
 
     def discard(self, ref: str, event_id: str) -> None:
         with self._lock:
@@ -116,31 +132,44 @@ def scc_app(
 
     index = ExternalRefIndex(dynamodb, table)
 
-    def store(record: dict[str, Any]) -> None:
+    def store(record: dict[str, Any]) -> str | None:
+        """Writes a new event; the id of the event already there when its key made one."""
         ref = record.get("external_ref")
         if ref:
             index.add(ref, record["event_id"])
         try:
-            dynamodb.put_item(TableName=table, Item=_item(record))
+            dynamodb.put_item(
+                TableName=table,
+                Item=_item(record),
+                ConditionExpression="attribute_not_exists(event_id)",
+            )
+        except dynamodb.exceptions.ConditionalCheckFailedException:
+            return str(record["event_id"])
         except BaseException:
             if ref:
                 index.discard(ref, record["event_id"])
             raise
+        return None
 
     async def create(request: Request) -> JSONResponse:
         if not await run_in_threadpool(authorised, request):
             return rejected()
+        key = request.headers.get(IDEMPOTENCY_HEADER, "").strip()
+        if not key:
+            return JSONResponse({"message": MISSING_KEY}, status_code=400)
         body = await request.json()
         if not body.get("event_name") or not body.get("date"):
             return JSONResponse({"message": "event_name and date are required"}, status_code=400)
-        event_id = f"evt-{uuid.uuid4().hex[:16]}"
+        event_id = event_id_for(key)
         record = {
             **body,
             "event_id": event_id,
             "status": "scheduled",
             "created_at": int(time.time()),
         }
-        await run_in_threadpool(store, record)
+        existing = await run_in_threadpool(store, record)
+        if existing is not None:
+            return JSONResponse({"event_id": existing}, status_code=200)
         return JSONResponse({"event_id": event_id}, status_code=201)
 
     async def find(request: Request) -> JSONResponse:

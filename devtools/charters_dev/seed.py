@@ -11,7 +11,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from charters.activities.guest_page import publish_not_found_page
 from charters.activities.scc_lambda import merge_service_key_hash
+from charters.brands import Brand
 from charters.settings import Settings
 from charters.worker.wiring import AwsClients, aws_client
 from charters_dev import infra_stack
@@ -23,7 +25,71 @@ OUTPUT_SETTINGS = {
     "GuestBucketName": "guest_bucket",
     "SesConfigurationSet": "ses_configuration_set",
     "BounceQueueUrl": "bounce_queue_url",
+    "CrewTableName": "crew_table",
 }
+
+QUEEN = "queenofsandiego.com"
+SAILJADA_STACK = "charters-brand-sailjada"
+SAILJADA_LOOK = {
+    "display_name": "Sail JADA",
+    "ink": "#1b1f3b",
+    "accent": "#8a5a00",
+    "background": "#fbfaf7",
+    "footer": "Sail JADA · San Diego Bay",
+}
+
+
+def seed_brands(aws: AwsClients, settings: Settings, main: dict[str, str]) -> dict[str, str]:
+    """The brief's two brands: `queenofsandiego.com` (the main stack's site, `rewrite`, the
+    default) and `sailjada.com` (the older site: a brand-site stack of its own, its own bucket
+    and distribution, pages at their plain key). Returns CHARTERS_BRANDS and
+    CHARTERS_DEFAULT_BRAND; nothing when the brands are configured already."""
+    if settings.brands:
+        return {}
+    site = infra_stack.deploy(
+        aws,
+        settings,
+        infra_stack.BRAND_TEMPLATE,
+        SAILJADA_STACK,
+        {
+            "BrandName": "sailjada.com",
+            "GuestBucketName": "sailjada.com",
+            "PathScheme": "plain",
+            "KeyPrefix": "charters/",
+            "MailDomain": "sailjada.com",
+            "ConfigurationSetName": main["SesConfigurationSet"],
+            "WorkerRoleName": main["WorkerRoleName"],
+            "UploadAllowedOrigins": "*",
+        },
+    )
+    queen = (
+        settings.model_copy(
+            update={
+                "guest_bucket": main["GuestBucketName"],
+                "distribution_id": main["DistributionId"],
+                "default_brand": settings.default_brand or QUEEN,
+            }
+        )
+        .brand_book()
+        .get(None)
+    )
+    brands = [
+        queen.model_dump(mode="json"),
+        {
+            "name": "sailjada.com",
+            "site_url": "https://sailjada.com",
+            "bucket": site["GuestBucketName"],
+            "key_prefix": "charters/",
+            "distribution_id": site["DistributionId"],
+            "path_scheme": "plain",
+            "sender": "bookings@sailjada.com",
+            "reply_to": "crew@sailjada.com",
+            "look": SAILJADA_LOOK,
+        },
+    ]
+    jada = Brand.model_validate(brands[1])
+    publish_not_found_page(aws.s3, jada.bucket, jada.key_prefix, jada.look)
+    return {"CHARTERS_BRANDS": json.dumps(brands), "CHARTERS_DEFAULT_BRAND": queen.name}
 
 
 def _lambda_zip() -> bytes:
@@ -74,6 +140,8 @@ def seed(aws: AwsClients, settings: Settings, with_service_key_hash: bool = True
     infra_stack.py), then seeds beside it what belongs to other teams: SCC's table and Lambda.
     Returns the settings the stack's outputs give, as `CHARTERS_*` variables."""
     outputs = infra_stack.deploy(aws, settings)
+    # the runbook's `charters ops publish-404`: the distribution's custom error page
+    publish_not_found_page(aws.s3, outputs["GuestBucketName"], settings.guest_key_prefix)
     _table(aws.dynamodb, settings.events_table, "event_id")
     iam = aws_client(settings, "iam")
     try:
@@ -113,4 +181,7 @@ def seed(aws: AwsClients, settings: Settings, with_service_key_hash: bool = True
         if exc.response["Error"]["Code"] != "ResourceConflictException":
             raise
     set_service_key_hash(aws, settings, with_service_key_hash)
-    return {f"CHARTERS_{setting.upper()}": outputs[key] for key, setting in OUTPUT_SETTINGS.items()}
+    found = {
+        f"CHARTERS_{setting.upper()}": outputs[key] for key, setting in OUTPUT_SETTINGS.items()
+    }
+    return {**found, **seed_brands(aws, settings, outputs)}

@@ -24,6 +24,7 @@ from charters.contract import SEARCH_ATTRIBUTES
 from charters.settings import Settings
 from charters.worker.wiring import aws_clients
 from charters_dev import seed as seeding
+from charters_dev.faultproxy.gate import HoldRule
 from charters_dev.ports import free_port, port_open, wait_for
 from charters_dev.stack_config import settings_env, with_codec, write_private
 
@@ -330,6 +331,18 @@ class DevStack:
 
     def fault_counters(self, target: str) -> dict[str, Any]:
         return dict(httpx.get(self.proxy_url(target), timeout=10).json()["counters"])
+
+    def hold(self, target: str, rule: HoldRule) -> None:
+        """Arms a hold in a proxy (faultproxy/gate.py): matching requests wait until released."""
+        answer = httpx.put(self.proxy_url(target) + "/holds", json=rule.model_dump(), timeout=10)
+        answer.raise_for_status()
+
+    def holds(self, target: str) -> dict[str, Any]:
+        """Every hold of a proxy and its counters (arrived, waiting, forwarded, dropped)."""
+        return dict(httpx.get(self.proxy_url(target) + "/holds", timeout=10).json())
+
+    def release(self, target: str, name: str) -> None:
+        httpx.delete(f"{self.proxy_url(target)}/holds/{name}", timeout=10).raise_for_status()
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = self.log_dir / "worker.log"

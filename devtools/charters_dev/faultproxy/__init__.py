@@ -31,12 +31,17 @@ Admin endpoints on every proxy port (never forwarded): `GET /__faults` (spec and
 `PUT /__faults` (a JSON FaultSpec object, or a JSON string in the compact form) and
 `DELETE /__faults` (answers the counters, then zeroes them).
 
+Holds (`gate.py`): named rules that keep matching requests in flight (before forwarding, or
+with the answer held after it) until released, under `/__faults/holds`; the interleaving test
+holds one booking's call with them.
+
 Run: `python -m charters_dev.faultproxy --listen 9000 --upstream http://127.0.0.1:5055
 --aws --spec "delay=50,jitter=5,error=0.1,kinds=503|throttle|reset"` or `--targets '[{"name":
 "moto", "listen_port": 9000, "upstream": "http://127.0.0.1:5055", "aws": true, "spec": "..."}]'`.
 """
 
 from charters_dev.faultproxy.cli import main, parse_args, serve_proxies
+from charters_dev.faultproxy.gate import HOLDS_PATH, Gate, HoldRule
 from charters_dev.faultproxy.proxy import FaultProxy
 from charters_dev.faultproxy.spec import ADMIN_PATH, FAULT_KINDS, FaultKind, FaultSpec, ProxyTarget
 from charters_dev.faultproxy.transport import UpstreamError, UpstreamPool
@@ -47,6 +52,9 @@ __all__ = [
     "FaultKind",
     "FaultProxy",
     "FaultSpec",
+    "Gate",
+    "HOLDS_PATH",
+    "HoldRule",
     "ProxyTarget",
     "UpstreamError",
     "UpstreamPool",

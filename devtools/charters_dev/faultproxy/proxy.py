@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -15,6 +16,8 @@ from urllib.parse import urlsplit
 import h11
 from pydantic import ValidationError
 
+from charters_dev import ses_simulator
+from charters_dev.faultproxy.gate import ClientGone, Gate, holds_admin, is_holds_admin
 from charters_dev.faultproxy.spec import ADMIN, FAULT_KINDS, FaultSpec, ProxyTarget
 from charters_dev.faultproxy.transport import (
     MAX_BODY,
@@ -62,6 +65,7 @@ class FaultProxy:
         self.port = listen_port
         self.spec = FaultSpec()
         self._rng = random.Random()
+        self.gate = Gate()
         self.set_spec(spec if spec is not None else FaultSpec())
         self.reset_counters()
 
@@ -229,8 +233,15 @@ class FaultProxy:
                     break
                 else:
                     return  # the client went away mid-body
-            answer = await self._handle(event, bytes(body))
-            await send_answer(conn, writer, answer)
+            spill = bytearray()
+            held = await self._handle(
+                event, bytes(body), functools.partial(_client_gone, reader, spill)
+            )
+            if held is None:
+                return  # held, and its client went away: nothing to answer
+            if spill:
+                conn.receive_data(bytes(spill))
+            await send_answer(conn, writer, held)
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                 return
             try:
@@ -240,7 +251,23 @@ class FaultProxy:
 
     # ---- one request --------------------------------------------------------------------
 
-    async def _handle(self, request: h11.Request, body: bytes) -> Answer:
+    async def _handle(
+        self, request: h11.Request, body: bytes, client_gone: ClientGone
+    ) -> Answer | None:
+        """The answer, or None for a held request whose client went away (gate.py)."""
+        target = request.target
+        if is_holds_admin(target):
+            status, data = holds_admin(self.gate, request.method.decode("ascii"), target, body)
+            return _json_answer(status, data)
+        hold = self.gate.find(request.method, target, body)
+        if hold is not None:
+            answer: Answer | None = await self.gate.pass_through(
+                hold, lambda: self._faulted(request, body), client_gone
+            )
+            return answer
+        return await self._faulted(request, body)
+
+    async def _faulted(self, request: h11.Request, body: bytes) -> Answer:
         target = request.target
         if target == ADMIN or target.startswith((ADMIN + b"?", ADMIN + b"/")):
             return self._admin(request.method.decode("ascii"), body)
@@ -264,6 +291,8 @@ class FaultProxy:
         if kind is not None and kind != "slow" and not spec.after_upstream:
             return self._fault(kind, request)
         answer = await self._forward(request, body)
+        if self.aws and answer.status == 200:
+            await self._mailbox_simulator(request, body, answer)
         if kind == "slow":
             self._faults["slow"] += 1
             await asyncio.sleep(spec.slow_ms / 1000)
@@ -271,6 +300,30 @@ class FaultProxy:
         if kind is not None:
             return self._fault(kind, request)
         return answer
+
+    async def _mailbox_simulator(self, request: h11.Request, body: bytes, answer: Answer) -> None:
+        """SES's mailbox simulator (charters_dev.ses_simulator): a send to the bounce address
+        that moto accepted is followed by the bounce event SES would publish."""
+        if request.method != b"POST" or not request.target.startswith(
+            ses_simulator.SEND_PATH.encode()
+        ):
+            return
+        headers = dict(request.headers)
+        region = ses_simulator.region_of(headers.get(b"authorization", b""))
+        try:
+            message_id = str(json.loads(answer.body).get("MessageId", ""))
+        except ValueError:
+            return
+        event = ses_simulator.bounce_event(body, message_id)
+        if event is None or region is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(
+                None, ses_simulator.publish, self.upstream_url, region, event
+            )
+        except Exception as exc:  # noqa: BLE001 - the send itself succeeded; log and go on
+            log.warning("faultproxy %s: simulated bounce not published: %s", self.name, exc)
 
     async def _forward(self, request: h11.Request, body: bytes) -> Answer:
         assert self._pool is not None
@@ -326,6 +379,17 @@ class FaultProxy:
             return _aws_error(
                 400, "MessageRejected", "Email address is not verified.", request, marker
             )
+        if kind == "sandbox":  # the same, when the sender's IAM policy names its identities
+            recipient = self.spec.match or "someone@example.com"
+            return _aws_error(
+                403,
+                "AccessDenied",
+                "User `arn:aws:sts::123456789012:assumed-role/charters-worker/w1' is not "
+                "authorized to perform `ses:SendEmail' on resource "
+                f"`arn:aws:ses:us-west-2:123456789012:identity/{recipient}'",
+                request,
+                marker,
+            )
         status = int(kind)
         if self.aws and status == 400:
             return _aws_error(
@@ -356,6 +420,13 @@ class FaultProxy:
         return _json_answer(
             405, {"message": "use GET, PUT or DELETE"}, [(b"allow", b"GET, PUT, DELETE")]
         )
+
+
+async def _client_gone(reader: asyncio.StreamReader, spill: bytearray) -> None:
+    """Returns when the client closes while its request is held; bytes of a pipelined request
+    read meanwhile are kept in `spill` for h11."""
+    while data := await reader.read(READ_CHUNK):
+        spill.extend(data)
 
 
 def _json_answer(

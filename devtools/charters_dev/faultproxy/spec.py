@@ -7,8 +7,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-FaultKind = Literal["400", "500", "503", "throttle", "reset", "slow", "rejected"]
-FAULT_KINDS: tuple[str, ...] = ("400", "500", "503", "throttle", "reset", "slow", "rejected")
+FaultKind = Literal["400", "500", "503", "throttle", "reset", "slow", "rejected", "sandbox"]
+FAULT_KINDS: tuple[str, ...] = (
+    "400",
+    "500",
+    "503",
+    "throttle",
+    "reset",
+    "slow",
+    "rejected",
+    "sandbox",
+)
 ADMIN_PATH = "/__faults"
 ADMIN = ADMIN_PATH.encode()
 
