@@ -251,7 +251,7 @@ async def test_cancel_while_the_calendar_confirmation_is_in_flight(wf: Harness, 
         await confirmation.started()
         await summary.started()
         await cancel(handle, mode)
-        await until(lambda: _at_least(cancel_requests(handle), 2), "both asked to cancel")
+        await until(lambda: at_least(cancel_requests(handle), 2), "both asked to cancel")
         confirmation.release()
         summary.release()
         await closes_as_asked(handle, mode)
@@ -269,7 +269,7 @@ async def test_cancel_while_the_invitations_are_in_flight_tells_who_got_one(wf: 
         handle = await wf.book(data, local_activities=False)
         await until(lambda: held.held == 3, "three invitations in flight")
         await cancel(handle, "update")
-        await until(lambda: _at_least(cancel_requests(handle), 3), "the invitations cancelled")
+        await until(lambda: at_least(cancel_requests(handle), 3), "the invitations cancelled")
         held.release()
         await closes_as_asked(handle, "update")
     assert_nothing_live(world, data)
@@ -289,7 +289,7 @@ async def test_invitations_cancelled_in_flight_are_not_followed_by_a_cancel_noti
         handle = await wf.book(data, local_activities=False)
         await until(lambda: held.held == 3, "three invitations in flight")
         await cancel(handle, "update")
-        await until(lambda: _at_least(cancel_requests(handle), 3), "the invitations cancelled")
+        await until(lambda: at_least(cancel_requests(handle), 3), "the invitations cancelled")
         held.heartbeat()
         await until(lambda: held.cancels_seen == 3, "the invitations stopped")
         await closes_as_asked(handle, "update")
@@ -323,7 +323,7 @@ async def test_cancel_while_a_reschedule_is_in_flight(
             await gate.started()
         await cancel(handle, "native")
         await until(
-            lambda: _at_least(cancel_requests(handle), len(gates)), "the reschedule cancelled"
+            lambda: at_least(cancel_requests(handle), len(gates)), "the reschedule cancelled"
         )
         for gate in gates:
             gate.release()
@@ -332,7 +332,7 @@ async def test_cancel_while_a_reschedule_is_in_flight(
     assert len(world.mail_of("cancelled")) == 3
 
 
-async def _at_least(count: Any, wanted: int) -> bool:
+async def at_least(count: Any, wanted: int) -> bool:
     return bool(await count >= wanted)
 
 
