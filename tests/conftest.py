@@ -125,14 +125,6 @@ def booker(client: Client, settings: Settings) -> Booker:
     return Booker(client, settings)
 
 
-@pytest.fixture(scope="session")
-def stack_activities(settings: Settings) -> list[Any]:
-    """The worker's activities against the session stack, for in-process test workers."""
-    from charters.worker import wiring
-
-    return wiring.activities(settings, wiring.aws_clients(settings), wiring.http_client())
-
-
 @pytest.fixture
 async def wf() -> AsyncIterator[Any]:
     """A fresh time-skipping environment with the outside world in memory

@@ -283,3 +283,49 @@ async def test_both_guest_reminders_blocked_resume_by_retry(wf: Harness) -> None
 
 def guest_alerts(world: World) -> list[str]:
     return [a.subject for a in world.alerts() if "guest_reminders needs a person" in a.subject]
+
+
+async def test_an_alert_that_fails_to_send_is_sent_again_later(wf: Harness) -> None:
+    """SES refuses the operations alert twice: the block stays shown, and the alert goes out on
+    a later round, once."""
+    world = wf.world
+    world.refuse_address(JORDAN)
+    world.fail(
+        Activity.ALERT_OPERATIONS,
+        lambda: errors.needs_operator("SES sending is paused", "resume sending"),
+        times=2,
+    )
+    data = await wf.charter()
+    async with wf.worker():
+        handle = await wf.book(data)
+        await wait_status(handle, blocked("crew-email:crew-2"), "crew-2's seat blocked")
+        await until(lambda: world.calls[Activity.ALERT_OPERATIONS] == 1, "first try")
+        await wf.sleep(minutes=6)
+        await until(lambda: world.calls[Activity.ALERT_OPERATIONS] == 2, "second try")
+        await wf.sleep(minutes=11)
+        await until(lambda: world.alerts(), "the alert sent")
+        still = await status(handle)
+        await handle.terminate("test over")
+    assert len(world.alerts()) == 1
+    assert blocked("crew-email:crew-2")(still)
+
+
+async def test_a_cancel_while_a_seat_is_blocked_tells_only_who_was_asked(wf: Harness) -> None:
+    world = wf.world
+    world.refuse_address(JORDAN)
+    data = await wf.charter()
+    async with wf.worker():
+        handle = await wf.book(data)
+        await wait_status(handle, blocked("crew-email:crew-2"), "crew-2's seat blocked")
+        await until(lambda: len(world.mail_of("invite")) == 2, "the others asked")
+        await handle.execute_update(
+            contract.UPDATE_CANCEL_BOOKING, CancelBooking(), result_type=Verdict
+        )
+        result = await result_of(handle)
+        final = await status(handle)
+    assert result.outcome == "cancelled"
+    assert final.blocks == []
+    assert sorted(m.to for m in world.mail_of("cancelled")) == sorted(
+        [EMAIL_OF["captain-1"], EMAIL_OF["crew-1"]]
+    )
+    assert len(world.mail_to(GUEST, "guest-cancelled")) == 1

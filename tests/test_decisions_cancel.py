@@ -8,11 +8,15 @@ the run closed the way the request asked (an update: COMPLETED with outcome `can
 native cancel: CANCELED). Every held call is let finish after the cancel, as a sync activity
 blocked in an HTTP call would: its effect lands late, and compensation must still undo it, which
 it can only do if the group waited for it.
+
+Every activity running when the cancel comes is held: the Java test server refuses a workflow
+task that asks to cancel an activity which completed meanwhile ("ACTIVITY_UNKNOWN"), where the
+real server records the request and ignores it.
 """
 
 from __future__ import annotations
 
-import asyncio
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import pytest
@@ -22,7 +26,7 @@ from temporalio.exceptions import CancelledError
 
 from charters import contract
 from charters.contract import Activity
-from charters.models import BookingResult, CancelBooking, Verdict
+from charters.models import BookingResult, CancelBooking, Reschedule, Verdict
 from charters.starter.book import validate
 from tests.workflow_harness import (
     EMAIL_OF,
@@ -30,6 +34,7 @@ from tests.workflow_harness import (
     Harness,
     awaiting_crew,
     closed_as,
+    confirm,
     events,
     needs_test_server,
     result_of,
@@ -134,21 +139,18 @@ async def test_cancel_while_a_step_is_in_flight(
 
 
 async def test_cancel_while_a_local_step_is_in_flight(wf: Harness) -> None:
-    """Local-first steps: the cancel reaches the workflow when its task heartbeats (some
-    seconds: one case only), and the local activity is cancelled and awaited like a regular
-    one."""
-    mode: Mode = "native"
+    """Local-first steps: a cancel that comes while a local attempt runs is taken once the
+    attempt has ended (the workflow task is open meanwhile); what it made is then undone."""
     world = wf.world
     held = world.hold(Activity.CREATE_CALENDAR_ENTRY)
     data = await wf.charter()
     async with wf.worker():
         handle = await wf.book(data, local_activities=True)
         await held.started()
-        asked = asyncio.ensure_future(cancel(handle, mode))
-        await until(lambda: held.cancels_seen, "the local calendar step cancelled", timeout=30)
+        await handle.cancel()
+        await wait_cancel_recorded(handle)
         held.release()
-        await asked
-        await closes_as_asked(handle, mode)
+        await closes_as_asked(handle, "native")
     assert_nothing_live(world, data)
     assert world.calendar_for(data["booking_ref"]), "the held create landed, and was undone"
 
@@ -230,3 +232,123 @@ async def wait_cancel_recorded(handle: WorkflowHandle[Any, Any]) -> None:
 
 async def _has(handle: WorkflowHandle[Any, Any], kind: EventType.ValueType) -> bool:
     return any(e.event_type == kind for e in await events(handle))
+
+
+@pytest.mark.parametrize("mode", ["update", "native"])
+async def test_cancel_while_the_calendar_confirmation_is_in_flight(wf: Harness, mode: Mode) -> None:
+    """Everyone accepted: the captain's summary and the calendar's `confirmed` go out side by
+    side (both held). A cancel meanwhile waits for them, so `confirmed` never lands after
+    `cancelled`."""
+    world = wf.world
+    confirmation = world.hold(Activity.UPDATE_CALENDAR_ENTRY)
+    summary = world.hold(Activity.SEND_CAPTAIN_SUMMARY)
+    data = await wf.charter()
+    async with wf.worker():
+        handle = await wf.book(data, local_activities=False)
+        await awaiting_crew(handle)
+        for member in ("captain-1", "crew-1", "crew-2"):
+            await confirm(handle, member)
+        await confirmation.started()
+        await summary.started()
+        await cancel(handle, mode)
+        await until(lambda: at_least(cancel_requests(handle), 2), "both asked to cancel")
+        confirmation.release()
+        summary.release()
+        await closes_as_asked(handle, mode)
+    assert_nothing_live(world, data)
+    assert world.effects["calendar.confirmed"] == 1, "the held confirmation landed, first"
+
+
+async def test_cancel_while_the_invitations_are_in_flight_tells_who_got_one(wf: Harness) -> None:
+    """The invitations were in flight when the cancel came and landed after it: each member
+    got one, so each is told of the cancel, once."""
+    world = wf.world
+    held = world.hold(Activity.SEND_CREW_EMAIL, times=3)
+    data = await wf.charter()
+    async with wf.worker():
+        handle = await wf.book(data, local_activities=False)
+        await until(lambda: held.held == 3, "three invitations in flight")
+        await cancel(handle, "update")
+        await until(lambda: at_least(cancel_requests(handle), 3), "the invitations cancelled")
+        held.release()
+        await closes_as_asked(handle, "update")
+    assert_nothing_live(world, data)
+    assert len(world.mail_of("invite")) == 3
+
+
+async def test_invitations_cancelled_in_flight_are_not_followed_by_a_cancel_notice(
+    wf: Harness,
+) -> None:
+    """The invitations hear of the cancel (by heartbeat) and stop before sending: the email
+    ledger says they were never sent, and nobody gets a cancel notice for an invitation they
+    never had."""
+    world = wf.world
+    held = world.hold(Activity.SEND_CREW_EMAIL, times=3, honour_cancel=True)
+    data = await wf.charter()
+    async with wf.worker():
+        handle = await wf.book(data, local_activities=False)
+        await until(lambda: held.held == 3, "three invitations in flight")
+        await cancel(handle, "update")
+        await until(lambda: at_least(cancel_requests(handle), 3), "the invitations cancelled")
+        held.heartbeat()
+        await until(lambda: held.cancels_seen == 3, "the invitations stopped")
+        await closes_as_asked(handle, "update")
+    assert_nothing_live(world, data)
+    assert world.mail_of("invite") == [] and world.mail_of("cancelled") == []
+
+
+@pytest.mark.parametrize(
+    "held_steps",
+    [
+        (Activity.UPDATE_CALENDAR_ENTRY,),
+        (Activity.UPDATE_SCC_EVENT, Activity.PUBLISH_GUEST_PAGE),
+    ],
+    ids=["calendar", "scc-and-page"],
+)
+async def test_cancel_while_a_reschedule_is_in_flight(
+    wf: Harness, held_steps: tuple[Activity, ...]
+) -> None:
+    world = wf.world
+    data = await wf.charter(days_ahead=6)
+    async with wf.worker():
+        handle = await wf.book(data, local_activities=False)
+        await awaiting_crew(handle)
+        await until(lambda: len(world.mail_of("invite")) == 3, "three invitations")
+        gates = [world.hold(step) for step in held_steps]
+        moved = datetime.fromisoformat(data["starts_at"]) + timedelta(days=1)
+        await handle.execute_update(
+            contract.UPDATE_RESCHEDULE, Reschedule(starts_at=moved), result_type=Verdict
+        )
+        for gate in gates:
+            await gate.started()
+        await cancel(handle, "native")
+        await until(
+            lambda: at_least(cancel_requests(handle), len(gates)), "the reschedule cancelled"
+        )
+        for gate in gates:
+            gate.release()
+        await closes_as_asked(handle, "native")
+    assert_nothing_live(world, data)
+    assert len(world.mail_of("cancelled")) == 3
+
+
+async def at_least(count: Any, wanted: int) -> bool:
+    return bool(await count >= wanted)
+
+
+async def test_cancel_while_blocked_on_the_scc_key(wf: Harness) -> None:
+    """The key is broken: the calendar entry is undone, SCC is never called for an event that
+    was never made, and the booking closes."""
+    world = wf.world
+    world.scc_key = "missing"
+    data = await wf.charter()
+    async with wf.worker():
+        handle = await wf.book(data)
+        await until(lambda: world.alerts(), "the key's block alerted")
+        await cancel(handle, "update")
+        await closes_as_asked(handle, "update")
+        final = await status(handle)
+    assert_nothing_live(world, data)
+    assert world.calls[Activity.CREATE_SCC_EVENT] == 0
+    assert world.calls[Activity.CANCEL_SCC_EVENT] == 0
+    assert final.blocks == []

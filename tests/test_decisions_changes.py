@@ -6,23 +6,26 @@ may fail the booking: each is refused (with a verdict, a note, an alert) or appl
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from charters import contract
+from charters import contract, errors
 from charters.contract import Activity
 from charters.models import (
     ApproveSccKeyRepair,
     AssignCrew,
     BookingResult,
     CrewConfirmation,
+    CrewMember,
+    EmailBounced,
     Reschedule,
+    ResolveBlock,
     Verdict,
 )
 from tests.workflow_harness import (
@@ -260,3 +263,94 @@ async def test_continue_as_new_with_updates_in_flight_keeps_every_answer(wf: Har
 
 async def _run_changed(handle: WorkflowHandle[Any, Any], first_run: str | None) -> bool:
     return (await handle.describe()).run_id != first_run
+
+
+async def test_a_reschedule_the_calendar_refuses_keeps_the_booking_as_it_was(
+    wf: Harness,
+) -> None:
+    """All or nothing at the calendar: its refusal leaves date, answers and links as they were,
+    with a note and an alert; the booking goes on."""
+    world = wf.world
+    data = await wf.charter(days_ahead=6)
+    async with wf.worker():
+        handle = await wf.book(data)
+        await awaiting_crew(handle)
+        await confirm(handle, "captain-1")
+        await wait_status(handle, lambda s: answers(s)["captain-1"] == "accepted", "captain in")
+        world.fail(
+            Activity.UPDATE_CALENDAR_ENTRY,
+            lambda: errors.needs_operator("calendar answered HTTP 409", "pick another date"),
+        )
+        moved = datetime.fromisoformat(data["starts_at"]) + timedelta(days=1)
+        verdict = await update(handle, contract.UPDATE_RESCHEDULE, Reschedule(starts_at=moved))
+        assert verdict.recorded, verdict
+        current = await wait_status(handle, lambda s: bool(s.notes), "refused")
+        await until(lambda: world.alerts(), "alerted")
+        await handle.terminate("test over")
+    assert "refused by the calendar" in current.notes[-1]
+    assert current.round == 1 and answers(current)["captain-1"] == "accepted"
+    assert world.mail_of("rescheduled") == []
+    assert world.scc_for(data["booking_ref"])[0].status == "scheduled"
+
+
+async def test_a_bounced_member_given_a_working_address_is_asked_again(wf: Harness) -> None:
+    """SES reports a bounce: the seat blocks and operations are told; `charters assign` with the
+    same id and a corrected address re-invites that member and clears the block."""
+    world = wf.world
+    data = await wf.charter()
+    async with wf.worker():
+        handle = await wf.book(data)
+        await awaiting_crew(handle)
+        await until(lambda: len(world.mail_of("invite")) == 3, "three invitations")
+        await handle.signal(
+            contract.SIGNAL_EMAIL_BOUNCED,
+            EmailBounced(crew_id="crew-2", kind="bounce", reason="mailbox does not exist"),
+        )
+        bounced = await wait_status(
+            handle, lambda s: any(b.on == "crew-email:crew-2" for b in s.blocks), "blocked"
+        )
+        await until(lambda: world.alerts(), "operations told")
+        fixed = CrewMember(
+            id="crew-2", name="Jordan Lee", email="jordan.lee@sailjada.com", hourly_rate="25.00"
+        )
+        verdict = await update(
+            handle, contract.UPDATE_ASSIGN_CREW, AssignCrew(replaces="crew-2", member=fixed)
+        )
+        assert verdict.recorded, verdict
+        await until(lambda: world.mail_to(fixed.email, "invite"), "asked at the new address")
+        after = await wait_status(
+            handle, lambda s: not any(b.on == "crew-email:crew-2" for b in s.blocks), "cleared"
+        )
+        await handle.terminate("test over")
+    assert bounced.blocked_on == "crew-email"
+    assert answers(after)["crew-2"] == "pending"
+    assert len(world.alerts()) == 1
+
+
+async def test_a_compensation_that_fails_for_good_blocks_and_resumes(wf: Harness) -> None:
+    """The calendar refuses the cancel (a permanent error): compensation blocks on
+    `calendar-cancel`, says so and alerts; a retry after the fix finishes it."""
+    world = wf.world
+    world.fail(
+        Activity.CANCEL_CALENDAR_ENTRY,
+        lambda: errors.needs_operator("calendar answered HTTP 403", "rotate the dashboard token"),
+    )
+    data = await wf.charter()
+    async with wf.worker():
+        handle = await wf.book(data)
+        await awaiting_crew(handle)
+        await handle.cancel()
+        stuck = await wait_status(
+            handle, lambda s: any(b.on == "calendar-cancel" for b in s.blocks), "blocked"
+        )
+        assert stuck.stage == "cancelling"
+        verdict = await update(
+            handle, contract.UPDATE_RESOLVE_BLOCK, ResolveBlock(step="calendar-cancel")
+        )
+        assert verdict.recorded, verdict
+        with pytest.raises(WorkflowFailureError):
+            await result_of(handle)
+        final = await status(handle)
+    assert final.stage == "cancelled" and final.blocks == []
+    assert all(e.status == "cancelled" for e in world.calendar_for(data["booking_ref"]))
+    assert len(world.alerts()) == 1

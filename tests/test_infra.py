@@ -406,9 +406,9 @@ def test_what_moto_skips_is_seeded_or_named_in_the_readme(
     skipped = infra_stack.skipped_types(aws, settings)
     known = set(infra_stack.BESIDE) | set(infra_stack.NOT_EMULATED)
     assert skipped <= known, f"moto skips types nobody seeds or names: {skipped - known}"
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "local-stack.md").read_text()
     for kind in known | set(infra_stack.IGNORED_PROPERTIES):
-        assert f"`{kind}`" in readme, f"README does not list {kind}"
+        assert f"`{kind}`" in readme, f"docs/local-stack.md does not list {kind}"
 
 
 def test_sandbox_recipients_only_while_in_the_sandbox(template: dict[str, Any]) -> None:

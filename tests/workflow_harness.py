@@ -96,24 +96,9 @@ async def register_search_attributes(client: Client) -> None:
 
 
 def fast_options(guest_page_url: str, **overrides: Any) -> BookingOptions:
-    """The product's defaults, spelled out so that no CHARTERS_* variable of the test process
-    (the session stack sets some) changes what these tests mean."""
-    return BookingOptions(
-        guest_page_url=guest_page_url,
-        scc_retry_initial_seconds=2.0,
-        scc_retry_max_interval_seconds=60.0,
-        activity_max_interval_seconds=30.0,
-        activity_timeout_seconds=30.0,
-        reminder_after_hours=24.0,
-        max_reminders=2,
-        confirm_deadline_hours_before=48.0,
-        step_retry_budget_seconds=600.0,
-        guest_reminder_hours_before=[72.0, 24.0],
-        crew_day_of_hours_before=4.0,
-        thank_you_hours_after_end=2.0,
-        history_event_limit=2000,
-        local_activities=True,
-    ).model_copy(update=overrides)
+    """The workflow's own defaults (`BookingOptions`, not `Settings`: no CHARTERS_* variable of
+    the test process, which the session stack sets, changes what these tests mean)."""
+    return BookingOptions(guest_page_url=guest_page_url).model_copy(update=overrides)
 
 
 class Harness:

@@ -113,11 +113,18 @@ class Gate:
     honour_cancel: bool = False
     entered: asyncio.Event = field(default_factory=asyncio.Event)
     released: asyncio.Event = field(default_factory=asyncio.Event)
+    poked: asyncio.Event = field(default_factory=asyncio.Event)
     held: int = 0
     cancels_seen: int = 0
 
     def release(self) -> None:
         self.released.set()
+
+    def heartbeat(self) -> None:
+        """Held regular activities heartbeat now: a cancel asked for meanwhile reaches them in
+        the answer (an activity hears of a cancel only by heartbeating; the first heartbeat
+        goes at once, later ones are throttled, so they send none before they are poked)."""
+        self.poked.set()
 
     async def started(self, timeout: float = 30.0) -> None:
         """Wait (real time) until a held call is in flight."""
@@ -134,13 +141,29 @@ class Gate:
 
     async def hold(self) -> None:
         self.entered.set()
+        beat = False
         while not self.released.is_set():
             try:
+                if self.honour_cancel and not beat and not activity.info().is_local:
+                    await _first(self.released, self.poked)
+                    if self.poked.is_set() and not self.released.is_set():
+                        beat = True
+                        activity.heartbeat()
+                    continue
                 await self.released.wait()
             except asyncio.CancelledError:
                 self.cancels_seen += 1
                 if self.honour_cancel:
                     raise
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
 
 
 @dataclass
