@@ -150,6 +150,7 @@ async def test_a_booking_moves_to_another_brand_once(wf: Harness) -> None:
         await update(handle, contract.UPDATE_CANCEL_BOOKING, CancelBooking())
         result = await result_of(handle)
     assert described.typed_search_attributes.get(contract.SA_BRAND) == NEW
+    assert await described.memo_value("guest_page_url") == new_url
     assert moved.charter is not None and moved.charter.guest_page_url == new_url
     new_page, notice = world.page_on(NEW, slug), world.page_on(OLD, slug)
     assert new_page is not None and new_page.url == new_url

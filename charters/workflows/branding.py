@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from temporalio import workflow
+
 from charters import contract
 from charters.contract import Activity
 from charters.models import (
@@ -106,6 +108,7 @@ class BrandMoves:
             f"moved to {move.brand} by {move.by}: the guest page is now {moved.page.url}"
         )
         self._book.publish()  # the Brand search attribute
+        workflow.upsert_memo({"guest_page_url": moved.page.url})  # the Web UI's link, as at start
         self.tell_guest()
         await self._update_scc(booking)
 
