@@ -101,12 +101,20 @@ def show_status(
     steps = Table.grid(padding=(0, 2))
     for step, state in status.steps.items():
         steps.add_row(step, f"[{STATE_STYLE.get(state, 'white')}]{state}[/]")
-    crew = Table("crew", "role", "answer", "by", box=None)
+    texted = any(answer.sms for answer in status.crew)
+    crew = Table("crew", "role", "answer", "by", *(["sms"] if texted else []), box=None)
     for answer in status.crew:
         style = {"accepted": "green", "declined": "red", "replaced": "dim"}.get(
             answer.answer, "yellow"
         )
-        crew.add_row(answer.name, answer.role, f"[{style}]{answer.answer}[/]", answer.by or "")
+        sms_style = {"sent": "green", "blocked": "red"}.get(answer.sms or "", "yellow")
+        crew.add_row(
+            answer.name,
+            answer.role,
+            f"[{style}]{answer.answer}[/]",
+            answer.by or "",
+            *([f"[{sms_style}]{answer.sms}[/]" if answer.sms else ""] if texted else []),
+        )
     console.print(Panel(steps, title=title, expand=False))
     if status.crew:
         console.print(crew)
