@@ -3,7 +3,6 @@ operator reads is what the booking is doing."""
 
 from __future__ import annotations
 
-import pytest
 from temporalio.api.enums.v1 import EventType
 
 from charters import contract
@@ -100,12 +99,6 @@ async def test_status_names_who_is_still_awaited(wf: Harness) -> None:
     assert current.blocked_reason == "waiting for Sam Harbor, Alex Rivera, Jordan Lee"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: after departure a native cancel ends the run CANCELED while status still says "
-    "under-way (no outcome, album and thank-you `pending`); to decide: ignore the cancel (as "
-    "the update does: `departed`) or show the run's end (remaining steps `cancelled`)",
-)
 async def test_a_native_cancel_after_departure_leaves_a_truthful_status(wf: Harness) -> None:
     data = await wf.charter(days_ahead=2)
     async with wf.worker():
@@ -119,8 +112,7 @@ async def test_a_native_cancel_after_departure_leaves_a_truthful_status(wf: Harn
         await handle.cancel()
         closed = await closed_as(handle)
         final = await status(handle)
-    if closed == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
-        assert final.stage in contract.FINAL_STAGES and final.outcome is not None
-        assert "pending" not in (final.steps["album"], final.steps["thank_you"])
-    else:
-        assert final.stage == "completed"
+    assert closed == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED
+    assert final.stage == "cancelled" and final.outcome == "cancelled"
+    assert (final.steps["album"], final.steps["thank_you"]) == ("cancelled", "cancelled")
+    assert wf.world.calendar_for(data["booking_ref"])[0].status == "confirmed", "nothing undone"

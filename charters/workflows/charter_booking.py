@@ -161,7 +161,9 @@ class CharterBookingWorkflow(BookingHandlers):
             self._process.result()
         except asyncio.CancelledError:
             await self._errands.cancel()
-            if not self._state.departed:
+            if self._state.departed:
+                self._end_after_departure()
+            else:
                 try:
                     await shielded(self._compensation.run())
                 except asyncio.CancelledError:
@@ -174,6 +176,18 @@ class CharterBookingWorkflow(BookingHandlers):
         if native:
             raise asyncio.CancelledError("cancelled in Temporal")
         return self._result()
+
+    def _end_after_departure(self) -> None:
+        """A native cancel after the boat sailed: nothing to undo, and what was left (the album,
+        the thank-you) will not happen; the status says so rather than `under-way`."""
+        for step, state in self._state.status.steps.items():
+            if state in ("pending", "running", "blocked"):
+                self._book.step(step, "cancelled")
+        self._book.note(
+            "cancelled in Temporal after departure: nothing undone, no album or thank-you"
+        )
+        self._state.status.outcome = "cancelled"
+        self._book.set_stage(Stage.CANCELLED)
 
     def _request_cancel(self, cancel: CancelBooking) -> None:
         """The one way a booking is cancelled: the request is kept in state and the process is
