@@ -216,7 +216,6 @@ class Requests(BaseModel):
     moves: list[MoveBrand] = Field(
         default_factory=list, description="brand moves asked for, applied in order"
     )
-    resolutions: dict[str, str] = Field(default_factory=dict, description="block -> retry/skip")
     repair_requested: bool = False
 
 

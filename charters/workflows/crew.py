@@ -135,7 +135,9 @@ class CrewWaits:
         known = self._crew.answers[answer.crew_id]
         known.answer, known.by = _wanted(answer), answer.by
         if known.answer == "accepted":
-            self._book.unblock(f"crew-email:{answer.crew_id}")
+            on = f"crew-email:{answer.crew_id}"
+            if not self._steps.waiting(on):  # a bounce shown; an email that waits stays shown
+                self._book.unblock(on)
         return Verdict(
             recorded=True,
             code="recorded",
@@ -190,6 +192,7 @@ class CrewWaits:
         self._crew.version += 1
         if self._state.setup_done:
             self._crew.invited_at[change.member.id] = workflow.now()
+        self._steps.release(f"crew-email:{change.replaces}")
         self._book.unblock(f"crew-email:{change.replaces}")
         self._book.unblock(f"crew-declined:{change.replaces}")
         self._crew.transient.pop(change.replaces, None)

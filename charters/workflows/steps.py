@@ -84,7 +84,7 @@ class StepFailure(Exception):
 
 
 class StepRunner:
-    """Owns the blocks that wait for a person (`status.blocks`, `requests.resolutions`) and the
+    """Owns the blocks that wait for a person (`status.blocks`, and who waits under each) and the
     alerts (`state.alerted`)."""
 
     def __init__(
@@ -103,6 +103,9 @@ class StepRunner:
         self._alerts = alerts
         self._on_change = on_change
         self._waiting: dict[str, str | None] = {}
+        self._waiters: dict[str, int] = {}
+        self._answers_given: dict[str, int] = {}
+        self._answers: dict[str, str] = {}
         self.compensating = False
         self.local_in_flight = 0
 
@@ -295,8 +298,9 @@ class StepRunner:
         )
         count = self._state.block_counts.get(on, 0) + 1
         self._state.block_counts[on] = count
-        self._state.requests.resolutions.pop(on, None)
+        asked_before = self._answers_given.get(on, 0)
         self._waiting[on] = skippable
+        self._waiters[on] = self._waiters.get(on, 0) + 1
         self._on_change()  # the process re-reads what a block changes (a seat waiting: the stage)
         self.alert(
             f"blocked:{on}:{count}",
@@ -305,13 +309,25 @@ class StepRunner:
         )
         try:
             await workflow.wait_condition(
-                lambda: on in self._state.requests.resolutions or self._cancel_requested()
+                lambda: self._answers_given.get(on, 0) > asked_before or self._cancel_requested()
             )
             self.cancel_point()
         finally:
-            self._waiting.pop(on, None)
-            self._book.unblock(on)
-        return self._state.requests.resolutions.pop(on)
+            self._waiters[on] -= 1
+            if not self._waiters[on]:
+                del self._waiters[on]
+                self._waiting.pop(on, None)
+                self._book.unblock(on)
+        return self._answers[on]
+
+    def waiting(self, on: str) -> bool:
+        return on in self._waiting
+
+    def release(self, on: str) -> None:
+        """Skip whatever waits under `on` because what it was for is moot (a member replaced,
+        or the same member with new details: a new invitation goes instead)."""
+        if on in self._waiting:
+            self._answer(on, "skip")
 
     def check_resolve(self, answer: ResolveBlock) -> None:
         """The validator of `resolve_block`: only a step that waits for a person, and a skip only
@@ -334,8 +350,14 @@ class StepRunner:
 
     def resolve(self, answer: ResolveBlock) -> str:
         on = answer.step or next(iter(self._waiting))
-        self._state.requests.resolutions[on] = answer.action
+        self._answer(on, answer.action)
         return on
+
+    def _answer(self, on: str, action: str) -> None:
+        """Every step waiting under `on` takes the answer (two errands may wait under one name:
+        a seat's old and new invitation)."""
+        self._answers_given[on] = self._answers_given.get(on, 0) + 1
+        self._answers[on] = action
 
     # ---- alerts -------------------------------------------------------------------------------
 
