@@ -358,6 +358,28 @@ def test_a_cancellation_notice_goes_only_to_a_member_who_was_asked(settings: Set
     assert len(subjects) == 2 and [s for s in subjects if s.startswith("Cancelled:")]
 
 
+def test_an_invitation_ses_refused_leaves_no_claim_and_no_cancellation(
+    settings: Settings,
+) -> None:
+    """SES refusing the send (an unverified sender: MessageRejected) means nothing was sent:
+    the claim is given back, so the member is not told of a cancellation of something they
+    never heard of, and a later attempt sends at once."""
+    invite = crew_request("REFUSED1")
+    refused = email_activities(settings, mail_from="nobody@unverified.example")
+    with pytest.raises(ApplicationError):
+        attempt().run(refused.send_crew_email, invite)
+    assert not ledger(settings).claimed(f"email:{invite.idempotency_key}")
+    notice = invite.model_copy(
+        update={
+            "idempotency_key": invite.idempotency_key.replace(":invite:", ":cancelled:"),
+            "kind": "cancelled",
+            "only_if_sent": [invite.idempotency_key],
+        }
+    )
+    assert attempt().run(email_activities(settings).send_crew_email, notice).skipped
+    assert mail_to(settings, invite.member.email, "REFUSED1") == []
+
+
 def test_the_guest_is_told_of_a_cancellation_without_money(settings: Settings) -> None:
     booking = validate(sample_charter("GUESTX1", guest_name="Ann <b>Lee</b>"))
     req = GuestEmailRequest(

@@ -210,7 +210,15 @@ class EffectLedger:
                     f"{self._lease:.0f}s lease; released unsent, the next attempt sends",
                     type=EFFECT_IN_FLIGHT,
                 )
-        result = str(effect())
+        try:
+            result = str(effect())
+        except ClientError as exc:
+            if _refused(exc):
+                # The service answered and refused: nothing was sent, so nothing is claimed
+                # (a cancellation notice goes only to whom an invitation reached).
+                with aws_errors("DynamoDB (effect ledger)", FIXES, DEFAULT_FIX):
+                    self.release(key, stamp)
+            raise
         with aws_errors("DynamoDB (effect ledger)", FIXES, DEFAULT_FIX):
             self._record_after_effect(key, result)
         return result, False
@@ -227,3 +235,11 @@ class EffectLedger:
                 if pause is None:
                     raise
                 time.sleep(pause)
+
+
+def _refused(exc: ClientError) -> bool:
+    """A 4xx other than a throttle: the request reached the service, which did not act on it. A
+    5xx, a throttle or a lost answer may follow an effect that happened, so its claim stays."""
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return 400 <= status < 500 and "Throttl" not in code and code != "TooManyRequestsException"
