@@ -54,6 +54,8 @@ def expected_effects(t: Tracked, invited: dict[str, int]) -> dict[str, Expected]
         members[REPLACEMENT["id"]] = REPLACEMENT["email"]
     for crew_id, to in members.items():
         low = 0 if early_cancel or (cancelled and plan.cancel_at != "confirmed") else done
+        if rescheduled:
+            low = 0  # an invitation still waiting when the date moved is superseded, not sent
         effects[f"invite to {to}"] = Expected(low, 1, f"email:{wf}:invite:1:{crew_id}")
         told = 1 if cancelled and invited.get(to, 0) else 0
         effects[f"cancelled mail to {to}"] = Expected(told, told)
