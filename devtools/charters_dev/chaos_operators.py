@@ -120,7 +120,12 @@ class Operator:
             return False
         if plan.kind == "decline-replace" and not t.did("assign"):
             return False
-        return st.stage == "confirmed" and not [c for c in st.crew if c.answer == "pending"]
+        waiting = [b for b in st.blocks if not b.on.startswith(PLANNED_BLOCKS)]
+        return (
+            st.stage == "confirmed"
+            and not [c for c in st.crew if c.answer == "pending"]
+            and not waiting  # an operator clears every block (an email the crew never got)
+        )
 
     async def resolve_blocks(self, t: Any, st: BookingStatus) -> None:
         """A step blocked for a person whose cause is gone (its retry budget was spent during
