@@ -143,6 +143,10 @@ async def test_cancel_while_a_local_step_is_in_flight(wf: Harness) -> None:
     attempt has ended (the workflow task is open meanwhile); what it made is then undone."""
     world = wf.world
     held = world.hold(Activity.CREATE_CALENDAR_ENTRY)
+    # The workflow task stays open while the local step runs, so the setup goes on up to the
+    # invitations (regular activities) before the cancel is taken: held too, as every activity
+    # running at a cancel must be on the test server (see the module docstring).
+    invitations = world.hold(Activity.SEND_CREW_EMAIL, times=None)
     data = await wf.charter()
     async with wf.worker():
         handle = await wf.book(data, local_activities=True)
@@ -150,6 +154,8 @@ async def test_cancel_while_a_local_step_is_in_flight(wf: Harness) -> None:
         await handle.cancel()
         await wait_cancel_recorded(handle)
         held.release()
+        await invitations.started()
+        invitations.release()
         await closes_as_asked(handle, "native")
     assert_nothing_live(world, data)
     assert world.calendar_for(data["booking_ref"]), "the held create landed, and was undone"

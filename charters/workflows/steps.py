@@ -70,6 +70,21 @@ SUMMARIES = {
 }
 
 
+# Sends that only the effect ledger keeps from repeating (SES and SNS take no idempotency key)
+# run as regular activities with their whole start-to-close: a short local attempt would time
+# out on a slow answer after the message went, and the ledger must then assume it did not once
+# the lease is over. Every other step is idempotent at the service (a key, an absolute write).
+LEDGER_SENDS = frozenset(
+    {
+        Activity.SEND_CREW_EMAIL,
+        Activity.SEND_GUEST_EMAIL,
+        Activity.SEND_CAPTAIN_SUMMARY,
+        Activity.SEND_CREW_SMS,
+        Activity.ALERT_OPERATIONS,
+    }
+)
+
+
 class StepFailure(Exception):
     """An activity failed for good: a permanent error, or its retry budget spent."""
 
@@ -132,7 +147,12 @@ class StepRunner:
         start_to_close = timedelta(seconds=timeout or self._options.activity_timeout_seconds)
         args = [request] if request is not None else []
         try:
-            if local and not heartbeat and self._options.local_activities:
+            if (
+                local
+                and not heartbeat
+                and self._options.local_activities
+                and activity not in LEDGER_SENDS
+            ):
                 done, result = await self._local_attempts(
                     activity, args, result_type, start_to_close, non_retryable, cancellable
                 )
