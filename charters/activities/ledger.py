@@ -24,6 +24,7 @@ can still ask about."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -32,6 +33,8 @@ from temporalio.exceptions import ApplicationError
 
 from charters.activities import deadline
 from charters.aws_errors import aws_errors
+
+logger = logging.getLogger(__name__)
 
 EFFECT_IN_FLIGHT = "EffectInFlight"
 FIXES = {
@@ -224,16 +227,21 @@ class EffectLedger:
         return result, False
 
     def _record_after_effect(self, key: str, result: str) -> None:
-        """`record`, tried up to eight times within about 2 s: giving up here would
-        make Temporal's retry repeat an effect that has already happened."""
+        """`record`, tried up to eight times within about 2 s. If it still fails, the effect has
+        happened all the same: the result is returned (the workflow keeps it and never asks for
+        this key again) and the claim stays unrecorded, rather than failing the attempt and
+        having Temporal's retry repeat the effect."""
         for pause in (*RECORD_BACKOFF_SECONDS, None):
             try:
                 with deadline.finishing():
                     self.record(key, result)
                 return
-            except (BotoCoreError, ClientError):
+            except (BotoCoreError, ClientError, ApplicationError) as exc:
                 if pause is None:
-                    raise
+                    logger.warning(
+                        "%s happened but its record failed (%s); kept unrecorded", key, exc
+                    )
+                    return
                 time.sleep(pause)
 
 

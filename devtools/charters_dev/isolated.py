@@ -17,7 +17,7 @@ from charters_dev.ports import free_port
 QUICK_RETRIES: dict[str, Any] = {
     "scc_retry_max_interval_seconds": 2.0,
     "activity_max_interval_seconds": 2.0,
-    "activity_timeout_seconds": 5.0,
+    "activity_timeout_seconds": 10.0,
 }
 """Short retry intervals and activity timeouts: a killed worker's activities, or a repaired
 SCC key, are picked up within seconds instead of minutes."""
