@@ -132,6 +132,9 @@ async def read_ledger(
 
 
 KILLED = "TimeoutError: activity StartToClose timeout"
+# The attempt after a killed one meets its claim and waits out the lease (the lease outlasts any
+# attempt): the last attempt's recorded failure is then this, not the timeout.
+CLAIM_LEFT = "EffectInFlight"
 
 
 def classify(
@@ -144,8 +147,10 @@ def classify(
 ) -> dict[str, Any]:
     """A duplicate is in the documented window (`ses-window`) only with all the evidence: its
     ledger key was claimed again (taken over), an attempt of the activity with that key ended by
-    its start-to-close timeout (the worker was killed while it ran, so its answer was lost), and
-    the effect is there no more often than the key was claimed. Anything else is `unexplained`."""
+    its start-to-close timeout or met a claim an earlier attempt left unrecorded (the worker was
+    killed while it ran, so its answer was lost; the history keeps only the last attempt's
+    failure), and the effect is there no more often than the key was claimed. Anything else is
+    `unexplained`."""
     entry: dict[str, Any] = {
         "ref": ref,
         "effect": effect,
@@ -170,7 +175,7 @@ def classify(
         for r in retried or []
         if r.get("idempotency_key")
         and idem.startswith(r["idempotency_key"])
-        and (r.get("last_failure") or "").startswith(KILLED)
+        and (r.get("last_failure") or "").startswith((KILLED, CLAIM_LEFT))
     ]
     if lost_answers and count <= claims and ledger_key.startswith("email:"):
         entry["class"] = "ses-window"
