@@ -1,6 +1,6 @@
 """Which workflow runner the worker uses (`CHARTERS_WORKFLOW_RUNNER`), and why the default.
 
-- `sandboxed`: the SDK's default sandbox (the configuration before issue 13). Every workflow run
+- `sandboxed`: the SDK's default sandbox (the bench's baseline). Every workflow run
   (a new booking, or one evicted from the cache and replayed) re-imports the workflow modules and
   everything they import that is not passed through, in a fresh sandbox (~11 ms per instance,
   more without `.pyc` files), and every activation and payload conversion crosses into it.

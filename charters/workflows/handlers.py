@@ -10,6 +10,7 @@ the main loop, so the drain before continue-as-new cannot deadlock."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
@@ -56,11 +57,9 @@ class BookingHandlers:
     _moves: BrandMoves
     _texts: Texts
 
-    def _changed(self) -> None:
-        raise NotImplementedError
-
-    def _request_cancel(self, cancel: CancelBooking) -> None:
-        raise NotImplementedError
+    # Provided by the workflow: wake its main loop; the one way a booking is cancelled.
+    _changed: Callable[[], None]
+    _request_cancel: Callable[[CancelBooking], None]
 
     # ---- a crew member's answer -------------------------------------------------------------
 

@@ -6,8 +6,8 @@ What it does, in order:
    endpoint; workers come per variant) on free ports in a temporary state dir, and sets the proxy
    spec `delay=L` on all three proxy targets (aws, calendar, scc): every external call the worker
    makes waits L ms.
-2. For each variant (`runner:workers[:steps]`, see bench_workers.py; default: the configuration
-   before issue 13, `sandboxed:1:regular`, then the product's runner alone with regular
+2. For each variant (`runner:workers[:steps]`, see bench_workers.py; default: the heaviest
+   configuration, `sandboxed:1:regular`, then the product's runner alone with regular
    activities, then the product (its runner, local-first steps) with one and two processes)
    starts its workers and warms them up. With the first variant it also books one charter alone
    and counts the requests each proxy target saw (`calls_per_booking_measured`), and runs the

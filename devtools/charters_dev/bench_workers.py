@@ -1,7 +1,7 @@
 """The worker processes a bench variant runs: which workflow runner, how many processes.
 
-A variant is `runner:workers[:steps]`, e.g. `sandboxed:1:regular` (the configuration before
-issue 13: the SDK's sandbox, every step a regular activity) or `unsandboxed:2` (steps: `local`,
+A variant is `runner:workers[:steps]`, e.g. `sandboxed:1:regular` (the heaviest
+configuration: the SDK's sandbox, every step a regular activity) or `unsandboxed:2` (steps: `local`,
 the product's local-first steps, or `regular`). The bench runs its variants one after another
 on the same stack, stopping the previous variant's workers first, so before and after are
 measured in one run on the same machine load."""
@@ -109,7 +109,7 @@ def is_product(variant: Variant) -> bool:
 
 
 def default_variants() -> list[str]:
-    """Before (issue 13's starting point), the runner alone, then the product with one and two
+    """The baseline (the heaviest), the runner alone, then the product with one and two
     worker processes: each change measured on its own, in one run."""
     product, steps = product_runner(), product_steps()
     return [
