@@ -241,5 +241,11 @@ class BookingState(BaseModel):
     alerted: list[str] = Field(default_factory=list)
     block_counts: dict[str, int] = Field(default_factory=dict)
 
+    @property
+    def validated(self) -> Booking:
+        """The booking, once validation has run: every part after it relies on it."""
+        assert self.booking is not None
+        return self.booking
+
 
 CharterBookingInput.model_rebuild()

@@ -51,11 +51,6 @@ class BrandMoves:
         self._publishing = publishing
         self._errands = errands
 
-    @property
-    def _booking(self) -> Booking:
-        assert self._state.booking is not None
-        return self._state.booking
-
     def check(self, move: MoveBrand) -> None:
         """The validator's half (the open/closed checks are the crew's `check_open`): a move to
         the brand the booking is on (or will be, once the moves queued before it are applied) is
@@ -64,7 +59,7 @@ class BrandMoves:
         if self._state.booking is None:
             raise refuse(contract.REFUSED_INVALID, "the booking is not validated yet; try again")
         queued = self._state.requests.moves
-        brand = queued[-1].brand if queued else self._booking.brand
+        brand = queued[-1].brand if queued else self._state.validated.brand
         if move.brand == brand:
             raise refuse(contract.REFUSED_SAME_BRAND, f"the booking is already on {move.brand}")
         if move.brand in self._effects.moved_from or any(m.brand == move.brand for m in queued):
@@ -75,7 +70,7 @@ class BrandMoves:
             )
 
     async def apply(self, move: MoveBrand) -> None:
-        booking = self._booking
+        booking = self._state.validated
         old_url = self._state.guest_page_url
         request = MovePageRequest(
             idempotency_key=f"{self._workflow_id}:move:{move.brand}",

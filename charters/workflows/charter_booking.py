@@ -263,7 +263,7 @@ class CharterBookingWorkflow(BookingHandlers):
             self._moves.tell_guest()
             self._keep_crew_up()
             now = workflow.now()
-            if now >= self._booking.starts_at_utc:
+            if now >= self._state.validated.starts_at_utc:
                 break
             wake = self._clocks.run_due(now)
             self._book.publish()
@@ -313,7 +313,7 @@ class CharterBookingWorkflow(BookingHandlers):
     async def _finalize(self, key: str) -> None:
         """Everyone accepted: the captain's summary and the calendar's confirmation, side by
         side."""
-        booking = self._booking
+        booking = self._state.validated
         summary_request = CaptainSummaryRequest(
             idempotency_key=f"{self._workflow_id}:captain-summary:{key}",
             booking=booking,
@@ -364,11 +364,6 @@ class CharterBookingWorkflow(BookingHandlers):
         self._book.unblock(contract.BLOCKED_CREW_UNFILLED)
         self._state.status.outcome = "completed"
         self._book.set_stage(Stage.COMPLETED)
-
-    @property
-    def _booking(self) -> Booking:
-        assert self._state.booking is not None
-        return self._state.booking
 
     # ---- what it has made -------------------------------------------------------------------
 

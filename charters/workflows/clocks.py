@@ -11,7 +11,7 @@ from temporalio import workflow
 
 from charters import contract
 from charters.contract import Stage
-from charters.models import Booking, BookingOptions, BookingState, CrewAnswer
+from charters.models import BookingOptions, BookingState, CrewAnswer
 from charters.workflows.bookkeeping import Bookkeeping
 from charters.workflows.crew import CrewWaits
 from charters.workflows.errands import Errands
@@ -40,15 +40,10 @@ class Clocks:
         self._errands = errands
 
     @property
-    def _booking(self) -> Booking:
-        assert self._state.booking is not None
-        return self._state.booking
-
-    @property
     def _began(self) -> datetime:
         """When this round began: a clock whose time had passed by then is not owed (no 72 h
         reminder for a booking made 30 h ahead, none for a date that was moved)."""
-        return self._clocks.asked_at or self._booking.starts_at_utc
+        return self._clocks.asked_at or self._state.validated.starts_at_utc
 
     def start_round(self) -> None:
         self._clocks.asked_at = workflow.now()
@@ -56,7 +51,7 @@ class Clocks:
     def run_due(self, now: datetime) -> datetime:
         """Start every send that is due (each as its own errand) and return when the next clock
         falls due (departure at the latest)."""
-        wakes = [self._booking.starts_at_utc]
+        wakes = [self._state.validated.starts_at_utc]
         self._crew.send_reminders(now)
         reminder = self._crew.next_reminder(now)
         if reminder is not None:
@@ -73,7 +68,7 @@ class Clocks:
                 self._errands.start(key, partial(self._remind_guest, key, hours))
             else:
                 wakes.append(at)
-        day_of = self._booking.starts_at_utc - timedelta(
+        day_of = self._state.validated.starts_at_utc - timedelta(
             hours=self._options.crew_day_of_hours_before
         )
         if day_of >= self._began:
@@ -85,7 +80,7 @@ class Clocks:
         return min(wakes)
 
     def _guest_reminders(self) -> list[tuple[float, datetime, str]]:
-        starts = self._booking.starts_at_utc
+        starts = self._state.validated.starts_at_utc
         owed = []
         for hours in self._options.guest_reminder_hours_before:
             at = starts - timedelta(hours=hours)
@@ -142,7 +137,7 @@ class Clocks:
         self._book.set_stage(Stage.UNDER_WAY)
 
     async def wait_until_after_trip(self) -> None:
-        booking = self._booking
+        booking = self._state.validated
         ends = booking.starts_at_utc + timedelta(hours=float(booking.duration_hours))
         thank_at = ends + timedelta(hours=self._options.thank_you_hours_after_end)
         delay = thank_at - workflow.now()

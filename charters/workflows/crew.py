@@ -74,11 +74,6 @@ class CrewWaits:
         self._errands = errands
         self._texts = texts
 
-    @property
-    def _booking(self) -> Booking:
-        assert self._state.booking is not None
-        return self._state.booking
-
     # ---- who is aboard ----------------------------------------------------------------------
 
     def seat(self, booking: Booking) -> None:
@@ -100,7 +95,7 @@ class CrewWaits:
     def accepted(self) -> list[tuple[Role, CrewMember]]:
         return [
             (role, member)
-            for role, member in self._booking.members
+            for role, member in self._state.validated.members
             if self._crew.answers[member.id].answer == "accepted"
         ]
 
@@ -171,7 +166,7 @@ class CrewWaits:
         """Put the new member in the seat at once (the next validator sees them); their
         invitation goes out as an errand. The same id with new details (a corrected address
         after a bounce) re-invites that member."""
-        booking = self._booking
+        booking = self._state.validated
         old = self._crew.answers[change.replaces]
         same = change.member.id == change.replaces
         if old.role == "captain":
@@ -205,7 +200,7 @@ class CrewWaits:
         (a reschedule or a new address asks again)."""
         kind: EmailKind = "invite" if self._state.round == 1 else "rescheduled"
         owed = []
-        for role, member in self._booking.members:
+        for role, member in self._state.validated.members:
             if self._crew.answers[member.id].answer == "replaced":
                 continue
             version = self._crew.seat_versions.get(member.id, 1)
@@ -227,7 +222,7 @@ class CrewWaits:
 
     def due_reminders(self, now: datetime) -> list[CrewEmail]:
         due = []
-        members = {m.id: (role, m) for role, m in self._booking.members}
+        members = {m.id: (role, m) for role, m in self._state.validated.members}
         for answer in self.pending():
             at = self._reminder_due(answer)
             if at is None or at > now or answer.crew_id not in members:
@@ -311,11 +306,11 @@ class CrewWaits:
             workflow_id=self._workflow_id,
             member=email.member,
             role=email.role,
-            charter=self._booking.crew_view(self._state.guest_page_url),
+            charter=self._state.validated.crew_view(self._state.guest_page_url),
             kind=email.kind,
             round=self._state.round,
             only_if_sent=[f"{self._workflow_id}:{key}" for key in only_if_sent or []],
-            brand=self._booking.brand,
+            brand=self._state.validated.brand,
         )
         sent = await self._steps.run(
             step or f"email:{email.member.id}",
@@ -335,7 +330,7 @@ class CrewWaits:
         """The cancellation each member who was asked is owed, with the invitations that make
         them owed it: the notice goes only if one of those was sent (the email ledger knows,
         even when the workflow never heard back)."""
-        members = {m.id: (role, m) for role, m in self._booking.members}
+        members = {m.id: (role, m) for role, m in self._state.validated.members}
         notices = []
         for member_id, keys in self._crew.asked.items():
             if member_id not in members:
@@ -390,7 +385,7 @@ class CrewWaits:
     async def _send_again(self, resend: Resend) -> None:
         """The email of a transient bounce, unless it no longer counts (a new date, a member
         replaced, an invitation or reminder already answered)."""
-        members = {m.id: (role, m) for role, m in self._booking.members}
+        members = {m.id: (role, m) for role, m in self._state.validated.members}
         answer = self._crew.answers.get(resend.member_id)
         kind: EmailKind = resend.key.split(":", 1)[0]  # type: ignore[assignment]
         asks = kind in ("invite", "rescheduled", "reminder")
@@ -465,7 +460,7 @@ class CrewWaits:
             self._book.unblock(contract.BLOCKED_CREW_CONFIRMATIONS)
 
     def deadline(self) -> datetime:
-        return self._booking.starts_at_utc - timedelta(
+        return self._state.validated.starts_at_utc - timedelta(
             hours=self._options.confirm_deadline_hours_before
         )
 

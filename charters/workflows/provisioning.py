@@ -14,7 +14,6 @@ from temporalio.common import RetryPolicy
 from charters import contract, errors
 from charters.contract import Activity
 from charters.models import (
-    Booking,
     BookingOptions,
     BookingState,
     CalendarEntryRef,
@@ -60,11 +59,6 @@ class Provisioning:
         self._options = options
         self._workflow_id = workflow_id
 
-    @property
-    def _booking(self) -> Booking:
-        assert self._state.booking is not None
-        return self._state.booking
-
     def _attempt(self, effect: str) -> None:
         """Noted before the activity is scheduled: compensation then looks for the effect by
         its key even if the result never comes back."""
@@ -73,7 +67,7 @@ class Provisioning:
 
     async def create_calendar_entry(self) -> None:
         request = CalendarEntryRequest(
-            idempotency_key=calendar_key(self._workflow_id), booking=self._booking
+            idempotency_key=calendar_key(self._workflow_id), booking=self._state.validated
         )
         self._attempt("calendar")
         ref = await self._steps.run(
@@ -84,7 +78,9 @@ class Provisioning:
 
     async def confirm_calendar_entry(self) -> None:
         request = CalendarStatusRequest(
-            entry_id=self._effects.calendar_id or "", status="confirmed", booking=self._booking
+            entry_id=self._effects.calendar_id or "",
+            status="confirmed",
+            booking=self._state.validated,
         )
         await self._steps.run(
             "calendar_confirmed", Activity.UPDATE_CALENDAR_ENTRY, request, block_on="calendar"
@@ -95,7 +91,7 @@ class Provisioning:
         the key at create (the hash changed since the check) goes back to the key's block."""
         request = SccEventRequest(
             idempotency_key=scc_key(self._workflow_id),
-            charter=self._booking.crew_view(self._state.guest_page_url),
+            charter=self._state.validated.crew_view(self._state.guest_page_url),
         )
         rejected = False
         while True:
@@ -203,6 +199,7 @@ class Provisioning:
 
     async def redact_revenue(self) -> None:
         request = RedactionRequest(
-            event_id=self._effects.event_id or "", amounts=self._booking.financials().amounts()
+            event_id=self._effects.event_id or "",
+            amounts=self._state.validated.financials().amounts(),
         )
         await self._steps.run("redact", Activity.REDACT_SCC_REVENUE, request, RedactionResult)

@@ -8,7 +8,6 @@ from charters.contract import Activity
 from charters.models import (
     AlbumRef,
     AlbumRequest,
-    Booking,
     BookingOptions,
     BookingState,
     EmailSent,
@@ -33,14 +32,9 @@ class Publishing:
         self._options = options
         self._workflow_id = workflow_id
 
-    @property
-    def _booking(self) -> Booking:
-        assert self._state.booking is not None
-        return self._state.booking
-
     async def publish(self, cancelled: bool = False) -> None:
         """Render and put the page, then invalidate CloudFront for that exact content."""
-        booking = self._booking
+        booking = self._state.validated
         request = GuestPageRequest(
             charter=booking.crew_view(self._state.guest_page_url),
             event_id=self._effects.event_id,
@@ -66,7 +60,7 @@ class Publishing:
             idempotency_key=self._workflow_id,
             slug=slug,
             content_sha256=content_sha256,
-            brand=self._booking.brand,
+            brand=self._state.validated.brand,
         )
         invalidation = await self._steps.run(
             "invalidate",
@@ -86,9 +80,9 @@ class Publishing:
         if not self._effects.event_id:
             return None
         request = AlbumRequest(
-            charter=self._booking.crew_view(self._state.guest_page_url),
+            charter=self._state.validated.crew_view(self._state.guest_page_url),
             event_id=self._effects.event_id,
-            brand=self._booking.brand,
+            brand=self._state.validated.brand,
         )
         album = await self._steps.run(
             "album",
@@ -99,7 +93,7 @@ class Publishing:
         )
         if album is None:
             return None
-        await self.invalidate(album_slug(self._booking.page_slug), album.content_sha256)
+        await self.invalidate(album_slug(self._state.validated.page_slug), album.content_sha256)
         self._effects.album_url = album.url
         return album.url
 
@@ -117,12 +111,12 @@ class Publishing:
             return
         request = GuestEmailRequest(
             idempotency_key=f"{self._workflow_id}:{key}",
-            guest_email=self._booking.guest.email,
-            charter=self._booking.crew_view(self._state.guest_page_url),
+            guest_email=self._state.validated.guest.email,
+            charter=self._state.validated.crew_view(self._state.guest_page_url),
             kind=kind,
             hours_before=hours_before,
             album_url=album_url,
-            brand=self._booking.brand,
+            brand=self._state.validated.brand,
             moved_from=moved_from,
         )
         sent = await self._steps.run(

@@ -51,15 +51,10 @@ class Rescheduling:
         self._publishing = publishing
         self._errands = errands
 
-    @property
-    def _booking(self) -> Booking:
-        assert self._state.booking is not None
-        return self._state.booking
-
     def check(self, change: Reschedule) -> Booking:
         """The validator's half: the new date must make a valid booking in the future."""
-        raw = self._booking.model_dump(mode="json")
-        raw.update(starts_at=change.starts_at.isoformat(), slug=self._booking.page_slug)
+        raw = self._state.validated.model_dump(mode="json")
+        raw.update(starts_at=change.starts_at.isoformat(), slug=self._state.validated.page_slug)
         if change.duration_hours is not None:
             raw["duration_hours"] = str(change.duration_hours)
         try:
@@ -92,7 +87,7 @@ class Rescheduling:
     def _refused(self, change: Reschedule, why: str) -> None:
         text = (
             f"reschedule to {change.starts_at:%Y-%m-%d %H:%M} {why.removeprefix('reschedule ')}; "
-            f"the booking keeps {self._booking.starts_at:%Y-%m-%d %H:%M}"
+            f"the booking keeps {self._state.validated.starts_at:%Y-%m-%d %H:%M}"
         )
         self._state.status.error = text
         self._book.note(text)

@@ -12,7 +12,6 @@ from typing import Literal
 
 from charters.contract import Activity
 from charters.models import (
-    Booking,
     BookingState,
     CrewMember,
     CrewSmsRequest,
@@ -51,11 +50,6 @@ class Texts:
         self._workflow_id = workflow_id
         self._errands = errands
 
-    @property
-    def _booking(self) -> Booking:
-        assert self._state.booking is not None
-        return self._state.booking
-
     def start(self, key: str, role: Role, member: CrewMember, kind: EmailKind) -> None:
         """The text that goes with the crew email `key`, as an errand of its own (none once it
         went or was given up: a done errand restarted every loop would wake the loop forever)."""
@@ -87,10 +81,10 @@ class Texts:
             workflow_id=self._workflow_id,
             member=member,
             role=role,
-            charter=self._booking.crew_view(self._state.guest_page_url),
+            charter=self._state.validated.crew_view(self._state.guest_page_url),
             kind=kind,
             round=self._state.round,
-            brand=self._booking.brand,
+            brand=self._state.validated.brand,
             only_if_sent=only_if_sent or [],
         )
         sent = await self._steps.run(
