@@ -25,8 +25,10 @@ demo: install
 dev: install
 	$(VENV)/bin/charters dev
 
+# Two processes, each test file whole in one (its module fixtures and its stack stay together).
+TEST_WORKERS ?= 2
 test: install browser
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Headless Chromium for tests/test_browser.py: Debian's package (Playwright's own browser download
 # does not work here). Idempotent; without apt-get (or without root and sudo) it says so and the

@@ -1,5 +1,5 @@
 """`charters bench` on a tiny run through the same code path as `make bench`: its own fresh stack,
-2 bookings at C=1 and at C=2 with the configuration before issue 13 (sandboxed runner, one
+2 bookings at C=1 with the configuration before issue 13 (sandboxed runner, one
 worker) and then with two passthrough workers, every external call delayed 5 ms. Checks the
 shape and sanity of the results file, never a performance goal (those depend on the machine)."""
 
@@ -33,10 +33,10 @@ REQUIRED = {
 def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
     out = io.StringIO()
     config = BenchConfig(
-        concurrency=[1, 2],
+        concurrency=[1],
         bookings=[2],
         latency_ms=LATENCY_MS,
-        baseline_runs=2,
+        baseline_runs=1,
         warmup=1,
         out_dir=tmp_path,
         variants=["sandboxed:1:regular", "passthrough:2"],  # before/after, two worker processes
@@ -62,12 +62,10 @@ def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
     assert measured["total"] >= expected["total"] == 19
     assert measured["total"] <= expected["total"] + 3  # a secret read after a cache expiry
 
-    # before and after in one run: each variant through every concurrency
+    # before and after in one run: each variant through every concurrency given
     assert [(r["variant"], r["concurrency"]) for r in report["results"]] == [
         ("sandboxed:1:regular", 1),
-        ("sandboxed:1:regular", 2),
         ("passthrough:2", 1),
-        ("passthrough:2", 2),
     ]
     assert report["before_variant"] == "sandboxed:1:regular"
     assert report["primary_variant"] == "passthrough:2"  # no passthrough:1 asked for
@@ -75,7 +73,7 @@ def test_bench_tiny_run_writes_sane_results(tmp_path: Path) -> None:
     assert report["p50_crew_notified_ms_c1"] >= report["crew_notified_bound_ms"]
     assert [v["variant"] for v in report["variants"]] == ["sandboxed:1:regular", "passthrough:2"]
     for variant in report["variants"]:
-        assert set(variant["by_concurrency"]) == {"1", "2"}
+        assert set(variant["by_concurrency"]) == {"1"}
         assert variant["throughput_stops"] is not None
     for result in report["results"]:
         assert result["processes"]["worker"].get("process_count", 1) == result["workers"]

@@ -1,5 +1,6 @@
-"""kill -9 of the worker at points across the pipeline, then a restart: every booking completes
-with each effect exactly once, counted in the emulated systems themselves."""
+"""kill -9 of the worker while signals arrive, then a restart: the booking completes with each
+effect exactly once, counted in the emulated systems themselves. A kill with each step in flight
+is `test_interleaving`'s kill column."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-import pytest
 from charters_dev.chaos import ledger_takeovers
 from charters_dev.stack import DevStack
 
@@ -51,28 +51,6 @@ def assert_effects_once(aws: AwsClients, settings: Settings, ref: str, slug: str
     for kind, recipients in repeats.items():
         claims = [k for k in taken_over if k.split(":")[2] == kind]
         assert len(recipients) <= len(claims), (kind, recipients, taken_over)
-
-
-@pytest.mark.parametrize("kill_after", [0.05, 1.5])
-async def test_worker_killed_mid_pipeline_then_restarted(
-    kill_after: float,
-    stack: DevStack,
-    booker: Booker,
-    aws: AwsClients,
-    settings: Settings,
-) -> None:
-    from charters.starter.book import validate
-
-    data = booking_data()
-    handle = await booker.start(data)
-    await asyncio.sleep(kill_after)
-    await asyncio.to_thread(stack.kill_worker)
-    await asyncio.sleep(0.5)
-    await asyncio.to_thread(stack.start_worker)
-    await booker.answer_all(data["booking_ref"])
-    result = await settled(handle, 90)
-    assert result.outcome == "confirmed"
-    assert_effects_once(aws, settings, data["booking_ref"], validate(data).page_slug)
 
 
 async def test_signals_while_the_worker_is_down_are_not_lost(

@@ -293,7 +293,8 @@ class Run:
 
     async def _arm_after_scc_event(self, cell: Cell) -> None:
         """The redaction's call names the SCC event, made by the step before: the SCC create's
-        answer is held a moment, the event id read from the table and its gate armed."""
+        answer is held a moment, the event id read from the table once the event is there (the
+        hold counts a request as arrived before SCC has written it) and its gate armed."""
         assert cell.keys is not None
         aux = HoldRule(
             name=f"{cell.name}-scc-first",
@@ -306,11 +307,12 @@ class Run:
         cell.handle = await self.booker.start(cell.data)
         try:
             deadline = time.monotonic() + REACH_BOUND
-            while not (await asyncio.to_thread(self.stack.holds, "scc"))[aux.name]["arrived"]:
+            items: list[dict[str, Any]] = []
+            while not items:
                 if time.monotonic() > deadline:
                     raise AssertionError(f"{cell.name}: SCC event never created")
                 await asyncio.sleep(0.5)
-            items = await asyncio.to_thread(scc_items, self.aws, self.settings, cell.ref)
+                items = await asyncio.to_thread(scc_items, self.aws, self.settings, cell.ref)
             cell.keys = replace(cell.keys, event_id=str(items[0]["event_id"]))
             await asyncio.to_thread(self.arm, cell, cell.keys)
         finally:

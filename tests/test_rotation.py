@@ -57,6 +57,7 @@ async def roundtrip(writer: str, reader: str) -> bool:
         (PHASE_2, PHASE_1),  # phase 2 rolling out
         (BEFORE, PHASE_2),  # history written before the rotation, read after it
     ],
+    ids=["before-phase1", "phase1-before", "phase1-phase2", "phase2-phase1", "before-phase2"],
 )
 async def test_adjacent_phases_read_each_other(writer: str, reader: str) -> None:
     assert await roundtrip(writer, reader)

@@ -331,14 +331,20 @@ class StepRunner:
             await workflow.wait_condition(
                 lambda: self._answers_given.get(on, 0) > asked_before or self._cancel_requested()
             )
-            self.cancel_point()
-        finally:
-            self._waiters[on] -= 1
-            if not self._waiters[on]:
-                del self._waiters[on]
-                self._waiting.pop(on, None)
-                self._book.unblock(on)
+        except asyncio.CancelledError:
+            self._stop_waiting(on)
+            raise
+        self._stop_waiting(on)
+        self.cancel_point()
         return self._answers[on]
+
+    def _stop_waiting(self, on: str) -> None:
+        """Not in a `finally`: a coroutine dropped at eviction must not touch the workflow."""
+        self._waiters[on] -= 1
+        if not self._waiters[on]:
+            del self._waiters[on]
+            self._waiting.pop(on, None)
+            self._book.unblock(on)
 
     def waiting(self, on: str) -> bool:
         return on in self._waiting
