@@ -222,14 +222,9 @@ class Settings(BaseSettings):
     )
     local_activities: bool = Field(
         True,
-        description="short, idempotent steps run as local activities first, a regular activity "
-        "when their few quick attempts fail (false: every step a regular activity, as before)",
-    )
-    local_attempt_timeout_seconds: float = Field(
-        1.5,
-        gt=0,
-        description="one local attempt's start-to-close: an update or cancel waits at most about "
-        "two of these before the workflow takes it",
+        description="short, idempotent steps run as local activities first (each attempt with "
+        "the whole activity timeout), a regular activity when two attempts fail (false: every "
+        "step a regular activity)",
     )
 
     @classmethod

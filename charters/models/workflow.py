@@ -54,9 +54,6 @@ class BookingOptions(BaseModel):
     local_activities: bool = Field(
         True, description="short steps run as local activities first (a regular one on failure)"
     )
-    local_attempt_timeout_seconds: float = Field(
-        1.5, description="one local attempt's start-to-close (bounds how long an update waits)"
-    )
 
 
 class CharterBookingInput(BaseModel):

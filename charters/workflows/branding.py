@@ -84,7 +84,7 @@ class BrandMoves:
             Activity.MOVE_GUEST_PAGE,
             request,
             MovePageResult,
-            local=False,  # two sites and two invalidations: longer than a local attempt
+            local=False,  # two sites and two invalidations: its attempts shown in the Web UI
             skippable=f"the booking stays on {booking.brand}",
         )
         if moved is None:

@@ -40,11 +40,26 @@ from charters.workflows.errands import Errands
 
 T = TypeVar("T")
 
-# The local fast path: two quick attempts absorb a throttle or a reset without a round trip
-# through the server; anything longer goes on as a regular activity. Short, because an update (a
-# cancel) that arrives while a local attempt runs is taken only when the workflow task completes.
+# The local fast path: a step's first attempts run inside the workflow task (one marker event, no
+# activity task), each with the step's whole start-to-close, so an attempt's deadline and every
+# request's timeout are the same as a regular attempt's (`charters.activities.deadline`). When they
+# are spent the step goes on as a regular activity. An update or cancel that arrives meanwhile is
+# taken at the workflow task's next heartbeat at the latest (80 % of its timeout).
 LOCAL_ATTEMPTS = 2
 LOCAL_RETRY_INITIAL_SECONDS = 0.5
+
+# Sends that only the effect ledger keeps from repeating (SES and SNS take no idempotency key) run
+# as regular activities: each runs in an errand beside others, and a regular activity's result is
+# an event of its own, so a send that blocks changes status at a point a replay meets the same way.
+LEDGER_SENDS = frozenset(
+    {
+        Activity.SEND_CREW_EMAIL,
+        Activity.SEND_GUEST_EMAIL,
+        Activity.SEND_CAPTAIN_SUMMARY,
+        Activity.SEND_CREW_SMS,
+        Activity.ALERT_OPERATIONS,
+    }
+)
 ALERT_ROUNDS = 3
 
 SUMMARIES = {
@@ -68,21 +83,6 @@ SUMMARIES = {
     Activity.SEND_CREW_SMS: "Text a crew member (SMS)",
     Activity.MOVE_GUEST_PAGE: "Move the guest page to another brand's site",
 }
-
-
-# Sends that only the effect ledger keeps from repeating (SES and SNS take no idempotency key)
-# run as regular activities with their whole start-to-close: a short local attempt would time
-# out on a slow answer after the message went, and the ledger must then assume it did not once
-# the lease is over. Every other step is idempotent at the service (a key, an absolute write).
-LEDGER_SENDS = frozenset(
-    {
-        Activity.SEND_CREW_EMAIL,
-        Activity.SEND_GUEST_EMAIL,
-        Activity.SEND_CAPTAIN_SUMMARY,
-        Activity.SEND_CREW_SMS,
-        Activity.ALERT_OPERATIONS,
-    }
-)
 
 
 class StepFailure(Exception):
@@ -208,9 +208,7 @@ class StepRunner:
                 activity,
                 args=args,
                 result_type=result_type,
-                start_to_close_timeout=min(
-                    start_to_close, timedelta(seconds=self._options.local_attempt_timeout_seconds)
-                ),
+                start_to_close_timeout=start_to_close,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
                 summary=SUMMARIES.get(activity),
                 retry_policy=RetryPolicy(
