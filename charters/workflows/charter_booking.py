@@ -32,8 +32,6 @@ continue-as-new, a reset or a re-run of the same booking finds what was done bef
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -52,7 +50,7 @@ from charters.models import (
 )
 from charters.workflows.bookkeeping import Bookkeeping
 from charters.workflows.branding import BrandMoves
-from charters.workflows.clocks import Clocks
+from charters.workflows.clocks import Alarm, Clocks
 from charters.workflows.compensation import Compensation
 from charters.workflows.crew import CrewWaits
 from charters.workflows.errands import Errands
@@ -122,6 +120,7 @@ class CharterBookingWorkflow(BookingHandlers):
         self._clocks = Clocks(
             state, self._steps, self._book, options, self._crew, self._publishing, self._errands
         )
+        self._alarm = Alarm()
         self._rescheduling = Rescheduling(
             state,
             self._steps,
@@ -273,16 +272,18 @@ class CharterBookingWorkflow(BookingHandlers):
                     workflow.continue_as_new(
                         booking_input.model_copy(update={"state": self._state})
                     )
+            if not self._local_steps_running():
+                self._alarm.set(wake, now)
             seen = self._changes
-            with contextlib.suppress(TimeoutError):
+            try:
                 await workflow.wait_condition(
-                    lambda seen=seen: self._changes != seen,  # type: ignore[misc]
-                    timeout=(
-                        None
-                        if self._local_steps_running()
-                        else max(wake - now, timedelta(seconds=1))
-                    ),
+                    lambda seen=seen: self._changes != seen  # type: ignore[misc]
+                    or self._alarm.rang()
                 )
+            except asyncio.CancelledError:
+                self._alarm.stop()
+                raise
+        self._alarm.stop()
         await self._errands.cancel()
         self._clocks.depart(self._crew.pending())
 

@@ -4,6 +4,7 @@ clock starts is an errand: a clock never waits for another clock's send. Owns `s
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -143,3 +144,28 @@ class Clocks:
         delay = thank_at - workflow.now()
         if delay > timedelta(0):
             await workflow.sleep(delay)
+
+
+class Alarm:
+    """One timer for the main loop's next wake, kept while that time stays the same: a signal or
+    an update that changes no clock costs no cancelled and restarted timer."""
+
+    def __init__(self) -> None:
+        self._at: datetime | None = None
+        self._timer: asyncio.Task[None] | None = None
+
+    def set(self, at: datetime, now: datetime) -> None:
+        if self._timer is not None and not self._timer.done() and self._at == at:
+            return
+        self.stop()
+        self._at = at
+        self._timer = asyncio.ensure_future(workflow.sleep(max(at - now, timedelta(seconds=1))))
+
+    def rang(self) -> bool:
+        return self._timer is not None and self._timer.done()
+
+    def stop(self) -> None:
+        if self._timer is not None and not self._timer.done():
+            self._timer.cancel()
+        self._timer = None
+        self._at = None
