@@ -272,14 +272,17 @@ class CharterBookingWorkflow(BookingHandlers):
                     workflow.continue_as_new(
                         booking_input.model_copy(update={"state": self._state})
                     )
+            if self._alarm.rang():
+                self._alarm.stop()  # what it woke the loop for has just run
             if not self._local_steps_running():
                 self._alarm.set(wake, now)
             seen = self._changes
+
+            def woken(seen: int = seen) -> bool:
+                return self._changes != seen or self._alarm.rang()
+
             try:
-                await workflow.wait_condition(
-                    lambda seen=seen: self._changes != seen  # type: ignore[misc]
-                    or self._alarm.rang()
-                )
+                await workflow.wait_condition(woken)
             except asyncio.CancelledError:
                 self._alarm.stop()
                 raise

@@ -54,6 +54,18 @@ def ledger_takeovers(aws: AwsClients, settings: Settings, workflow_ids: set[str]
     return dict(sorted(keys.items()))
 
 
+def unanswered_claims(aws: AwsClients, settings: Settings, workflow_id: str) -> set[str]:
+    """The booking's effect-ledger keys claimed with no result recorded: a send whose answer
+    never came (SES may or may not have taken it), or one still going."""
+    found = set()
+    for page in aws.dynamodb.get_paginator("scan").paginate(TableName=settings.ledger_table):
+        for raw in page["Items"]:
+            key = raw["key"]["S"]
+            if key.split(":")[1] == workflow_id and "result" not in raw:
+                found.add(key)
+    return found
+
+
 def page_body(aws: AwsClients, settings: Settings, slug: str) -> str | None:
     """The guest page object's content, or None when there is none."""
     try:
