@@ -31,6 +31,7 @@ UPDATE_TIMEOUT = timedelta(seconds=20)
 # so it is not in history and can be sent again, under the same update id.
 DROPPED_UPDATE = "unexpected workflow task failure"
 DROPPED_UPDATE_ATTEMPTS = 3
+CLOSING_CHECKS = 8
 
 
 async def act(client: Client, workflow_id: str, update: str, arg: Any) -> Verdict:
@@ -56,21 +57,30 @@ async def act(client: Client, workflow_id: str, update: str, arg: Any) -> Verdic
             )
         return Verdict(recorded=False, code=contract.REFUSED_INVALID, message=str(cause or exc))
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            if "already completed" in exc.message or "completed" in exc.message:
-                return await _closed(client, workflow_id)
-            return Verdict(
-                recorded=False,
-                code=contract.REFUSED_UNKNOWN_BOOKING,
-                message=f"no booking workflow {workflow_id}",
-            )
-        if "already completed" in exc.message:
-            return await _closed(client, workflow_id)
+        if exc.status == RPCStatusCode.NOT_FOUND or "already completed" in exc.message:
+            return await _closed(client, workflow_id, exc)
         raise
 
 
-async def _closed(client: Client, workflow_id: str) -> Verdict:
-    described = await client.get_workflow_handle(workflow_id).describe()
+async def _closed(client: Client, workflow_id: str, refused: RPCError) -> Verdict:
+    """Why the server refused the update, from the workflow itself: an update that reaches a
+    booking while it completes is refused as not found, whatever the message says."""
+    for _ in range(CLOSING_CHECKS):
+        try:
+            described = await client.get_workflow_handle(workflow_id).describe()
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                return Verdict(
+                    recorded=False,
+                    code=contract.REFUSED_UNKNOWN_BOOKING,
+                    message=f"no booking workflow {workflow_id}",
+                )
+            raise
+        if described.status != WorkflowExecutionStatus.RUNNING:
+            break
+        await asyncio.sleep(0.25)  # the booking's completion not visible yet
+    else:
+        raise refused
     status = described.status
     how = (
         {

@@ -48,6 +48,18 @@ T = TypeVar("T")
 LOCAL_ATTEMPTS = 2
 LOCAL_RETRY_INITIAL_SECONDS = 0.5
 
+# Sends that only the effect ledger keeps from repeating (SES and SNS take no idempotency key) run
+# as regular activities: each runs in an errand beside others, and a regular activity's result is
+# an event of its own, so a send that blocks changes status at a point a replay meets the same way.
+LEDGER_SENDS = frozenset(
+    {
+        Activity.SEND_CREW_EMAIL,
+        Activity.SEND_GUEST_EMAIL,
+        Activity.SEND_CAPTAIN_SUMMARY,
+        Activity.SEND_CREW_SMS,
+        Activity.ALERT_OPERATIONS,
+    }
+)
 ALERT_ROUNDS = 3
 
 SUMMARIES = {
@@ -111,7 +123,6 @@ class StepRunner:
         self._answers: dict[str, str] = {}
         self.compensating = False
         self.local_in_flight = 0
-        self._local_lane = asyncio.Lock()
 
     # ---- one way to call an activity ---------------------------------------------------------
 
@@ -136,7 +147,12 @@ class StepRunner:
         start_to_close = timedelta(seconds=timeout or self._options.activity_timeout_seconds)
         args = [request] if request is not None else []
         try:
-            if local and not heartbeat and self._options.local_activities:
+            if (
+                local
+                and not heartbeat
+                and self._options.local_activities
+                and activity not in LEDGER_SENDS
+            ):
                 done, result = await self._local_attempts(
                     activity, args, result_type, start_to_close, non_retryable, cancellable
                 )
@@ -181,31 +197,26 @@ class StepRunner:
         cancellable: bool,
     ) -> tuple[bool, Any]:
         """A few attempts inside the workflow task (no activity task, one marker). Every such
-        step is idempotent by its own key (the sends by the effect ledger's), so when they are
-        spent the step goes on as a regular activity with the whole budget; a permanent error ends
-        it at once.
+        step is idempotent by its own key, so when they are spent the step goes on as a regular
+        activity with the whole budget; a permanent error ends it at once.
 
-        One local activity at a time (`_local_lane`): concurrent local activities whose results
-        each lead to commands can replay in another order than they ran (temporalio/sdk-python
-        #1578, open); one at a time, an activation never resolves two. `local_in_flight` counts
-        the running and the queued: the main loop starts no timer meanwhile (see
+        `local_in_flight` counts them: the main loop starts no timer while one runs (see
         `CharterBookingWorkflow._until_departure`)."""
         self.local_in_flight += 1
         try:
-            async with self._local_lane:
-                result = await workflow.execute_local_activity(
-                    activity,
-                    args=args,
-                    result_type=result_type,
-                    start_to_close_timeout=start_to_close,
-                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                    summary=SUMMARIES.get(activity),
-                    retry_policy=RetryPolicy(
-                        initial_interval=timedelta(seconds=LOCAL_RETRY_INITIAL_SECONDS),
-                        maximum_attempts=LOCAL_ATTEMPTS,
-                        non_retryable_error_types=non_retryable,
-                    ),
-                )
+            result = await workflow.execute_local_activity(
+                activity,
+                args=args,
+                result_type=result_type,
+                start_to_close_timeout=start_to_close,
+                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                summary=SUMMARIES.get(activity),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=LOCAL_RETRY_INITIAL_SECONDS),
+                    maximum_attempts=LOCAL_ATTEMPTS,
+                    non_retryable_error_types=non_retryable,
+                ),
+            )
         except FailureError as err:  # a local activity's failure arrives as its cause itself
             if is_cancelled_exception(err):
                 raise asyncio.CancelledError() from err
