@@ -43,6 +43,14 @@ def scc_key(workflow_id: str) -> str:
     return f"{workflow_id}:scc"
 
 
+CREATES_ARE_REGULAR = True
+"""The calendar entry and the SCC event, the effects compensation must undo, are created by
+regular activities: a cancel is then taken at once while the create is in flight, and
+compensation waits for it. As local activities a cancel waited for the workflow task's heartbeat,
+by when a slow create's attempt could have given up while its request still landed after
+compensation had looked for it (the interleaving test's create cells caught it)."""
+
+
 class Provisioning:
     def __init__(
         self,
@@ -71,7 +79,11 @@ class Provisioning:
         )
         self._attempt("calendar")
         ref = await self._steps.run(
-            "calendar", Activity.CREATE_CALENDAR_ENTRY, request, CalendarEntryRef
+            "calendar",
+            Activity.CREATE_CALENDAR_ENTRY,
+            request,
+            CalendarEntryRef,
+            local=False,  # see CREATES_ARE_REGULAR
         )
         assert ref is not None
         self._effects.calendar_id = ref.entry_id
@@ -104,6 +116,7 @@ class Provisioning:
                     request,
                     SccEventRef,
                     non_retryable=[errors.SCC_AUTH_REJECTED],
+                    local=False,  # see CREATES_ARE_REGULAR
                 )
             except StepFailure as failure:
                 if failure.error_type == errors.SCC_AUTH_REJECTED:
