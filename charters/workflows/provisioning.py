@@ -43,12 +43,12 @@ def scc_key(workflow_id: str) -> str:
     return f"{workflow_id}:scc"
 
 
-CREATES_ARE_REGULAR = True
-"""The calendar entry and the SCC event, the effects compensation must undo, are created by
-regular activities: a cancel is then taken at once while the create is in flight, and
-compensation waits for it. As local activities a cancel waited for the workflow task's heartbeat,
-by when a slow create's attempt could have given up while its request still landed after
-compensation had looked for it (the interleaving test's create cells caught it)."""
+# Creates are regular activities. The calendar entry and the SCC event, the effects
+# compensation must undo, are created by regular activities: a cancel is then taken at once
+# while the create is in flight, and
+# compensation waits for it. As local activities a cancel waited for the workflow task's heartbeat,
+# by when a slow create's attempt could have given up while its request still landed after
+# compensation had looked for it (the interleaving test's create cells caught it).
 
 
 class Provisioning:
@@ -83,7 +83,7 @@ class Provisioning:
             Activity.CREATE_CALENDAR_ENTRY,
             request,
             CalendarEntryRef,
-            local=False,  # see CREATES_ARE_REGULAR
+            local=False,  # see "Creates are regular activities" above
         )
         assert ref is not None
         self._effects.calendar_id = ref.entry_id
@@ -116,7 +116,7 @@ class Provisioning:
                     request,
                     SccEventRef,
                     non_retryable=[errors.SCC_AUTH_REJECTED],
-                    local=False,  # see CREATES_ARE_REGULAR
+                    local=False,  # see "Creates are regular activities" above
                 )
             except StepFailure as failure:
                 if failure.error_type == errors.SCC_AUTH_REJECTED:
