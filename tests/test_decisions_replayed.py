@@ -5,6 +5,8 @@ gate keeps cover fewer paths than these tests walk."""
 
 from __future__ import annotations
 
+import asyncio
+
 from charters import contract
 from charters.contract import Activity
 from charters.models import ResolveBlock, Verdict
@@ -19,6 +21,7 @@ from tests.workflow_harness import (
     EMAIL_OF,
     MEMBERS,
     Harness,
+    awaiting_crew,
     confirm,
     needs_test_server,
     result_of,
@@ -65,3 +68,20 @@ async def test_a_cancel_in_flight_replayed_at_every_task(wf: Harness) -> None:
         redact.release()
         await closes_as_asked(handle, "native")
     assert_nothing_live(world, data)
+
+
+async def test_side_by_side_local_steps_run_one_at_a_time_and_replay(wf: Harness) -> None:
+    """Revenue redaction and the guest page run side by side as local activities. Two local
+    results in one activation replay in another order than they ran (sdk-python#1578), so
+    the page waits until the redaction is done; every task replays the history meanwhile."""
+    world = wf.world
+    redact = world.hold(Activity.REDACT_SCC_REVENUE)
+    data = await wf.charter()
+    async with wf.worker(cached=False):
+        handle = await wf.book(data)
+        await redact.started()
+        await asyncio.sleep(1.0)
+        assert world.calls[Activity.PUBLISH_GUEST_PAGE.value] == 0, "two local steps at once"
+        redact.release()
+        await awaiting_crew(handle)
+    assert world.calls[Activity.PUBLISH_GUEST_PAGE.value] == 1

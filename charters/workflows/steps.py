@@ -123,6 +123,7 @@ class StepRunner:
         self._answers: dict[str, str] = {}
         self.compensating = False
         self.local_in_flight = 0
+        self._local_lane = asyncio.Lock()
 
     # ---- one way to call an activity ---------------------------------------------------------
 
@@ -200,23 +201,27 @@ class StepRunner:
         step is idempotent by its own key, so when they are spent the step goes on as a regular
         activity with the whole budget; a permanent error ends it at once.
 
-        `local_in_flight` counts them: the main loop starts no timer while one runs (see
-        `CharterBookingWorkflow._until_departure`)."""
+        One local activity at a time (`_local_lane`): concurrent local activities resolved in
+        one activation replay in another order than they ran (temporalio/sdk-python#1578, open),
+        and a booking evicted or moved to another worker then fails its workflow task for good.
+        `local_in_flight` counts the running and the queued: the main loop starts no timer
+        meanwhile (see `CharterBookingWorkflow._until_departure`)."""
         self.local_in_flight += 1
         try:
-            result = await workflow.execute_local_activity(
-                activity,
-                args=args,
-                result_type=result_type,
-                start_to_close_timeout=start_to_close,
-                cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                summary=SUMMARIES.get(activity),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=LOCAL_RETRY_INITIAL_SECONDS),
-                    maximum_attempts=LOCAL_ATTEMPTS,
-                    non_retryable_error_types=non_retryable,
-                ),
-            )
+            async with self._local_lane:
+                result = await workflow.execute_local_activity(
+                    activity,
+                    args=args,
+                    result_type=result_type,
+                    start_to_close_timeout=start_to_close,
+                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                    summary=SUMMARIES.get(activity),
+                    retry_policy=RetryPolicy(
+                        initial_interval=timedelta(seconds=LOCAL_RETRY_INITIAL_SECONDS),
+                        maximum_attempts=LOCAL_ATTEMPTS,
+                        non_retryable_error_types=non_retryable,
+                    ),
+                )
         except FailureError as err:  # a local activity's failure arrives as its cause itself
             if is_cancelled_exception(err):
                 raise asyncio.CancelledError() from err
