@@ -18,6 +18,7 @@ import sys
 import traceback
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import temporalio.activity
@@ -166,3 +167,14 @@ def metrics_runtime(attempts: int = 5) -> MetricsRuntime:
             continue
         return MetricsRuntime(runtime=runtime, metrics_url=f"http://{address}/metrics")
     raise RuntimeError(f"cannot start the Temporal metrics exporter: {last}")
+
+
+@cache
+def quiet_runtime() -> Runtime:
+    """A Temporal `Runtime` whose Core logs only errors: for a tool that stops the server on
+    purpose (`charters chaos`), where every retried gRPC call would print a warning."""
+    return Runtime(
+        telemetry=TelemetryConfig(
+            logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))
+        )
+    )

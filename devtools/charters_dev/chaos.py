@@ -34,6 +34,7 @@ from typing import Any
 from rich.console import Console
 
 from charters import contract
+from charters.observability import quiet_runtime
 from charters.settings import Settings
 from charters.starter.book import validate, with_page_slug
 from charters.temporal_client import connect
@@ -79,7 +80,7 @@ async def run_chaos(
     faults off, the Temporal server up and the stack's own worker running."""
     out = console or Console(quiet=True)
     settings = stack.settings
-    client = await connect(settings)
+    client = await connect(settings, runtime=quiet_runtime())
     aws = aws_clients(settings)  # straight to moto: the ledger is read without faults
     tracked = [
         Tracked(ref, with_page_slug(validate(booking_data(ref))), contract.workflow_id_for(ref))

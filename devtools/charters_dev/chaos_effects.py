@@ -156,8 +156,10 @@ async def history_figures(client: Client, workflow_id: str) -> dict[str, Any]:
     updates: Counter[str] = Counter()
     scheduled: dict[int, Any] = {}
     retried: list[dict[str, Any]] = []
+    wft_failure_causes: list[str] = []
+    handle = client.get_workflow_handle(workflow_id)
     try:
-        async for event in client.get_workflow_handle(workflow_id).fetch_history_events():
+        async for event in handle.fetch_history_events():
             kind = event.event_type
             if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 attrs = event.activity_task_scheduled_event_attributes
@@ -196,6 +198,9 @@ async def history_figures(client: Client, workflow_id: str) -> dict[str, Any]:
                 wft_timeouts += 1
             elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
                 wft_failures += 1
+                failed = event.workflow_task_failed_event_attributes
+                if failed.HasField("failure") and len(wft_failure_causes) < 3:
+                    wft_failure_causes.append(await _failure_text(client, failed.failure))
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return {"exists": False}
@@ -209,4 +214,7 @@ async def history_figures(client: Client, workflow_id: str) -> dict[str, Any]:
         "activity_failed_events": activity_failures,
         "workflow_task_timeouts": wft_timeouts,
         "workflow_task_failures": wft_failures,
+        "workflow_task_failure_causes": wft_failure_causes,
+        # the whole history of a booking whose workflow task failed, to replay it by hand
+        "history": (await handle.fetch_history()).to_json_dict() if wft_failures else None,
     }

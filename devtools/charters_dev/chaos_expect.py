@@ -56,6 +56,8 @@ def expected_effects(t: Tracked, invited: dict[str, int]) -> dict[str, Expected]
         low = 0 if early_cancel or (cancelled and plan.cancel_at != "confirmed") else done
         if rescheduled:
             low = 0  # an invitation still waiting when the date moved is superseded, not sent
+        if crew_id == plan.decliner and t.did("assign"):
+            low = 0  # an invitation still blocked when its member was replaced is never sent
         effects[f"invite to {to}"] = Expected(low, 1, f"email:{wf}:invite:1:{crew_id}")
         told = 1 if cancelled and invited.get(to, 0) else 0
         effects[f"cancelled mail to {to}"] = Expected(told, told)

@@ -68,6 +68,11 @@ def build_report(
         "activity_failed_events": sum(h.get("activity_failed_events", 0) for h in histories),
         "workflow_task_timeouts": sum(h.get("workflow_task_timeouts", 0) for h in histories),
         "workflow_task_failures": sum(h.get("workflow_task_failures", 0) for h in histories),
+        "workflow_task_failure_causes": {
+            t.ref: h["workflow_task_failure_causes"]
+            for t, h in zip(tracked, histories, strict=True)
+            if h.get("workflow_task_failure_causes")
+        },
         "plans": dict(Counter(t.plan.kind for t in tracked)),
         "actions": dict(Counter(f"{a['what']}:{a['code']}" for t in tracked for a in t.actions)),
         "answers_recorded": sum(len(t.answered) for t in tracked),
@@ -180,6 +185,8 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         say(f"  mismatch: {ref}: {'; '.join(wrong)}")
     for ref in report["lost_refs"][:20]:
         say(f"  lost: {ref}")
+    for ref, causes in list(report["workflow_task_failure_causes"].items())[:20]:
+        say(f"  workflow task failed: {ref}: {causes[0]} (its history is in the report)")
     say(f"missing effects: {report['missing_effects']}")
     say(f"wall time: {report['wall_s']} s")
     # The two lines scripts look for, verbatim.
