@@ -43,12 +43,11 @@ def scc_key(workflow_id: str) -> str:
     return f"{workflow_id}:scc"
 
 
-# Creates are regular activities. The calendar entry and the SCC event, the effects
-# compensation must undo, are created by regular activities: a cancel is then taken at once
-# while the create is in flight, and
-# compensation waits for it. As local activities a cancel waited for the workflow task's heartbeat,
-# by when a slow create's attempt could have given up while its request still landed after
-# compensation had looked for it (the interleaving test's create cells caught it).
+# Creates are regular activities. The calendar entry and the SCC event, the effects compensation
+# must undo, are created by regular activities: a cancel is then taken at once while a create is
+# in flight, and compensation waits for it. As local activities a cancel waited for the workflow
+# task's heartbeat, by when a slow create's attempt could have given up while its request still
+# landed after compensation had looked for it.
 
 
 class Provisioning:
