@@ -49,6 +49,7 @@ from charters.models import (
     EmailSent,
 )
 from charters.workflows.bookkeeping import Bookkeeping
+from charters.workflows.bounces import CrewBounces
 from charters.workflows.branding import BrandMoves
 from charters.workflows.clocks import Alarm, Clocks
 from charters.workflows.compensation import Compensation
@@ -112,13 +113,23 @@ class CharterBookingWorkflow(BookingHandlers):
         self._crew = CrewWaits(
             state, self._steps, self._book, options, workflow_id, self._errands, self._texts
         )
+        self._bounces = CrewBounces(
+            state, self._steps, self._book, options, workflow_id, self._errands, self._crew
+        )
         self._publishing = Publishing(state, self._steps, options, workflow_id)
         self._moves = BrandMoves(
             state, self._steps, self._book, workflow_id, self._publishing, self._errands
         )
         self._provisioning = Provisioning(state, self._steps, self._book, options, workflow_id)
         self._clocks = Clocks(
-            state, self._steps, self._book, options, self._crew, self._publishing, self._errands
+            state,
+            self._steps,
+            self._book,
+            options,
+            self._crew,
+            self._bounces,
+            self._publishing,
+            self._errands,
         )
         self._alarm = Alarm()
         self._rescheduling = Rescheduling(

@@ -14,6 +14,7 @@ from charters import contract
 from charters.contract import Stage
 from charters.models import BookingOptions, BookingState, CrewAnswer
 from charters.workflows.bookkeeping import Bookkeeping
+from charters.workflows.bounces import CrewBounces
 from charters.workflows.crew import CrewWaits
 from charters.workflows.errands import Errands
 from charters.workflows.publishing import Publishing
@@ -28,6 +29,7 @@ class Clocks:
         book: Bookkeeping,
         options: BookingOptions,
         crew: CrewWaits,
+        bounces: CrewBounces,
         publishing: Publishing,
         errands: Errands,
     ) -> None:
@@ -37,6 +39,7 @@ class Clocks:
         self._book = book
         self._options = options
         self._crew = crew
+        self._bounces = bounces
         self._publishing = publishing
         self._errands = errands
 
@@ -54,9 +57,10 @@ class Clocks:
         falls due (departure at the latest)."""
         wakes = [self._state.validated.starts_at_utc]
         self._crew.send_reminders(now)
-        reminder = self._crew.next_reminder(now)
-        if reminder is not None:
-            wakes.append(reminder)
+        self._bounces.send_due(now)
+        for due in (self._crew.next_reminder(now), self._bounces.next_due(now)):
+            if due is not None:
+                wakes.append(due)
         if self._crew.deadline_due():
             if self._crew.deadline() <= now:
                 self._crew.escalate_deadline()

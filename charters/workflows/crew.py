@@ -1,7 +1,7 @@
 """The crew side of a booking: who is aboard, what each answered, the emails each is owed
-(invitation, reminders, the day-of reminder), replacements, bounces, declines and the deadline.
-Owns `state.crew`. Every email is an errand of its own: a member whose address is refused blocks
-only their own seat."""
+(invitation, reminders, the day-of reminder), replacements, declines and the deadline; bounces
+are `bounces.py`'s. Owns `state.crew` but for its bounces. Every email is an errand of its own: a
+member whose address is refused blocks only their own seat."""
 
 from __future__ import annotations
 
@@ -23,10 +23,8 @@ from charters.models import (
     CrewConfirmation,
     CrewEmailRequest,
     CrewMember,
-    EmailBounced,
     EmailKind,
     EmailSent,
-    Resend,
     Role,
     Verdict,
 )
@@ -190,8 +188,6 @@ class CrewWaits:
         self._steps.release(f"crew-email:{change.replaces}")
         self._book.unblock(f"crew-email:{change.replaces}")
         self._book.unblock(f"crew-declined:{change.replaces}")
-        self._crew.transient.pop(change.replaces, None)
-        self._crew.resends = [r for r in self._crew.resends if r.member_id != change.replaces]
 
     # ---- what the loop keeps up -------------------------------------------------------------
 
@@ -233,11 +229,9 @@ class CrewWaits:
         return due
 
     def next_reminder(self, now: datetime) -> datetime | None:
-        """The first reminder, or email a transient bounce sends again, due after `now`: one
-        already due is an errand (perhaps blocked for a person), and must not hide the other
-        members' clocks."""
+        """The first reminder due after `now`: one already due is an errand (perhaps blocked
+        for a person), and must not hide the other members' clocks."""
         dues = [self._reminder_due(answer) for answer in self.pending()]
-        dues += [resend.at for resend in self._crew.resends]
         return min((due for due in dues if due is not None and due > now), default=None)
 
     def _reminder_due(self, answer: CrewAnswer) -> datetime | None:
@@ -256,9 +250,6 @@ class CrewWaits:
         for email in self.due_reminders(now):
             self._errands.start(email.key, partial(self._remind, email))
             self._texts.start(email.key, email.role, email.member, email.kind)
-        for resend in self._crew.resends:
-            if resend.at <= now:
-                self._errands.start(resend.key, partial(self._send_again, resend))
 
     async def _remind(self, email: CrewEmail) -> None:
         await self.send(email)
@@ -346,85 +337,7 @@ class CrewWaits:
             notices.append((email, keys))
         return notices
 
-    # ---- an email that bounced for now --------------------------------------------------------
-
-    def _later(self, answer: CrewAnswer, bounce: EmailBounced) -> bool:
-        """A transient bounce (a full mailbox): noted, and the bounced email goes again after
-        `transient_bounce_retry_hours` under a key of its own. False once the member's
-        `transient_bounce_retries` are spent: the seat then blocks like a permanent bounce."""
-        seen = self._crew.transient.setdefault(answer.crew_id, [])
-        if bounce.message_id and bounce.message_id in seen:
-            return True  # SNS and SQS deliver at least once
-        seen.append(bounce.message_id or "")
-        tries = len(seen)
-        if tries > self._options.transient_bounce_retries:
-            return False
-        asked = self._crew.asked.get(answer.crew_id) or []
-        bounced = next(
-            (key for key, sent in self._crew.emails.items() if sent == bounce.message_id),
-            None if bounce.message_id else (asked[-1] if asked else None),
-        )
-        note = (
-            f"{answer.name}'s mailbox did not take our email for now "
-            f"({bounce.kind}: {bounce.reason})"
-        )
-        if bounced is None:  # not a crew email (the captain's summary): nothing to send again
-            self._book.note(note)
-            return True
-        at = workflow.now() + timedelta(hours=self._options.transient_bounce_retry_hours)
-        key = f"{bounced.split(':resend', 1)[0]}:resend{tries}"
-        self._crew.resends.append(
-            Resend(member_id=answer.crew_id, key=key, round=self._state.round, at=at)
-        )
-        self._book.note(
-            f"{note}; sent again at {at:%Y-%m-%d %H:%M} UTC "
-            f"(try {tries} of {self._options.transient_bounce_retries})"
-        )
-        return True
-
-    async def _send_again(self, resend: Resend) -> None:
-        """The email of a transient bounce, unless it no longer counts (a new date, a member
-        replaced, an invitation or reminder already answered)."""
-        members = {m.id: (role, m) for role, m in self._state.validated.members}
-        answer = self._crew.answers.get(resend.member_id)
-        kind: EmailKind = resend.key.split(":", 1)[0]  # type: ignore[assignment]
-        asks = kind in ("invite", "rescheduled", "reminder")
-        if (
-            resend.round == self._state.round
-            and resend.member_id in members
-            and answer is not None
-            and not (asks and answer.answer != "pending")
-        ):
-            role, member = members[resend.member_id]
-            await self.send(CrewEmail(resend.key, role, member, kind, f"crew-email:{member.id}"))
-        if resend in self._crew.resends:
-            self._crew.resends.remove(resend)
-
     # ---- what people must act on -------------------------------------------------------------
-
-    def bounced(self, bounce: EmailBounced) -> None:
-        """SES says the member's address does not receive our mail. For good: their seat is
-        blocked and operations are told once per member and crew version. For now (a full
-        mailbox): the email goes again later, a few times, before the seat blocks."""
-        answer = self._crew.answers.get(bounce.crew_id or "")
-        if answer is None or answer.answer == "replaced":
-            return
-        if bounce.transient and self._later(answer, bounce):
-            return
-        fix = (
-            f"charters assign {self._workflow_id} {bounce.crew_id} member.yaml "
-            "(the same id with a working email, or a replacement)"
-        )
-        reason = (
-            f"{answer.name}'s address does not receive our mail ({bounce.kind}: {bounce.reason})"
-            + (" after every send again" if bounce.transient else "")
-        )
-        self._book.block(f"crew-email:{bounce.crew_id}", reason, fix)
-        self._steps.alert(
-            f"bounce:{self._crew.version}:{bounce.crew_id}",
-            f"{self._state.status.booking_ref}: {answer.name} did not get our email",
-            f"{reason}.\nFix: {fix}",
-        )
 
     def show_declines(self) -> None:
         for answer in self.current():

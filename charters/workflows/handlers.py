@@ -35,6 +35,7 @@ from charters.workflows.crew import refuse
 
 if TYPE_CHECKING:
     from charters.workflows.bookkeeping import Bookkeeping
+    from charters.workflows.bounces import CrewBounces
     from charters.workflows.branding import BrandMoves
     from charters.workflows.crew import CrewWaits
     from charters.workflows.rescheduling import Rescheduling
@@ -52,6 +53,7 @@ class BookingHandlers:
     _state: BookingState
     _book: Bookkeeping
     _crew: CrewWaits
+    _bounces: CrewBounces
     _rescheduling: Rescheduling
     _steps: StepRunner
     _moves: BrandMoves
@@ -99,6 +101,7 @@ class BookingHandlers:
     @workflow.update(name=contract.UPDATE_ASSIGN_CREW)
     def assign_update(self, change: AssignCrew) -> Verdict:
         self._crew.assign(change)
+        self._bounces.forget(change.replaces)
         self._changed()
         return _recorded(
             f"{change.member.name} takes the seat of {change.replaces}; invitation on its way"
@@ -116,6 +119,7 @@ class BookingHandlers:
             workflow.logger.info("assign_crew ignored: %s", refused.message)
             return
         self._crew.assign(change)
+        self._bounces.forget(change.replaces)
         self._changed()
 
     # ---- cancel -----------------------------------------------------------------------------
@@ -240,7 +244,7 @@ class BookingHandlers:
             return
         if self._state.requests.cancel is not None:
             return
-        self._crew.bounced(bounce)
+        self._bounces.bounced(bounce)
         self._changed()
 
     def _not_received(self, bounce: EmailBounced) -> None:
