@@ -380,6 +380,33 @@ def test_an_invitation_ses_refused_leaves_no_claim_and_no_cancellation(
     assert mail_to(settings, invite.member.email, "REFUSED1") == []
 
 
+def test_a_refused_take_over_keeps_the_earlier_claim(settings: Settings) -> None:
+    """An attempt died after claiming (it may have sent: the SES window). The attempt that takes
+    its claim over is refused by SES; the claim stays, so a cancellation notice is still owed
+    and the next attempt takes it over at once, counted, rather than starting a fresh claim as
+    if nothing had ever gone out."""
+    key = f"email:take-over-{uuid.uuid4().hex[:8]}"
+    short = ledger(settings, lease=0.5)
+    assert short.claim(key, "email")  # the attempt that died
+    time.sleep(0.6)
+    ses = client(settings, "sesv2")
+
+    def refused_send() -> str:
+        ses.send_email(
+            FromEmailAddress="nobody@unverified.example",
+            Destination={"ToAddresses": ["crew@example.com"]},
+            Content={"Simple": {"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "b"}}}},
+        )
+        return "never"
+
+    with pytest.raises(ClientError):
+        attempt().run(short.once, key, "email", refused_send)
+    assert short.claimed(key)
+    assert attempt().run(short.once, key, "email", lambda: "m2") == ("m2", False)
+    item = client(settings, "dynamodb").get_item(TableName=LEDGER, Key={"key": {"S": key}})
+    assert item["Item"]["attempts"]["N"] == "3"
+
+
 def test_the_guest_is_told_of_a_cancellation_without_money(settings: Settings) -> None:
     booking = validate(sample_charter("GUESTX1", guest_name="Ann <b>Lee</b>"))
     req = GuestEmailRequest(

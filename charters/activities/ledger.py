@@ -148,19 +148,33 @@ class EffectLedger:
             return None
         return stamp
 
-    def release(self, key: str, stamp: str) -> None:
-        """Gives back an unrecorded claim this attempt made (`claimed_at` = `stamp`) without
+    def release(self, key: str, stamp: str, *, taken_over: bool = False) -> None:
+        """Gives back an unrecorded claim this attempt holds (`claimed_at` = `stamp`) without
         sending, so the next attempt need not wait out the lease; a claim taken over or
-        recorded meanwhile is left alone."""
+        recorded meanwhile is left alone. A claim this attempt made is deleted: nothing was
+        sent under the key. A claim it took over stays, expired at once: the attempt it took it
+        from may have sent (the SES window), which the next attempt and `claimed` (a
+        cancellation notice is owed) must still see."""
+        condition = "claimed_at = :mine AND attribute_not_exists(#r)"
         try:
             with deadline.finishing():
-                self._ddb.delete_item(
-                    TableName=self._table,
-                    Key={"key": {"S": key}},
-                    ConditionExpression="claimed_at = :mine AND attribute_not_exists(#r)",
-                    ExpressionAttributeNames={"#r": "result"},
-                    ExpressionAttributeValues={":mine": {"N": stamp}},
-                )
+                if taken_over:
+                    self._ddb.update_item(
+                        TableName=self._table,
+                        Key={"key": {"S": key}},
+                        UpdateExpression="SET claimed_at = :expired",
+                        ConditionExpression=condition,
+                        ExpressionAttributeNames={"#r": "result"},
+                        ExpressionAttributeValues={":mine": {"N": stamp}, ":expired": {"N": "0"}},
+                    )
+                else:
+                    self._ddb.delete_item(
+                        TableName=self._table,
+                        Key={"key": {"S": key}},
+                        ConditionExpression=condition,
+                        ExpressionAttributeNames={"#r": "result"},
+                        ExpressionAttributeValues={":mine": {"N": stamp}},
+                    )
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
@@ -187,6 +201,7 @@ class EffectLedger:
         deadline.require(self._reserve, what)
         with aws_errors("DynamoDB (effect ledger)", FIXES, DEFAULT_FIX):
             stamp = self._claim(key, kind)
+            taken_over = stamp is None
             if stamp is None:
                 done = self.recorded(key)
                 if done is not None:
@@ -204,10 +219,10 @@ class EffectLedger:
                     return done, True
             left = deadline.remaining()
             if left is not None and left < self._reserve:
-                self.release(key, stamp)
+                self.release(key, stamp, taken_over=taken_over)
                 raise deadline.too_near(what, self._reserve, left)
             if self._reserve and time.time() - float(stamp) + self._reserve > self._lease:
-                self.release(key, stamp)
+                self.release(key, stamp, taken_over=taken_over)
                 raise ApplicationError(
                     f"the claim of {what} took so long that the send might outlast its "
                     f"{self._lease:.0f}s lease; released unsent, the next attempt sends",
@@ -217,10 +232,11 @@ class EffectLedger:
             result = str(effect())
         except ClientError as exc:
             if _refused(exc):
-                # The service answered and refused: nothing was sent, so nothing is claimed
-                # (a cancellation notice goes only to whom an invitation reached).
+                # The service answered and refused: nothing was sent by this attempt, so it
+                # claims nothing (a cancellation notice goes only to whom an invitation
+                # reached); a claim taken over stays, for what the earlier attempt may have sent.
                 with aws_errors("DynamoDB (effect ledger)", FIXES, DEFAULT_FIX):
-                    self.release(key, stamp)
+                    self.release(key, stamp, taken_over=taken_over)
             raise
         with aws_errors("DynamoDB (effect ledger)", FIXES, DEFAULT_FIX):
             self._record_after_effect(key, result)

@@ -5,6 +5,7 @@ and from Temporal each history's signals, updates and activity retries."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import Counter, defaultdict
 from typing import Any
@@ -12,12 +13,15 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Replayer
 
 from charters.settings import Settings
+from charters.worker.runner import workflow_runner
 from charters.worker.wiring import AwsClients
+from charters.workflows.charter_booking import CharterBookingWorkflow
 from charters_dev.mailbox import sent_mail
 
 
@@ -151,7 +155,30 @@ async def _idempotency_key(client: Client, payloads: Any) -> str | None:
     return str(key) if key else None
 
 
-async def history_figures(client: Client, workflow_id: str) -> dict[str, Any]:
+class HistoryReplay:
+    """Replays a booking's history, as the run left it, in the full sandbox. A history the
+    workflow code replays differently is a booking that fails its next workflow task on any
+    other worker: found here whether or not a worker happened to be killed at that point."""
+
+    def __init__(self, client: Client) -> None:
+        self._replayer = Replayer(
+            workflows=[CharterBookingWorkflow],
+            data_converter=client.data_converter,
+            debug_mode=True,
+            workflow_runner=workflow_runner("sandboxed"),
+        )
+        self._one_at_a_time = asyncio.Lock()
+
+    async def failure(self, history: WorkflowHistory) -> str | None:
+        async with self._one_at_a_time:
+            replayed = await self._replayer.replay_workflow(history, raise_on_replay_failure=False)
+        failure = replayed.replay_failure
+        return None if failure is None else f"{type(failure).__name__}: {failure}"[:600]
+
+
+async def history_figures(
+    client: Client, workflow_id: str, replay: HistoryReplay
+) -> dict[str, Any]:
     signals = retries = wft_timeouts = wft_failures = activity_failures = 0
     updates: Counter[str] = Counter()
     scheduled: dict[int, Any] = {}
@@ -159,7 +186,8 @@ async def history_figures(client: Client, workflow_id: str) -> dict[str, Any]:
     wft_failure_causes: list[str] = []
     handle = client.get_workflow_handle(workflow_id)
     try:
-        async for event in handle.fetch_history_events():
+        history = await handle.fetch_history()
+        for event in history.events:
             kind = event.event_type
             if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 attrs = event.activity_task_scheduled_event_attributes
@@ -205,8 +233,10 @@ async def history_figures(client: Client, workflow_id: str) -> dict[str, Any]:
         if exc.status == RPCStatusCode.NOT_FOUND:
             return {"exists": False}
         raise
+    replay_failure = await replay.failure(history)
     return {
         "exists": True,
+        "replay_failure": replay_failure,
         "signals": signals,
         "updates": dict(updates),
         "activity_retries": retries,
@@ -216,5 +246,5 @@ async def history_figures(client: Client, workflow_id: str) -> dict[str, Any]:
         "workflow_task_failures": wft_failures,
         "workflow_task_failure_causes": wft_failure_causes,
         # the whole history of a booking whose workflow task failed, to replay it by hand
-        "history": (await handle.fetch_history()).to_json_dict() if wft_failures else None,
+        "history": history.to_json_dict() if wft_failures or replay_failure else None,
     }

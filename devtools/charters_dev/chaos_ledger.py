@@ -13,6 +13,7 @@ from charters.settings import Settings
 from charters.worker.wiring import AwsClients
 from charters_dev.chaos_config import Tracked
 from charters_dev.chaos_effects import (
+    HistoryReplay,
     calendar_entries,
     history_figures,
     invalidations,
@@ -40,8 +41,9 @@ async def read_ledger(
     pages: list[str | None] = await asyncio.gather(
         *(asyncio.to_thread(page_body, aws, settings, t.slug) for t in tracked)
     )
+    replay = HistoryReplay(client)
     histories = await _gather_limited(
-        [history_figures(client, t.workflow_id) for t in tracked], limit=20
+        [history_figures(client, t.workflow_id, replay) for t in tracked], limit=20
     )
 
     per_booking: list[dict[str, Any]] = []

@@ -73,6 +73,11 @@ def build_report(
             for t, h in zip(tracked, histories, strict=True)
             if h.get("workflow_task_failure_causes")
         },
+        "replay_failures": {
+            t.ref: h["replay_failure"]
+            for t, h in zip(tracked, histories, strict=True)
+            if h.get("replay_failure")
+        },
         "plans": dict(Counter(t.plan.kind for t in tracked)),
         "actions": dict(Counter(f"{a['what']}:{a['code']}" for t in tracked for a in t.actions)),
         "answers_recorded": sum(len(t.answered) for t in tracked),
@@ -112,6 +117,7 @@ def build_report(
         report["duplicates"] == 0
         and report["lost"] == 0
         and report["mismatch"] == 0
+        and not report["replay_failures"]
         and not unnamed
     )
     return report
@@ -187,7 +193,10 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         say(f"  lost: {ref}")
     for ref, causes in list(report["workflow_task_failure_causes"].items())[:20]:
         say(f"  workflow task failed: {ref}: {causes[0]} (its history is in the report)")
+    for ref, failure in list(report["replay_failures"].items())[:20]:
+        say(f"  does not replay: {ref}: {failure} (its history is in the report)")
     say(f"missing effects: {report['missing_effects']}")
+    say(f"replay failures: {len(report['replay_failures'])} of {report['started']} histories")
     say(f"wall time: {report['wall_s']} s")
     # The two lines scripts look for, verbatim.
     say(f"duplicates: {report['duplicates']}")

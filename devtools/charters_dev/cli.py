@@ -178,8 +178,9 @@ def register(app: typer.Typer, ops: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Bookings through injected faults and worker kills on a fresh embedded stack; then every
-        effect is counted in the emulated systems. Exits 1 on any duplicate or lost booking (an
-        email repeated in the documented SES window is shown apart, counted with --strict)."""
+        effect is counted in the emulated systems and every history replayed in the sandbox.
+        Exits 1 on any duplicate, lost booking or history that does not replay (an email repeated
+        in the documented SES window is shown apart, counted with --strict)."""
         from charters_dev.chaos import ChaosConfig, run_chaos_cli
 
         config = ChaosConfig(
