@@ -58,6 +58,24 @@ def ledger_takeovers(aws: AwsClients, settings: Settings, workflow_ids: set[str]
     return dict(sorted(keys.items()))
 
 
+ASKING_KINDS = ("invite", "rescheduled")
+
+
+def asked_in_ledger(
+    aws: AwsClients, settings: Settings, workflow_ids: set[str]
+) -> dict[str, set[str]]:
+    """workflow id -> the crew ids whose invitation the ledger holds a claim for, recorded or
+    not: the product tells exactly these members of a cancellation (`only_if_sent`), an
+    unrecorded claim included, since its send may have gone out."""
+    asked: dict[str, set[str]] = defaultdict(set)
+    for page in aws.dynamodb.get_paginator("scan").paginate(TableName=settings.ledger_table):
+        for raw in page["Items"]:
+            parts = raw["key"]["S"].split(":")
+            if len(parts) >= 5 and parts[1] in workflow_ids and parts[2] in ASKING_KINDS:
+                asked[parts[1]].add(parts[4])
+    return asked
+
+
 def unanswered_claims(aws: AwsClients, settings: Settings, workflow_id: str) -> set[str]:
     """The booking's effect-ledger keys claimed with no result recorded: a send whose answer
     never came (SES may or may not have taken it), or one still going."""

@@ -28,9 +28,11 @@ def captain_email(t: Tracked) -> str:
     return t.booking.captain.email
 
 
-def expected_effects(t: Tracked, invited: dict[str, int]) -> dict[str, Expected]:
-    """effect name -> how many; `invited` is recipient -> invitations found (a cancelled booking
-    tells exactly the members it had invited)."""
+def expected_effects(t: Tracked, invited: dict[str, int], asked: set[str]) -> dict[str, Expected]:
+    """effect name -> how many; `invited` is recipient -> invitations found, `asked` the crew
+    ids whose invitation the ledger holds a claim for. A cancelled booking tells every member
+    it invited, and may tell one whose invitation was claimed but never answered (the send may
+    have gone out: telling is the safe side)."""
     wf = t.workflow_id
     plan = t.plan
     cancelled = t.outcome == "cancelled"
@@ -60,7 +62,8 @@ def expected_effects(t: Tracked, invited: dict[str, int]) -> dict[str, Expected]
             low = 0  # an invitation still blocked when its member was replaced is never sent
         effects[f"invite to {to}"] = Expected(low, 1, f"email:{wf}:invite:1:{crew_id}")
         told = 1 if cancelled and invited.get(to, 0) else 0
-        effects[f"cancelled mail to {to}"] = Expected(told, told)
+        may_tell = 1 if cancelled and (told or crew_id in asked) else 0
+        effects[f"cancelled mail to {to}"] = Expected(told, may_tell)
         again = 1 if rescheduled and crew_id != plan.decliner else 0
         effects[f"rescheduled mail to {to}"] = Expected(again, again)
     return effects

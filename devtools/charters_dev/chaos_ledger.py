@@ -14,6 +14,7 @@ from charters.worker.wiring import AwsClients
 from charters_dev.chaos_config import Tracked
 from charters_dev.chaos_effects import (
     HistoryReplay,
+    asked_in_ledger,
     calendar_entries,
     history_figures,
     invalidations,
@@ -35,9 +36,9 @@ async def read_ledger(
     scc = await asyncio.to_thread(scc_items, aws, settings)
     found_invalidations = await asyncio.to_thread(invalidations, aws, settings, slugs)
     mail = await asyncio.to_thread(mail_by_ref, settings, refs)
-    takeovers = await asyncio.to_thread(
-        ledger_takeovers, aws, settings, {t.workflow_id for t in tracked}
-    )
+    workflow_ids = {t.workflow_id for t in tracked}
+    takeovers = await asyncio.to_thread(ledger_takeovers, aws, settings, workflow_ids)
+    asked = await asyncio.to_thread(asked_in_ledger, aws, settings, workflow_ids)
     pages: list[str | None] = await asyncio.gather(
         *(asyncio.to_thread(page_body, aws, settings, t.slug) for t in tracked)
     )
@@ -68,7 +69,7 @@ async def read_ledger(
                 if kind in ("cancelled", "rescheduled")
             },
         }
-        expected = expected_effects(t, invited)
+        expected = expected_effects(t, invited, asked.get(t.workflow_id, set()))
         for name in sorted(set(found) | set(expected)):
             n, want = found.get(name, 0), expected.get(name, Expected(0, 0))
             if t.outcome is None or t.outcome == "failed":
