@@ -3,11 +3,8 @@ Every command fails with one line on stderr and an exit code from `failures.Exit
 
 from __future__ import annotations
 
-import asyncio
 import faulthandler
 import json
-import logging
-import os
 import sys
 import time
 from datetime import timedelta
@@ -20,7 +17,6 @@ try:  # typer >= 0.17 vendors click
     from typer._click.exceptions import UsageError
 except ImportError:  # pragma: no cover
     from click import UsageError  # type: ignore[assignment]
-import uvicorn
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
@@ -39,6 +35,7 @@ from charters.starter.failures import (
     DEBUG,
     CliError,
     Exit,
+    exit_now,
     guarded,
     open_workflow,
     require_worker,
@@ -46,6 +43,7 @@ from charters.starter.failures import (
     say_error,
 )
 from charters.starter.ops_commands import register_ops
+from charters.starter.process_commands import register_processes
 from charters.starter.views import (
     list_rows,
     list_table,
@@ -109,14 +107,6 @@ def main() -> None:
         say_error("interrupted")
         code = Exit.INTERRUPTED
     exit_now(code if isinstance(code, int) else 0)
-
-
-def exit_now(code: int) -> None:
-    """Exit without interpreter finalization (see `main`), output flushed first."""
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 # ---- bookings ------------------------------------------------------------------------------
@@ -340,95 +330,6 @@ def fix_scc_key_hash() -> None:
     console.print("SERVICE_KEY_HASH " + ("set" if changed else "was already correct"))
 
 
-# ---- processes -----------------------------------------------------------------------------
-
-
-@app.command()
-def worker() -> None:
-    """Run a worker (stateless; run as many as you like)."""
-    from charters.observability import configure_logging
-    from charters.worker.main import run_worker
-
-    settings = _settings()
-    configure_logging(json=settings.log_json)
-    logging.getLogger("charters.worker").info("worker: %s", settings.connection_summary())
-    code = asyncio.run(run_worker(settings))
-    # The worker has drained: exit without interpreter finalization, where an activity thread
-    # that is still stuck, or the SDK core's own threads, can abort the process (SIGABRT).
-    exit_now(code)
-
-
-@app.command("confirm-server")
-def confirm_server() -> None:
-    """Serve the crew confirmation endpoint (magic links)."""
-    from charters.activities.secrets import SecretReader
-    from charters.temporal_client import connect
-    from charters.web.confirm_app import confirm_app
-    from charters.worker.wiring import aws_client
-
-    settings = _settings()
-    err.print(f"confirm-server: {settings.connection_summary()}", highlight=False)
-    secrets = SecretReader(aws_client(settings, "secretsmanager"))
-    web = confirm_app(
-        lambda: connect(settings),
-        secrets,
-        settings.secret_magic_link_key,
-        per_token_per_minute=settings.confirm_limit_per_token_per_minute,
-        per_client_per_minute=settings.confirm_limit_per_client_per_minute,
-    )
-    from charters.web.serving import serve, uvicorn_config
-
-    serve(
-        uvicorn_config(
-            web,
-            settings.confirm_host,
-            settings.confirm_port,
-            settings.confirm_forwarded_allow_ips,
-        )
-    )
-
-
-@app.command("codec-server")
-def codec_server() -> None:
-    """Serve the codec server: decrypts payloads for the Web UI and `temporal --codec-endpoint`."""
-    from urllib.parse import urlsplit
-
-    from charters.codec import codec_from_key_ring
-    from charters.web.codec_server import codec_app
-    from charters.web.oidc import oidc_verifier
-
-    settings = _settings()
-    err.print(f"codec-server: {settings.connection_summary()}", highlight=False)
-    if settings.codec_keys is None or settings.codec_auth_token is None:
-        raise _fail("set CHARTERS_CODEC_KEYS and CHARTERS_CODEC_AUTH_TOKEN first")
-    try:
-        verifier = oidc_verifier(settings)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
-    if verifier is not None and not verifier.allowed:
-        raise _fail(
-            "set CHARTERS_CODEC_ALLOWED_PRINCIPALS to the users or groups (values of the "
-            f"{verifier.claim!r} claim) who may decode: a valid token alone is not enough"
-        )
-    ui = urlsplit(settings.temporal_ui_url)
-    web = codec_app(
-        codec_from_key_ring(settings.codec_keys.get_secret_value()),
-        settings.codec_auth_token.get_secret_value(),
-        settings.codec_cors_origins or [f"{ui.scheme}://{ui.netloc}"],
-        trust_ui_origin=settings.codec_trust_ui_origin and settings.profile == "local",
-        verifier=verifier,
-    )
-    uvicorn.run(web, host=settings.codec_host, port=settings.codec_port, log_level="warning")
-
-
-@app.command("codec-keygen")
-def codec_keygen(kid: Annotated[str, typer.Argument(help="key id, e.g. 2026-11")]) -> None:
-    """Print a new key-ring entry; put it first in CHARTERS_CODEC_KEYS to make it active."""
-    from charters.codec import generate_key
-
-    console.print(f"{kid}:{generate_key()}")
-
-
 def _register_plugins() -> None:
     """Commands that live outside the product (the local stack, demo, bench, chaos) register
     themselves through the `charters.cli` entry point group: the product never imports them."""
@@ -441,4 +342,5 @@ def _register_plugins() -> None:
 register_actions(app, _settings)
 register_crew(app, _settings)
 register_ops(ops, _settings)
+register_processes(app, _settings)
 _register_plugins()

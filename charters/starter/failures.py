@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -193,3 +195,11 @@ def verdict_exit(verdict: Verdict) -> Exit:
         contract.REFUSED_UNKNOWN_BOOKING: Exit.UNKNOWN_WORKFLOW,
         contract.REFUSED_CLOSED: Exit.CLOSED,
     }.get(verdict.code, Exit.REFUSED)
+
+
+def exit_now(code: int) -> None:
+    """Exit without interpreter finalization (see `cli.main`), output flushed first."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
