@@ -221,10 +221,10 @@ class Settings(BaseSettings):
         2000, description="a booking continues as new at a quiet point past this many events"
     )
     local_activities: bool = Field(
-        True,
-        description="short, idempotent steps run as local activities first (each attempt with "
-        "the whole activity timeout), a regular activity when two attempts fail (false: every "
-        "step a regular activity)",
+        False,
+        description="every step a regular activity (the default: docs/workflow.md, 'Why every "
+        "step is a regular activity'); true: short, idempotent steps run as local activities "
+        "first, a regular activity when two attempts fail",
     )
 
     @classmethod

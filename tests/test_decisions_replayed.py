@@ -78,7 +78,7 @@ async def test_side_by_side_local_steps_run_one_at_a_time_and_replay(wf: Harness
     redact = world.hold(Activity.REDACT_SCC_REVENUE)
     data = await wf.charter()
     async with wf.worker(cached=False):
-        handle = await wf.book(data)
+        handle = await wf.book(data, local_activities=True)
         await redact.started()
         await asyncio.sleep(1.0)
         assert world.calls[Activity.PUBLISH_GUEST_PAGE.value] == 0, "two local steps at once"

@@ -52,7 +52,7 @@ class BookingOptions(BaseModel):
         2000, description="continue-as-new at a quiet point once history is this long"
     )
     local_activities: bool = Field(
-        True, description="short steps run as local activities first (a regular one on failure)"
+        False, description="short steps run as local activities first (a regular one on failure)"
     )
 
 

@@ -109,12 +109,13 @@ def is_product(variant: Variant) -> bool:
 
 
 def default_variants() -> list[str]:
-    """The baseline (the heaviest), the runner alone, then the product with one and two
-    worker processes: each change measured on its own, in one run."""
+    """The baseline (the heaviest), the product's runner with the other kind of steps, then the
+    product with one and two worker processes: each change measured on its own, in one run."""
     product, steps = product_runner(), product_steps()
+    other = "local" if steps == "regular" else "regular"
     return [
         "sandboxed:1:regular",
-        f"{product}:1:regular",
+        f"{product}:1:{other}",
         f"{product}:1:{steps}",
         f"{product}:2:{steps}",
     ]

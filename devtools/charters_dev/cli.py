@@ -125,8 +125,8 @@ def register(app: typer.Typer, ops: typer.Typer) -> None:
             typer.Option(
                 help="workers to measure, runner:processes[:steps] (runner: sandboxed, "
                 "passthrough, unsandboxed; steps: local, regular); repeat; the first is 'before' "
-                "(default sandboxed:1:regular, unsandboxed:1:regular, then the product with 1 "
-                "and 2 processes)"
+                "(default sandboxed:1:regular, unsandboxed:1 (local-first steps, opt-in), then the "
+                "product with 1 and 2 processes)"
             ),
         ] = None,
     ) -> None:

@@ -1,0 +1,109 @@
+"""A crew answer that reaches a worker which has just come up, in the same workflow task as the
+invitations' results, after a status query met a step in flight: the history the booking writes
+must replay. With local-first steps it sometimes does not (the query forces the workflow task to
+complete while a local activity runs; a worker that later takes the answer and the results
+together orders the update's acceptance after the loop's commands, and every replay orders it
+before them: the booking then fails every workflow task on any other worker). Every step is a
+regular activity by default for this reason (docs/workflow.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client, WorkflowUpdateStage
+from temporalio.worker import Replayer, Worker
+
+from charters import contract
+from charters.codec import data_converter
+from charters.contract import Activity
+from charters.models import CrewConfirmation, Verdict
+from charters.worker.runner import apply_activation_jobs_together, workflow_runner
+from charters.workflows.charter_booking import CharterBookingWorkflow
+from tests.workflow_harness import live_harness, until
+
+
+def only(activities: Sequence[Callable[..., Any]], keep: bool) -> list[Callable[..., Any]]:
+    """The world's activities with (keep) or without the crew email."""
+    return [
+        a
+        for a in activities
+        if (getattr(a, "__temporal_activity_definition").name == Activity.SEND_CREW_EMAIL) == keep
+    ]
+
+
+async def test_an_answer_with_results_on_a_new_worker_replays() -> None:
+    async with live_harness() as wf:
+        world = wf.world
+        invitations = world.hold(Activity.SEND_CREW_EMAIL, times=3)
+        slow = world.hold(Activity.REDACT_SCC_REVENUE)
+        data = await wf.charter()
+        # The invitations run on a worker of their own (its own client: one worker per task
+        # queue and client), so they finish while no workflow worker is up.
+        other = await Client.connect(
+            wf.client.service_client.config.target_host,
+            namespace=wf.client.namespace,
+            data_converter=wf.client.data_converter,
+        )
+        emails = Worker(
+            other,
+            task_queue=wf.settings.task_queue,
+            activities=only(world.activities(), keep=True),
+            graceful_shutdown_timeout=timedelta(seconds=1),
+        )
+
+        def booking_worker() -> Worker:
+            return apply_activation_jobs_together(
+                Worker(
+                    wf.client,
+                    task_queue=wf.settings.task_queue,
+                    workflows=[CharterBookingWorkflow],
+                    activities=only(world.activities(), keep=False),
+                    workflow_runner=workflow_runner("sandboxed"),
+                    graceful_shutdown_timeout=timedelta(seconds=1),
+                )
+            )
+
+        async with emails:
+            async with booking_worker():
+                handle = await wf.book(data)
+
+                async def watch() -> None:
+                    while True:
+                        with contextlib.suppress(Exception):
+                            await handle.query(contract.QUERY_STATUS)
+                        await asyncio.sleep(0.01)
+
+                watching = asyncio.ensure_future(watch())
+                await slow.started()
+                await asyncio.sleep(9.0)  # past the workflow task's heartbeat (80 % of 10 s)
+                slow.release()
+                await invitations.started()
+                await until(lambda: world.calls[Activity.SEND_CREW_EMAIL] >= 3, "3 invitations")
+            invitations.release()
+            await asyncio.sleep(1.0)
+            answer = asyncio.ensure_future(
+                handle.start_update(
+                    contract.UPDATE_CREW_CONFIRMATION,
+                    CrewConfirmation(crew_id="crew-1", decision="accept", by="crew"),
+                    wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+                    result_type=Verdict,
+                )
+            )
+            await asyncio.sleep(1.0)
+            async with booking_worker():
+                verdict = await (await answer).result()
+                watching.cancel()
+        assert verdict.recorded, verdict
+        history = await handle.fetch_history()
+    replayer = Replayer(
+        workflows=[CharterBookingWorkflow],
+        data_converter=data_converter(None),
+        debug_mode=True,
+        workflow_runner=workflow_runner("sandboxed"),
+    )
+    replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert replayed.replay_failure is None, replayed.replay_failure
