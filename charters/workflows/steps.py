@@ -1,9 +1,10 @@
 """How the booking calls an activity, and what happens when one fails for good.
 
-`call` is the one way to run an activity: local-first for short idempotent steps, a regular
-activity otherwise, always cancelled with WAIT_CANCELLATION_COMPLETED so a cancelled step's
-outcome is known before anything else runs. A permanent failure arrives as `StepFailure`, a
-cancel as `asyncio.CancelledError`, whatever kind of activity it was.
+`call` is the one way to run an activity: a regular activity (or, with the opt-in local-first
+steps, a local one first for short idempotent steps), always cancelled with
+WAIT_CANCELLATION_COMPLETED so a cancelled step's outcome is known before anything else runs. A
+permanent failure arrives as `StepFailure`, a cancel as `asyncio.CancelledError`, whatever kind
+of activity it was.
 
 `run` wraps `call` in a step: `running`/`done` in status, and when the step fails for good it
 blocks: `BlockedOn=<step>`, the cause and the fix in `status`, one alert, then it waits for an

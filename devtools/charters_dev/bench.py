@@ -7,8 +7,9 @@ What it does, in order:
    spec `delay=L` on all three proxy targets (aws, calendar, scc): every external call the worker
    makes waits L ms.
 2. For each variant (`runner:workers[:steps]`, see bench_workers.py; default: the heaviest
-   configuration, `sandboxed:1:regular`, then the product's runner alone with regular
-   activities, then the product (its runner, local-first steps) with one and two processes)
+   configuration, `sandboxed:1:regular`, then the product's runner with the other kind of steps
+   (local-first, opt-in), then the product (its runner, every step regular) with one and two
+   processes)
    starts its workers and warms them up. With the first variant it also books one charter alone
    and counts the requests each proxy target saw (`calls_per_booking_measured`), and runs the
    sequential baseline (bench_baseline.py).

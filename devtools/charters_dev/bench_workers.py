@@ -1,10 +1,10 @@
 """The worker processes a bench variant runs: which workflow runner, how many processes.
 
-A variant is `runner:workers[:steps]`, e.g. `sandboxed:1:regular` (the heaviest
-configuration: the SDK's sandbox, every step a regular activity) or `unsandboxed:2` (steps: `local`,
-the product's local-first steps, or `regular`). The bench runs its variants one after another
-on the same stack, stopping the previous variant's workers first, so before and after are
-measured in one run on the same machine load."""
+A variant is `runner:workers[:steps]`, e.g. `sandboxed:1:regular` (the heaviest configuration:
+the SDK's sandbox, every step a regular activity) or `unsandboxed:2` (steps: `local`, the opt-in
+local-first steps and the default when none is given, or `regular`, the product's). The bench
+runs its variants one after another on the same stack, stopping the previous variant's workers
+first, so before and after are measured in one run on the same machine load."""
 
 from __future__ import annotations
 
