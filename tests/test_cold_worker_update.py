@@ -6,8 +6,8 @@ the results while replaying for the query), while every replay accepts the updat
 booking then fails every workflow task on any other worker. This is in the SDK's core
 (temporalio/sdk-python#1591 is the same family: an update on a cold worker), not in the
 booking's code: on this machine about one run in five fails under load, with local-first steps or
-without. `make chaos` replays every history and counts such bookings (`replay failures`); with
-every step a regular activity (the default) its runs found none (docs/workflow.md). The test
+without. `make chaos` replays every history and counts such bookings (`replay failures`); every
+step is a regular activity by default because that makes them rarer (docs/workflow.md). The test
 stays as the reproduction, marked as the SDK's known failure."""
 
 from __future__ import annotations
