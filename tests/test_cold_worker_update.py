@@ -1,8 +1,8 @@
 """A crew answer (an update) that reaches a worker which has just come up, in the same workflow
 task as the invitations' results, after that worker answered a status query for the booking: the
 history the booking writes should replay, and sometimes does not. That worker runs the loop's
-commands for the results before it accepts the update (as the histories show: it seems to apply
-the results while replaying for the query), while every replay accepts the update first, and the
+commands for the results before it accepts the update (perhaps it applied the results while
+replaying the booking for the query), while every replay accepts the update first, and the
 booking then fails every workflow task on any other worker. This is in the SDK's core
 (temporalio/sdk-python#1591 is the same family: an update on a cold worker), not in the
 booking's code: on this machine about one run in five fails under load, with local-first steps or
