@@ -155,26 +155,20 @@ class EffectLedger:
         sent under the key. A claim it took over stays, expired at once: the attempt it took it
         from may have sent (the SES window), which the next attempt and `claimed` (a
         cancellation notice is owed) must still see."""
-        condition = "claimed_at = :mine AND attribute_not_exists(#r)"
+        mine: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"key": {"S": key}},
+            "ConditionExpression": "claimed_at = :mine AND attribute_not_exists(#r)",
+            "ExpressionAttributeNames": {"#r": "result"},
+            "ExpressionAttributeValues": {":mine": {"N": stamp}},
+        }
         try:
             with deadline.finishing():
                 if taken_over:
-                    self._ddb.update_item(
-                        TableName=self._table,
-                        Key={"key": {"S": key}},
-                        UpdateExpression="SET claimed_at = :expired",
-                        ConditionExpression=condition,
-                        ExpressionAttributeNames={"#r": "result"},
-                        ExpressionAttributeValues={":mine": {"N": stamp}, ":expired": {"N": "0"}},
-                    )
+                    mine["ExpressionAttributeValues"][":expired"] = {"N": "0"}
+                    self._ddb.update_item(UpdateExpression="SET claimed_at = :expired", **mine)
                 else:
-                    self._ddb.delete_item(
-                        TableName=self._table,
-                        Key={"key": {"S": key}},
-                        ConditionExpression=condition,
-                        ExpressionAttributeNames={"#r": "result"},
-                        ExpressionAttributeValues={":mine": {"N": stamp}},
-                    )
+                    self._ddb.delete_item(**mine)
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise

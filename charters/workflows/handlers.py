@@ -100,9 +100,7 @@ class BookingHandlers:
 
     @workflow.update(name=contract.UPDATE_ASSIGN_CREW)
     def assign_update(self, change: AssignCrew) -> Verdict:
-        self._crew.assign(change)
-        self._bounces.forget(change.replaces)
-        self._changed()
+        self._assign(change)
         return _recorded(
             f"{change.member.name} takes the seat of {change.replaces}; invitation on its way"
         )
@@ -118,6 +116,10 @@ class BookingHandlers:
         except ApplicationError as refused:
             workflow.logger.info("assign_crew ignored: %s", refused.message)
             return
+        self._assign(change)
+
+    def _assign(self, change: AssignCrew) -> None:
+        """The seat changes hands; the replaced member's bounces no longer count."""
         self._crew.assign(change)
         self._bounces.forget(change.replaces)
         self._changed()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -44,17 +45,25 @@ def scc_items(aws: AwsClients, settings: Settings) -> dict[str, list[dict[str, A
     return found
 
 
+def ledger_claims(
+    aws: AwsClients, settings: Settings
+) -> Iterator[tuple[list[str], dict[str, Any]]]:
+    """Every effect-ledger item, with its key split at ':' (`email`, the workflow id, then the
+    workflow's own step key)."""
+    for page in aws.dynamodb.get_paginator("scan").paginate(TableName=settings.ledger_table):
+        for raw in page["Items"]:
+            yield raw["key"]["S"].split(":"), raw
+
+
 def ledger_takeovers(aws: AwsClients, settings: Settings, workflow_ids: set[str]) -> dict[str, int]:
     """Effect-ledger keys of this run claimed more than once (key -> claims): an attempt died
     or failed between claim and record, and a later one took the claim over (and did the effect
     again, unless the first attempt never got to it)."""
     keys = {}
-    for page in aws.dynamodb.get_paginator("scan").paginate(TableName=settings.ledger_table):
-        for raw in page["Items"]:
-            key = raw["key"]["S"]
-            claims = int(raw.get("attempts", {}).get("N", "1"))
-            if claims > 1 and key.split(":")[1] in workflow_ids:
-                keys[key] = claims
+    for parts, raw in ledger_claims(aws, settings):
+        claims = int(raw.get("attempts", {}).get("N", "1"))
+        if claims > 1 and parts[1] in workflow_ids:
+            keys[":".join(parts)] = claims
     return dict(sorted(keys.items()))
 
 
@@ -68,24 +77,20 @@ def asked_in_ledger(
     not: the product tells exactly these members of a cancellation (`only_if_sent`), an
     unrecorded claim included, since its send may have gone out."""
     asked: dict[str, set[str]] = defaultdict(set)
-    for page in aws.dynamodb.get_paginator("scan").paginate(TableName=settings.ledger_table):
-        for raw in page["Items"]:
-            parts = raw["key"]["S"].split(":")
-            if len(parts) >= 5 and parts[1] in workflow_ids and parts[2] in ASKING_KINDS:
-                asked[parts[1]].add(parts[4])
+    for parts, _ in ledger_claims(aws, settings):
+        if len(parts) >= 5 and parts[1] in workflow_ids and parts[2] in ASKING_KINDS:
+            asked[parts[1]].add(parts[4])
     return asked
 
 
 def unanswered_claims(aws: AwsClients, settings: Settings, workflow_id: str) -> set[str]:
     """The booking's effect-ledger keys claimed with no result recorded: a send whose answer
     never came (SES may or may not have taken it), or one still going."""
-    found = set()
-    for page in aws.dynamodb.get_paginator("scan").paginate(TableName=settings.ledger_table):
-        for raw in page["Items"]:
-            key = raw["key"]["S"]
-            if key.split(":")[1] == workflow_id and "result" not in raw:
-                found.add(key)
-    return found
+    return {
+        ":".join(parts)
+        for parts, raw in ledger_claims(aws, settings)
+        if parts[1] == workflow_id and "result" not in raw
+    }
 
 
 def page_body(aws: AwsClients, settings: Settings, slug: str) -> str | None:
