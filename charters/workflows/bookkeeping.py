@@ -14,6 +14,24 @@ from charters import contract
 from charters.contract import Stage
 from charters.models import Block, BookingState, StepState
 
+STEPS = [  # the steps `status` lists, in the order the booking meets them
+    "validate",
+    "calendar",
+    "scc_key",
+    "scc_event",
+    "redact",
+    "guest_page",
+    "invalidate",
+    "notify_crew",
+    "confirmations",
+    "captain_summary",
+    "calendar_confirmed",
+    "guest_reminders",
+    "crew_day_of",
+    "album",
+    "thank_you",
+]
+
 
 class Bookkeeping:
     """Owns `state.status`: what `charters status`, the Web UI and the search attributes show."""

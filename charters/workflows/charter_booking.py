@@ -48,38 +48,21 @@ from charters.models import (
     CharterBookingInput,
     EmailSent,
 )
-from charters.workflows.bookkeeping import Bookkeeping
+from charters.workflows.bookkeeping import STEPS, Bookkeeping
 from charters.workflows.bounces import CrewBounces
 from charters.workflows.branding import BrandMoves
 from charters.workflows.clocks import Alarm, Clocks
 from charters.workflows.compensation import Compensation
 from charters.workflows.crew import CrewWaits
 from charters.workflows.errands import Errands
+from charters.workflows.failures import StepFailure
 from charters.workflows.handlers import BookingHandlers
 from charters.workflows.provisioning import Provisioning
 from charters.workflows.publishing import Publishing
 from charters.workflows.rescheduling import Rescheduling
-from charters.workflows.steps import StepFailure, StepRunner
+from charters.workflows.steps import StepRunner
 from charters.workflows.texts import Texts
 from charters.workflows.together import shielded, together
-
-STEPS = [
-    "validate",
-    "calendar",
-    "scc_key",
-    "scc_event",
-    "redact",
-    "guest_page",
-    "invalidate",
-    "notify_crew",
-    "confirmations",
-    "captain_summary",
-    "calendar_confirmed",
-    "guest_reminders",
-    "crew_day_of",
-    "album",
-    "thank_you",
-]
 
 
 @workflow.defn(name=contract.WORKFLOW_NAME)

@@ -26,7 +26,8 @@ from charters.models import (
     SccKeyCheck,
 )
 from charters.workflows.bookkeeping import Bookkeeping
-from charters.workflows.steps import StepFailure, StepRunner
+from charters.workflows.failures import StepFailure
+from charters.workflows.steps import StepRunner
 from charters.workflows.together import settle
 
 SCC_KEY_FIX = (

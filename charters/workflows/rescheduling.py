@@ -25,8 +25,9 @@ from charters.workflows.bookkeeping import Bookkeeping
 from charters.workflows.clocks import Clocks
 from charters.workflows.crew import CrewWaits, refuse
 from charters.workflows.errands import Errands
+from charters.workflows.failures import StepFailure
 from charters.workflows.publishing import Publishing
-from charters.workflows.steps import StepFailure, StepRunner
+from charters.workflows.steps import StepRunner
 from charters.workflows.together import together
 
 

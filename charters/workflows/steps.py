@@ -27,7 +27,7 @@ from temporalio.exceptions import (
 )
 from temporalio.workflow import ActivityCancellationType
 
-from charters import contract, errors
+from charters import contract
 from charters.contract import Activity
 from charters.models import (
     BookingOptions,
@@ -38,6 +38,7 @@ from charters.models import (
 )
 from charters.workflows.bookkeeping import Bookkeeping
 from charters.workflows.errands import Errands
+from charters.workflows.failures import StepFailure, failure_of
 
 T = TypeVar("T")
 
@@ -84,19 +85,6 @@ SUMMARIES = {
     Activity.SEND_CREW_SMS: "Text a crew member (SMS)",
     Activity.MOVE_GUEST_PAGE: "Move the guest page to another brand's site",
 }
-
-
-class StepFailure(Exception):
-    """An activity failed for good: a permanent error, or its retry budget spent."""
-
-    def __init__(
-        self, cause: str, fix: str | None, error_type: str | None, message: str = ""
-    ) -> None:
-        super().__init__(cause)
-        self.cause = cause
-        self.fix = fix
-        self.error_type = error_type
-        self.message = message or cause
 
 
 class StepRunner:
@@ -417,32 +405,3 @@ class StepRunner:
                 continue
             self._state.alerted.append(key)
             return
-
-
-def failure_of(err: FailureError) -> StepFailure:
-    """One line of cause, the fix the activity named (errors.needs_operator) and its type."""
-    cause: BaseException | None = err
-    while isinstance(cause, ActivityError) and cause.cause is not None:
-        cause = cause.cause
-    fix = None
-    error_type = None
-    message = ""
-    if isinstance(cause, ApplicationError):
-        error_type = cause.type
-        message = cause.message
-        if cause.type == errors.NEEDS_OPERATOR and cause.details:
-            detail = cause.details[0]
-            if isinstance(detail, dict):
-                fix = detail.get("fix")
-        text = cause.message
-        if cause.type and cause.type not in text:
-            text = f"{text} ({cause.type})"
-    elif cause is not None:
-        text = str(cause) or type(cause).__name__
-    else:
-        text = str(err)
-    if "timeout" in text.lower() or "Timeout" in type(cause).__name__:
-        text = f"{text}: retries spent without success"
-    return StepFailure(
-        text.splitlines()[0][:300] if text else "unknown error", fix, error_type, message
-    )
