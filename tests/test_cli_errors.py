@@ -31,6 +31,11 @@ ACTIONS = [
     ["retry", "{wf}"],
 ]
 READS = [["status", "{wf}"], ["result", "{wf}"]]
+REPAIR = [["ops", "repair", "{wf}"]]
+
+
+def command_name(argv: list[str]) -> str:
+    return "-".join(argv[:2]) if argv[0] == "ops" else argv[0]
 
 
 def charters(
@@ -89,7 +94,7 @@ async def closed_wf(booker: Booker, client: Client) -> str:
     return handle.id
 
 
-@pytest.mark.parametrize("argv", ACTIONS + READS, ids=lambda a: a[0])
+@pytest.mark.parametrize("argv", ACTIONS + READS + REPAIR, ids=command_name)
 def test_no_temporal_server(env: dict[str, str], member: str, argv: list[str]) -> None:
     port = free_port()
     nowhere = {**env, "CHARTERS_TEMPORAL_ADDRESS": f"127.0.0.1:{port}"}
@@ -106,13 +111,13 @@ def test_no_temporal_server_for_list_and_book(
     assert_one_line(charters(nowhere, "book", str(booking)), Exit.NO_SERVER, "charters dev")
 
 
-@pytest.mark.parametrize("argv", ACTIONS + READS, ids=lambda a: a[0])
+@pytest.mark.parametrize("argv", ACTIONS + READS + REPAIR, ids=command_name)
 def test_unknown_workflow(env: dict[str, str], member: str, argv: list[str]) -> None:
     shown = charters(env, *fill(argv, wf="charter-NOSUCH1", member=member))
     assert_one_line(shown, Exit.UNKNOWN_WORKFLOW, "charter-NOSUCH1")
 
 
-@pytest.mark.parametrize("argv", ACTIONS, ids=lambda a: a[0])
+@pytest.mark.parametrize("argv", ACTIONS + REPAIR, ids=command_name)
 def test_closed_booking(env: dict[str, str], member: str, closed_wf: str, argv: list[str]) -> None:
     shown = charters(env, *fill(argv, wf=closed_wf, member=member))
     assert_one_line(shown, Exit.CLOSED, closed_wf, "terminated")
@@ -170,6 +175,11 @@ def test_bad_option_values(
 def test_refused_action_prints_the_verdict(env: dict[str, str], running_wf: str) -> None:
     shown = charters(env, "approve-repair", running_wf)
     assert_one_line(shown, Exit.REFUSED, "not-blocked")
+
+
+def test_repair_refuses_a_booking_that_replays(env: dict[str, str], running_wf: str) -> None:
+    shown = charters(env, "ops", "repair", running_wf)
+    assert_one_line(shown, Exit.REFUSED, running_wf, "nothing to repair", "charters retry")
 
 
 def test_stage_names_match_case_insensitively(env: dict[str, str], running_wf: str) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from decimal import Decimal
@@ -36,7 +36,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from charters import contract
 from charters.codec import data_converter
@@ -111,7 +111,9 @@ class Harness:
         self.settings = Settings(task_queue=f"wf-{uuid.uuid4().hex[:10]}")
 
     @asynccontextmanager
-    async def worker(self, cached: bool = True) -> AsyncIterator[Worker]:
+    async def worker(
+        self, cached: bool = True, interceptors: Sequence[Interceptor] = ()
+    ) -> AsyncIterator[Worker]:
         """`cached=False` for a worker that is stopped and replaced mid-workflow: the test
         server does not hand a task on a dead worker's sticky queue to the next one in time.
         On the way out every held activity is released, so the worker can stop."""
@@ -122,6 +124,7 @@ class Harness:
                 workflows=[CharterBookingWorkflow],
                 activities=self.world.activities(),
                 workflow_runner=workflow_runner("sandboxed"),
+                interceptors=interceptors,
                 max_cached_workflows=1000 if cached else 0,  # 1000: the SDK default
                 graceful_shutdown_timeout=timedelta(seconds=1),
             )

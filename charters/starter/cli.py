@@ -168,6 +168,8 @@ async def read_status(
     described = await open_workflow(client, workflow_id, running=False)
     running = described.status == WorkflowExecutionStatus.RUNNING
     await require_worker(client, settings)
+    if running:
+        await refuse_if_stuck(client, workflow_id)
     current = await client.get_workflow_handle(workflow_id).query(
         contract.QUERY_STATUS, result_type=BookingStatus, rpc_timeout=QUERY_TIMEOUT
     )
@@ -178,6 +180,16 @@ async def read_status(
     if described.status in FAILED_CLOSES:
         failure = await close_failure(client, workflow_id, described.status)
     return settle_closed(current, running, failure), retries, running
+
+
+async def refuse_if_stuck(client: Client, workflow_id: str) -> None:
+    """A booking whose workflow task fails on a history the code does not replay answers no
+    query (it would wait until its timeout): say it is stuck, and how to repair it."""
+    from charters.starter.repair import stuck_break, stuck_line
+
+    found = await stuck_break(client, workflow_id)
+    if found is not None:
+        raise CliError(stuck_line(workflow_id, found), Exit.FAILED)
 
 
 FAILED_CLOSES = (

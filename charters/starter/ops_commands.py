@@ -1,4 +1,5 @@
-"""Deployment commands under `charters ops`: checks an operator runs before and after a deploy.
+"""Commands under `charters ops`: checks an operator runs before and after a deploy, and fixes
+applied from outside a booking.
 Each failure is one line on stderr and a non-zero exit code, never a traceback."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from charters.settings import Settings
-from charters.starter.failures import Exit, say_error
+from charters.starter.failures import Exit, guarded, run_async, say_error
 
 ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -123,7 +124,7 @@ def register_ops(ops: typer.Typer, settings: Callable[[], Settings]) -> None:
         guest page, follow a confirmation link, see a simulated bounce block a seat, cancel;
         one PASS/FAIL line per check."""
         from charters.activities.secrets import SecretReader
-        from charters.starter.failures import CliError, run_async
+        from charters.starter.failures import CliError
         from charters.starter.smoke import SmokeRun
         from charters.worker.wiring import aws_client
 
@@ -146,3 +147,15 @@ def register_ops(ops: typer.Typer, settings: Callable[[], Settings]) -> None:
             typer.echo(check.line())
         if not all(c.ok for c in checks):
             raise typer.Exit(Exit.FAILED)
+
+    @ops.command("repair")
+    @guarded
+    def repair_command(
+        workflow_id: Annotated[str, typer.Argument(help="the booking's workflow id")],
+    ) -> None:
+        """Reset a booking whose history this code no longer replays (`status` says it is stuck:
+        its workflow task fails on every worker) to the last task it replays; crew answers,
+        actions and cancels received since are applied again."""
+        from charters.starter.repair import repair
+
+        typer.echo(run_async(settings(), lambda client: repair(client, workflow_id)))

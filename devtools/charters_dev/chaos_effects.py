@@ -5,7 +5,6 @@ and from Temporal each history's signals, updates and activity retries."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -14,15 +13,13 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHistory
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Replayer
 
 from charters.settings import Settings
-from charters.worker.runner import workflow_runner
+from charters.worker.replay import HistoryReplay
 from charters.worker.wiring import AwsClients
-from charters.workflows.charter_booking import CharterBookingWorkflow
 from charters_dev.mailbox import sent_mail
 
 
@@ -176,27 +173,6 @@ async def _idempotency_key(client: Client, payloads: Any) -> str | None:
     except Exception:  # noqa: BLE001 - a diagnostic only
         return None
     return str(key) if key else None
-
-
-class HistoryReplay:
-    """Replays a booking's history, as the run left it, in the full sandbox. A history the
-    workflow code replays differently is a booking that fails its next workflow task on any
-    other worker: found here whether or not a worker happened to be killed at that point."""
-
-    def __init__(self, client: Client) -> None:
-        self._replayer = Replayer(
-            workflows=[CharterBookingWorkflow],
-            data_converter=client.data_converter,
-            debug_mode=True,
-            workflow_runner=workflow_runner("sandboxed"),
-        )
-        self._one_at_a_time = asyncio.Lock()
-
-    async def failure(self, history: WorkflowHistory) -> str | None:
-        async with self._one_at_a_time:
-            replayed = await self._replayer.replay_workflow(history, raise_on_replay_failure=False)
-        failure = replayed.replay_failure
-        return None if failure is None else f"{type(failure).__name__}: {failure}"[:600]
 
 
 async def history_figures(

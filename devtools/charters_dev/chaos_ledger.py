@@ -10,10 +10,10 @@ from typing import Any
 from temporalio.client import Client
 
 from charters.settings import Settings
+from charters.worker.replay import HistoryReplay
 from charters.worker.wiring import AwsClients
 from charters_dev.chaos_config import Tracked
 from charters_dev.chaos_effects import (
-    HistoryReplay,
     asked_in_ledger,
     calendar_entries,
     history_figures,
@@ -42,7 +42,7 @@ async def read_ledger(
     pages: list[str | None] = await asyncio.gather(
         *(asyncio.to_thread(page_body, aws, settings, t.slug) for t in tracked)
     )
-    replay = HistoryReplay(client)
+    replay = HistoryReplay(client.data_converter)
     histories = await _gather_limited(
         [history_figures(client, t.workflow_id, replay) for t in tracked], limit=20
     )
