@@ -116,6 +116,7 @@ class Tracked:
     outcome: str | None = None  # confirmed | completed | cancelled | failed
     reason: str | None = None  # for failed: the workflow's failure, named
     result: BookingResult | None = None
+    repairs: list[str] = field(default_factory=list)  # why `charters ops repair` reset it
 
     def did(self, what: str) -> bool:
         return any(a["what"] == what for a in self.actions)

@@ -23,6 +23,7 @@ from charters import contract
 from charters.models import BookingOptions, BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.starter.book import booking_options, start_booking
+from charters.starter.repair import repair, stuck_break
 from charters_dev.chaos_config import ChaosConfig, Tracked
 from charters_dev.chaos_operators import Operator
 
@@ -92,6 +93,7 @@ class Driver:
             if st is None:
                 if await self._closed_badly(t, handle):
                     break
+                await self._repair_if_stuck(t)
                 await asyncio.sleep(self.config.poll_seconds)
                 continue
             t.last = st
@@ -130,6 +132,17 @@ class Driver:
                 t.outcome, t.reason = "failed", _failure_reason(err)
             return True
         return False
+
+    async def _repair_if_stuck(self, t: Tracked) -> None:
+        """What an operator does when `status` calls a booking stuck (its history no longer
+        replays, so every worker fails its workflow task): `charters ops repair`."""
+        try:
+            found = await stuck_break(self.client, t.workflow_id)
+            if found is not None:
+                await repair(self.client, t.workflow_id)
+                t.repairs.append(found.failure)
+        except Exception as exc:  # noqa: BLE001 - the server may be down: look again later
+            self.errors.append(f"repair {t.workflow_id}: {type(exc).__name__}: {exc}")
 
     async def _result(self, t: Tracked, handle: WorkflowHandle[Any, Any]) -> None:
         if t.outcome == "failed":

@@ -78,6 +78,7 @@ def build_report(
             for t, h in zip(tracked, histories, strict=True)
             if h.get("replay_failure")
         },
+        "repairs": {t.ref: t.repairs for t in tracked if t.repairs},
         "plans": dict(Counter(t.plan.kind for t in tracked)),
         "actions": dict(Counter(f"{a['what']}:{a['code']}" for t in tracked for a in t.actions)),
         "answers_recorded": sum(len(t.answered) for t in tracked),
@@ -195,6 +196,9 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         say(f"  workflow task failed: {ref}: {causes[0]} (its history is in the report)")
     for ref, failure in list(report["replay_failures"].items())[:20]:
         say(f"  does not replay: {ref}: {failure} (its history is in the report)")
+    for ref, failures in list(report["repairs"].items())[:20]:
+        say(f"  repaired: {ref}: stuck on {failures[0]}")
+    say(f"repaired (stuck, reset by `charters ops repair`): {len(report['repairs'])}")
     say(f"missing effects: {report['missing_effects']}")
     say(f"replay failures: {len(report['replay_failures'])} of {report['started']} histories")
     say(f"wall time: {report['wall_s']} s")
