@@ -7,12 +7,13 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.exceptions import ApplicationError
@@ -22,6 +23,8 @@ from charters import contract
 from charters.models import BookingResult, BookingStatus, Verdict
 
 SETTLED_STAGES = contract.SETTLED_STAGES
+T = TypeVar("T")
+QUERY_ATTEMPTS = 3
 
 UPDATE_TIMEOUT = timedelta(seconds=20)
 
@@ -98,6 +101,26 @@ async def _closed(client: Client, workflow_id: str, refused: RPCError) -> Verdic
     )
 
 
+async def ask(
+    handle: WorkflowHandle[Any, Any],
+    query: str,
+    result_type: type[T],
+    rpc_timeout: timedelta | None = None,
+) -> T:
+    """A query, asked again when the worker refused it rather than run the booking ahead of its
+    history (`charters.worker.run_ahead`): by then the next workflow task has replayed the run."""
+    for attempt in range(1, QUERY_ATTEMPTS):
+        try:
+            answer: T = await handle.query(query, result_type=result_type, rpc_timeout=rpc_timeout)
+            return answer
+        except WorkflowQueryFailedError as exc:
+            if contract.QUERY_REFUSED_RUN_AHEAD not in str(exc):
+                raise
+        await asyncio.sleep(0.2 * attempt)
+    last: T = await handle.query(query, result_type=result_type, rpc_timeout=rpc_timeout)
+    return last
+
+
 async def settled(
     handle: WorkflowHandle[Any, Any], timeout: float = 90.0, poll: float = 0.25
 ) -> BookingResult:
@@ -112,16 +135,16 @@ async def settled(
         if described.status == WorkflowExecutionStatus.COMPLETED:
             return await current.result()
         if described.status == WorkflowExecutionStatus.CANCELED:
-            return await current.query(contract.QUERY_RESULT, result_type=BookingResult)
+            return await ask(current, contract.QUERY_RESULT, BookingResult)
         if described.status not in (
             WorkflowExecutionStatus.RUNNING,
             WorkflowExecutionStatus.CONTINUED_AS_NEW,
         ):
             await current.result()
         if described.status == WorkflowExecutionStatus.RUNNING:
-            status = await current.query(contract.QUERY_STATUS, result_type=BookingStatus)
+            status = await ask(current, contract.QUERY_STATUS, BookingStatus)
             if status.stage in SETTLED_STAGES:
-                return await current.query(contract.QUERY_RESULT, result_type=BookingResult)
+                return await ask(current, contract.QUERY_RESULT, BookingResult)
         if time.monotonic() > deadline:
             raise TimeoutError(f"{handle.id} did not settle in {timeout:g} s")
         await asyncio.sleep(poll)

@@ -17,6 +17,9 @@ SIGNAL_APPROVE_SCC_KEY_REPAIR = "approve_scc_key_repair"
 SIGNAL_EMAIL_BOUNCED = "email_bounced"
 QUERY_STATUS = "status"
 QUERY_RESULT = "result"
+QUERY_REFUSED_RUN_AHEAD = "not applying history no workflow task has started"
+"""How a worker's refusal of a query starts when answering it would run the booking ahead of
+its history (`charters.worker.run_ahead`); the caller asks again (`charters.actions.ask`)."""
 
 # People's actions are Workflow Updates under the same names as the signals above (signals stay
 # for scripts). An update returns the workflow's own `Verdict`; a validator refuses what the

@@ -39,6 +39,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Interceptor, Worker
 
 from charters import contract
+from charters.actions import ask
 from charters.codec import data_converter
 from charters.models import (
     BookingOptions,
@@ -49,7 +50,7 @@ from charters.models import (
 )
 from charters.settings import Settings
 from charters.starter.book import start_booking, validate
-from charters.worker.runner import apply_activation_jobs_together, workflow_runner
+from charters.worker.runner import apply_activation_jobs_together, worker_runner
 from charters.workflows.charter_booking import CharterBookingWorkflow
 from tests.support import booking_data, new_ref
 from tests.workflow_world import BRANDS, World
@@ -123,7 +124,7 @@ class Harness:
                 task_queue=self.settings.task_queue,
                 workflows=[CharterBookingWorkflow],
                 activities=self.world.activities(),
-                workflow_runner=workflow_runner("sandboxed"),
+                workflow_runner=worker_runner("sandboxed"),
                 interceptors=interceptors,
                 max_cached_workflows=1000 if cached else 0,  # 1000: the SDK default
                 graceful_shutdown_timeout=timedelta(seconds=1),
@@ -201,7 +202,7 @@ async def harness() -> AsyncIterator[Harness]:
 
 
 async def status(handle: WorkflowHandle[Any, Any]) -> BookingStatus:
-    return await handle.query(contract.QUERY_STATUS, result_type=BookingStatus)
+    return await ask(handle, contract.QUERY_STATUS, BookingStatus)
 
 
 async def until(

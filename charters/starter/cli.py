@@ -25,7 +25,7 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureEr
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charters import contract
-from charters.actions import SETTLED_STAGES, settled
+from charters.actions import SETTLED_STAGES, ask, settled
 from charters.models import BookingResult, BookingStatus, describe_validation_error
 from charters.settings import Settings
 from charters.starter import book as booking_start
@@ -170,8 +170,8 @@ async def read_status(
     await require_worker(client, settings)
     if running:
         await refuse_if_stuck(client, workflow_id)
-    current = await client.get_workflow_handle(workflow_id).query(
-        contract.QUERY_STATUS, result_type=BookingStatus, rpc_timeout=QUERY_TIMEOUT
+    current = await ask(
+        client.get_workflow_handle(workflow_id), contract.QUERY_STATUS, BookingStatus, QUERY_TIMEOUT
     )
     retries = (
         await pending_retries(described.raw_description, client.data_converter) if running else []

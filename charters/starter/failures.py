@@ -21,6 +21,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
+    WorkflowQueryFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.service import RPCError, RPCStatusCode
@@ -99,6 +100,8 @@ def classify(exc: BaseException) -> CliError | None:
             "(`charters worker`, or `charters dev --status` for the local stack)",
             Exit.WORKER_DOWN,
         )
+    if isinstance(exc, WorkflowQueryFailedError):
+        return CliError(f"the workflow could not answer: {exc}", Exit.FAILED)
     if isinstance(exc, RPCError):
         if exc.status == RPCStatusCode.NOT_FOUND:
             return CliError(f"not found: {exc.message}", Exit.UNKNOWN_WORKFLOW)

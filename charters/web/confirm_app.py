@@ -33,11 +33,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from charters import contract, magic_links
-from charters.actions import act
+from charters.actions import act, ask
 from charters.activities.secrets import SecretReader
 from charters.models import BookingStatus, CrewConfirmation, Verdict
 from charters.pages import render
@@ -251,12 +251,12 @@ def confirm_app(
         handle = state["client"].get_workflow_handle(link.workflow_id)
         try:
             described = await handle.describe(rpc_timeout=QUERY_TIMEOUT)
-            status = await handle.query(
-                contract.QUERY_STATUS, result_type=BookingStatus, rpc_timeout=QUERY_TIMEOUT
-            )
+            status = await ask(handle, contract.QUERY_STATUS, BookingStatus, QUERY_TIMEOUT)
         except RPCError as exc:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 return state_page("unknown")
+            return state_page("busy")
+        except WorkflowQueryFailedError:
             return state_page("busy")
         if described.status != WorkflowExecutionStatus.RUNNING and status.outcome is None:
             # Closed without an outcome (terminated, failed, timed out): nothing more counts.

@@ -27,7 +27,7 @@ from charters.settings import Settings
 from charters.temporal_client import connect
 from charters.worker import bounces, wiring
 from charters.worker.health import HealthServer
-from charters.worker.runner import apply_activation_jobs_together, workflow_runner
+from charters.worker.runner import apply_activation_jobs_together, worker_runner
 from charters.workflows.charter_booking import CharterBookingWorkflow
 
 log = logging.getLogger("charters.worker")
@@ -70,7 +70,7 @@ def build_worker(client: Client, settings: Settings, executor: ThreadPoolExecuto
             client,
             task_queue=settings.task_queue,
             workflows=[CharterBookingWorkflow],
-            workflow_runner=workflow_runner(settings.workflow_runner),
+            workflow_runner=worker_runner(settings.workflow_runner),
             # idle pool threads end with the process (the SDK leaves a given pool running)
             workflow_task_executor=workflow_executor(),
             activities=wiring.activities(settings, aws, http),

@@ -59,6 +59,15 @@ def workflow_runner(name: RunnerName) -> WorkflowRunner:
     return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
+def worker_runner(name: RunnerName) -> WorkflowRunner:
+    """The runner a booking worker uses: the one named, behind the guard that keeps a query from
+    running a booking ahead of its history (`charters.worker.run_ahead`). Replays need no guard:
+    they apply only what workflow tasks started."""
+    from charters.worker.run_ahead import RunAheadGuard
+
+    return RunAheadGuard(workflow_runner(name))
+
+
 def apply_activation_jobs_together(worker: Worker) -> Worker:
     """Every job of an activation (a signal, an update, an activity's or timer's result) is
     applied before any workflow task runs, the same on replay as when the history was made.

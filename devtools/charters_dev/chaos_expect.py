@@ -63,9 +63,13 @@ def expected_effects(t: Tracked, invited: dict[str, int], asked: set[str]) -> di
         effects[f"invite to {to}"] = Expected(low, 1, f"email:{wf}:invite:1:{crew_id}")
         told = 1 if cancelled and invited.get(to, 0) else 0
         may_tell = 1 if cancelled and (told or crew_id in asked) else 0
-        effects[f"cancelled mail to {to}"] = Expected(told, may_tell)
+        effects[f"cancelled mail to {to}"] = Expected(
+            told, may_tell, f"email:{wf}:cancelled:1:{crew_id}"
+        )
         again = 1 if rescheduled and crew_id != plan.decliner else 0
-        effects[f"rescheduled mail to {to}"] = Expected(again, again)
+        effects[f"rescheduled mail to {to}"] = Expected(
+            again, again, f"email:{wf}:rescheduled:2:{crew_id}"
+        )
     return effects
 
 
