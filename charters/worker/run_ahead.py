@@ -35,7 +35,8 @@ REFUSAL = (
     f"{contract.QUERY_REFUSED_RUN_AHEAD} (a query met new events): the run is dropped from the "
     "cache and replayed by the next workflow task; ask again"
 )
-
+REFUSED_LOG = "refused to run workflow"
+"""How each refusal starts in the worker's log (chaos counts them)."""
 
 PASSIVE_JOBS = frozenset({"query_workflow", "remove_from_cache"})
 """Jobs that change nothing in the run: a query is answered from the state as it is."""
@@ -71,8 +72,8 @@ class GuardedInstance(WorkflowInstance):
         clock = act.timestamp.ToNanoseconds()
         if self.applied_ahead(act, clock):
             logger.warning(
-                "refused to run workflow %s ahead of its history (events to %d, no workflow "
-                "task started since %d); it is replayed by the next workflow task",
+                f"{REFUSED_LOG} %s ahead of its history (events to %d, no workflow task "
+                "started since %d); it is replayed by the next workflow task",
                 self.instance.get_info().workflow_id,
                 act.history_length,
                 self.history_length,

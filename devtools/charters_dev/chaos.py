@@ -38,6 +38,7 @@ from charters.observability import quiet_runtime
 from charters.settings import Settings
 from charters.starter.book import validate, with_page_slug
 from charters.temporal_client import connect
+from charters.worker.run_ahead import REFUSED_LOG
 from charters.worker.wiring import aws_clients
 from charters_dev.chaos_config import (
     PROXY_TARGETS,
@@ -155,8 +156,15 @@ async def run_chaos(
         "log": disruptor.log,
         "permanent": faults.log,
         "cli_errors": faults.cli_errors,
+        "queries_refused_run_ahead": guard_refusals(stack.log_dir),
     }
     return build_report(config, specs, counters, tracked, layers, driver.errors, ledger, total_s)
+
+
+def guard_refusals(log_dir: Path) -> int:
+    """How often a worker refused to run a booking ahead of its history for a query
+    (`charters.worker.run_ahead`), from the workers' logs."""
+    return sum(log.read_text(errors="replace").count(REFUSED_LOG) for log in log_dir.glob("*.log"))
 
 
 # ---- the command ----------------------------------------------------------------------------

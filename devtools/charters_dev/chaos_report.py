@@ -94,6 +94,7 @@ def build_report(
         "blocked_on": dict(Counter(b.split(":")[0] for t in tracked for b in t.blocked_on)),
         "permanent_faults": layers.get("permanent", []),
         "cli_errors": layers.get("cli_errors", []),
+        "queries_refused_run_ahead": layers.get("queries_refused_run_ahead", 0),
         "duplicates": len(counted),
         "duplicates_all": len(ledger["duplicates"]),
         "duplicates_ses_window": sum(d["class"] == "ses-window" for d in ledger["duplicates"]),
@@ -200,6 +201,10 @@ def print_report(console: Console, report: dict[str, Any]) -> None:
         say(f"  repaired: {ref}: stuck on {failures[0]}")
     say(f"repaired (stuck, reset by `charters ops repair`): {len(report['repairs'])}")
     say(f"missing effects: {report['missing_effects']}")
+    say(
+        "queries a worker refused rather than run a booking ahead of its history (asked again): "
+        f"{report['queries_refused_run_ahead']}"
+    )
     say(f"replay failures: {len(report['replay_failures'])} of {report['started']} histories")
     say(f"wall time: {report['wall_s']} s")
     # The two lines scripts look for, verbatim.
