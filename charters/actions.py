@@ -1,5 +1,6 @@
-"""People's actions on a booking as Workflow Updates: every caller (CLI, confirmation page,
-chaos) gets the workflow's own `Verdict`, or a refusal that says why, never a traceback."""
+"""People's actions on a booking as Workflow Updates, and the queries that read it: every caller
+(CLI, confirmation page, chaos) gets the workflow's own `Verdict`, or a refusal that says why,
+never a traceback."""
 
 from __future__ import annotations
 
