@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -94,6 +95,20 @@ class DevStack:
         }
 
     # ---- processes ----------------------------------------------------------------------
+
+    def _exited(self, name: str) -> Callable[[], str | None]:
+        """For `wait_for`: how the child `name` ended (its code and last log line), or None."""
+
+        def why() -> str | None:
+            proc = self.procs.get(name)
+            code = proc.poll() if proc is not None else None
+            if code is None:
+                return None
+            lines = (self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()
+            last = next((line for line in reversed(lines) if line.strip()), "no output")
+            return f"it exited with code {code} ({last.strip()[:300]}; {self.log_dir}/{name}.log)"
+
+        return why
 
     def _spawn(
         self, name: str, argv: list[str], settings: Settings | None = None
@@ -196,7 +211,7 @@ class DevStack:
                 str(s.moto_port),
             ],
         )
-        wait_for(lambda: port_open(s.moto_port), "moto server")
+        wait_for(lambda: port_open(s.moto_port), "moto server", exited=self._exited("moto"))
         wait_for(
             lambda: httpx.get(f"http://127.0.0.1:{s.moto_port}/moto-api/").status_code == 200,
             "moto API",
@@ -218,10 +233,14 @@ class DevStack:
         if self.with_worker:
             self.start_worker()
         self._spawn("codec", self._charters("codec-server"))
-        wait_for(lambda: port_open(s.codec_port), "codec server")
+        wait_for(lambda: port_open(s.codec_port), "codec server", exited=self._exited("codec"))
         if self.with_confirm:
             self._spawn("confirm", self._charters("confirm-server"))
-            wait_for(lambda: port_open(s.confirm_port), "confirmation endpoint")
+            wait_for(
+                lambda: port_open(s.confirm_port),
+                "confirmation endpoint",
+                exited=self._exited("confirm"),
+            )
         self.write_state()
         return self
 
@@ -307,7 +326,11 @@ class DevStack:
             ],
         )
         for t in targets:
-            wait_for(lambda p=t["listen_port"]: port_open(int(p)), f"fault proxy {t['name']}")
+            wait_for(
+                lambda p=t["listen_port"]: port_open(int(p)),
+                f"fault proxy {t['name']}",
+                exited=self._exited("faultproxy"),
+            )
 
     def proxy_url(self, target: str) -> str:
         s = self.settings
@@ -348,7 +371,12 @@ class DevStack:
         log = self.log_dir / "worker.log"
         before = log.read_text().count("worker polling") if log.exists() else 0
         proc = self._spawn("worker", self._charters("worker"), self.worker_settings)
-        wait_for(lambda: log.read_text().count("worker polling") > before, "worker", timeout=60)
+        wait_for(
+            lambda: log.read_text().count("worker polling") > before,
+            "worker",
+            timeout=60,
+            exited=self._exited("worker"),
+        )
         return proc
 
     def kill_worker(self, sig: int = signal.SIGKILL) -> None:
