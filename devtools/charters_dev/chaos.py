@@ -184,7 +184,11 @@ def run_chaos_cli(config: ChaosConfig, console: Console) -> int:
         with without_charters_env():
             settings = chaos_settings(state)
             console.print(f"starting a chaos stack in {state} …")
-            stack = DevStack(settings, fresh=True).start()
+            try:
+                stack = DevStack(settings, fresh=True).start()
+            except RuntimeError as exc:  # `start` has stopped what it started
+                console.print(f"error: the chaos stack did not start: {exc}", markup=False)
+                return 2
             report = asyncio.run(run_chaos(stack, config, console))
     except KeyboardInterrupt:
         console.print("interrupted")
