@@ -9,7 +9,6 @@ import functools
 import json
 import logging
 import random
-import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,6 +16,7 @@ import h11
 from pydantic import ValidationError
 
 from charters_dev import ses_simulator
+from charters_dev.faultproxy.answers import injected, json_answer
 from charters_dev.faultproxy.gate import ClientGone, Gate, holds_admin, is_holds_admin
 from charters_dev.faultproxy.spec import ADMIN, FAULT_KINDS, FaultSpec, ProxyTarget
 from charters_dev.faultproxy.transport import (
@@ -258,7 +258,7 @@ class FaultProxy:
         target = request.target
         if is_holds_admin(target):
             status, data = holds_admin(self.gate, request.method.decode("ascii"), target, body)
-            return _json_answer(status, data)
+            return json_answer(status, data)
         hold = self.gate.find(request.method, target, body)
         if hold is not None:
             answer: Answer | None = await self.gate.pass_through(
@@ -354,7 +354,7 @@ class FaultProxy:
                 target.decode("latin-1"),
                 e,
             )
-            return _json_answer(502, {"message": f"fault proxy: upstream failed: {e}"})
+            return json_answer(502, {"message": f"fault proxy: upstream failed: {e}"})
         no_body = request.method == b"HEAD" or answer.status in (204, 304)
         headers = strip_hop_by_hop(answer.headers)
         if no_body:  # keep the upstream's Content-Length: HEAD answers carry the real one
@@ -368,43 +368,13 @@ class FaultProxy:
         log.debug("faultproxy %s: %s for %s %s", self.name, kind, request.method, request.target)
         if kind == "reset":
             raise ResetConnection
-        marker = (b"x-fault-injected", kind.encode())
-        if kind == "throttle":
-            if self.aws:
-                return _aws_error(400, "ThrottlingException", "Rate exceeded", request, marker)
-            return _json_answer(
-                429, {"message": "fault proxy: rate exceeded"}, [(b"retry-after", b"1"), marker]
-            )
-        if kind == "rejected":  # SES refusing one recipient, as a sandbox account does
-            return _aws_error(
-                400, "MessageRejected", "Email address is not verified.", request, marker
-            )
-        if kind == "sandbox":  # the same, when the sender's IAM policy names its identities
-            recipient = self.spec.match or "someone@example.com"
-            return _aws_error(
-                403,
-                "AccessDenied",
-                "User `arn:aws:sts::123456789012:assumed-role/charters-worker/w1' is not "
-                "authorized to perform `ses:SendEmail' on resource "
-                f"`arn:aws:ses:us-west-2:123456789012:identity/{recipient}'",
-                request,
-                marker,
-            )
-        status = int(kind)
-        if self.aws and status == 400:
-            return _aws_error(
-                400, "ValidationException", "fault proxy: injected 400", request, marker
-            )
-        if self.aws:
-            code = "InternalError" if status == 500 else "ServiceUnavailable"
-            return _aws_error(status, code, f"fault proxy: injected {status}", request, marker)
-        return _json_answer(status, {"message": f"fault proxy: injected {status}"}, [marker])
+        return injected(kind, request, aws=self.aws, recipient=self.spec.match)
 
     def _admin(self, method: str, body: bytes) -> Answer:
         if method == "GET":
-            return _json_answer(200, self.status())
+            return json_answer(200, self.status())
         if method == "DELETE":
-            return _json_answer(200, {**self.status(), "counters": self.reset_counters()})
+            return json_answer(200, {**self.status(), "counters": self.reset_counters()})
         if method == "PUT":
             try:
                 data = json.loads(body or b"{}")
@@ -415,9 +385,9 @@ class FaultProxy:
                 else:
                     raise ValueError("body must be a JSON object (FaultSpec) or string")
             except (ValueError, ValidationError) as e:
-                return _json_answer(400, {"message": str(e)})
-            return _json_answer(200, self.status())
-        return _json_answer(
+                return json_answer(400, {"message": str(e)})
+            return json_answer(200, self.status())
+        return json_answer(
             405, {"message": "use GET, PUT or DELETE"}, [(b"allow", b"GET, PUT, DELETE")]
         )
 
@@ -427,42 +397,3 @@ async def _client_gone(reader: asyncio.StreamReader, spill: bytearray) -> None:
     read meanwhile are kept in `spill` for h11."""
     while data := await reader.read(READ_CHUNK):
         spill.extend(data)
-
-
-def _json_answer(
-    status: int, data: Any, headers: list[tuple[bytes, bytes]] | None = None
-) -> Answer:
-    return Answer(
-        status,
-        [(b"content-type", b"application/json"), *(headers or [])],
-        json.dumps(data).encode(),
-    )
-
-
-def _aws_error(
-    status: int, code: str, message: str, request: h11.Request, marker: tuple[bytes, bytes]
-) -> Answer:
-    """An AWS error every botocore protocol parser reads as `code`: JSON for the JSON protocols
-    (X-Amz-Target / x-amz-json content type), XML otherwise; the x-amzn-ErrorType header covers
-    rest-json services whose body is ignored."""
-    request_id = str(uuid.uuid4())
-    headers = dict(request.headers)  # h11 gives lower-case names
-    content_type = headers.get(b"content-type", b"")
-    common = [
-        (b"x-amzn-errortype", code.encode()),
-        (b"x-amzn-requestid", request_id.encode()),
-        (b"x-amz-request-id", request_id.encode()),
-        marker,
-    ]
-    if b"x-amz-target" in headers or b"json" in content_type:
-        return Answer(
-            status,
-            [(b"content-type", b"application/x-amz-json-1.0"), *common],
-            json.dumps({"__type": code, "message": message}).encode(),
-        )
-    body = (
-        '<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>'
-        f"{'Sender' if status < 500 else 'Receiver'}</Type><Code>{code}</Code>"
-        f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
-    )
-    return Answer(status, [(b"content-type", b"application/xml"), *common], body.encode())
