@@ -25,7 +25,7 @@ from charters.contract import SEARCH_ATTRIBUTES
 from charters.settings import Settings
 from charters.worker.wiring import aws_clients
 from charters_dev import seed as seeding
-from charters_dev.faultproxy.gate import HoldRule
+from charters_dev.faultproxy.control import FaultProxyControls, proxy_targets
 from charters_dev.ports import free_port, port_open, wait_for
 from charters_dev.stack_config import settings_env, with_codec, write_private
 
@@ -45,7 +45,7 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-class DevStack:
+class DevStack(FaultProxyControls):
     def __init__(
         self,
         settings: Settings,
@@ -293,28 +293,7 @@ class DevStack:
         )
 
     def _start_fault_proxy(self) -> None:
-        s = self.settings
-        targets = [
-            {
-                "name": "aws",
-                "listen_port": s.proxy_aws_port,
-                "aws": True,
-                "upstream": f"http://127.0.0.1:{s.moto_port}",
-                "spec": s.faults_aws,
-            },
-            {
-                "name": "calendar",
-                "listen_port": s.proxy_calendar_port,
-                "upstream": s.calendar_url,
-                "spec": s.faults_calendar,
-            },
-            {
-                "name": "scc",
-                "listen_port": s.proxy_scc_port,
-                "upstream": f"http://127.0.0.1:{s.scc_port}",
-                "spec": s.faults_scc,
-            },
-        ]
+        targets = proxy_targets(self.settings)
         self._spawn(
             "faultproxy",
             [
@@ -331,41 +310,6 @@ class DevStack:
                 f"fault proxy {t['name']}",
                 exited=self._exited("faultproxy"),
             )
-
-    def proxy_url(self, target: str) -> str:
-        s = self.settings
-        port = {
-            "aws": s.proxy_aws_port,
-            "calendar": s.proxy_calendar_port,
-            "scc": s.proxy_scc_port,
-        }[target]
-        return f"http://127.0.0.1:{port}/__faults"
-
-    def set_faults(self, target: str, spec: str) -> dict[str, Any]:
-        """Changes a proxy's faults at run time; returns its status with counters."""
-        answer = httpx.put(self.proxy_url(target), json=spec, timeout=10)
-        answer.raise_for_status()
-        return dict(answer.json())
-
-    def reset_fault_counters(self, target: str) -> dict[str, Any]:
-        answer = httpx.delete(self.proxy_url(target), timeout=10)
-        answer.raise_for_status()
-        return dict(answer.json()["counters"])
-
-    def fault_counters(self, target: str) -> dict[str, Any]:
-        return dict(httpx.get(self.proxy_url(target), timeout=10).json()["counters"])
-
-    def hold(self, target: str, rule: HoldRule) -> None:
-        """Arms a hold in a proxy (faultproxy/gate.py): matching requests wait until released."""
-        answer = httpx.put(self.proxy_url(target) + "/holds", json=rule.model_dump(), timeout=10)
-        answer.raise_for_status()
-
-    def holds(self, target: str) -> dict[str, Any]:
-        """Every hold of a proxy and its counters (arrived, waiting, forwarded, dropped)."""
-        return dict(httpx.get(self.proxy_url(target) + "/holds", timeout=10).json())
-
-    def release(self, target: str, name: str) -> None:
-        httpx.delete(f"{self.proxy_url(target)}/holds/{name}", timeout=10).raise_for_status()
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         log = self.log_dir / "worker.log"
