@@ -123,6 +123,29 @@ class Activity(StrEnum):
     MOVE_GUEST_PAGE = "move_guest_page"
 
 
+ACTIVITY_SUMMARIES = {  # each scheduled activity's summary in the Web UI
+    Activity.CREATE_CALENDAR_ENTRY: "Create the JADA calendar entry",
+    Activity.UPDATE_CALENDAR_ENTRY: "Update the calendar entry",
+    Activity.CANCEL_CALENDAR_ENTRY: "Cancel the calendar entry (found by its key)",
+    Activity.CHECK_SCC_SERVICE_KEY: "Check SERVICE_KEY_HASH on the SCC Lambda",
+    Activity.AWAIT_SCC_SERVICE_KEY: "Wait for SERVICE_KEY_HASH to be fixed (retries until it is)",
+    Activity.REPAIR_SCC_SERVICE_KEY_HASH: "Repair SERVICE_KEY_HASH (operator approved)",
+    Activity.CREATE_SCC_EVENT: "Create the crew event in ShipCaptainCrew",
+    Activity.UPDATE_SCC_EVENT: "Update the SCC event",
+    Activity.CANCEL_SCC_EVENT: "Cancel the SCC event (found by its key)",
+    Activity.REDACT_SCC_REVENUE: "Remove revenue from the SCC item",
+    Activity.PUBLISH_GUEST_PAGE: "Publish the guest page to S3",
+    Activity.PUBLISH_PHOTO_ALBUM: "Publish the photo album page to S3",
+    Activity.INVALIDATE_GUEST_PAGE: "Invalidate the guest page in CloudFront",
+    Activity.SEND_CREW_EMAIL: "Email a crew member",
+    Activity.SEND_GUEST_EMAIL: "Email the guest",
+    Activity.ALERT_OPERATIONS: "Alert operations",
+    Activity.SEND_CAPTAIN_SUMMARY: "Send the captain's summary",
+    Activity.SEND_CREW_SMS: "Text a crew member (SMS)",
+    Activity.MOVE_GUEST_PAGE: "Move the guest page to another brand's site",
+}
+
+
 BLOCKED_SCC_KEY_HASH = "scc-service-key-hash"
 BLOCKED_CREW_CONFIRMATIONS = "crew-confirmations"
 BLOCKED_CREW_DECLINED = "crew-declined"

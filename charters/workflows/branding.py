@@ -27,8 +27,8 @@ from charters.models import (
     SccUpdateRequest,
 )
 from charters.workflows.bookkeeping import Bookkeeping
-from charters.workflows.crew import refuse
 from charters.workflows.errands import Errands
+from charters.workflows.failures import refuse
 from charters.workflows.publishing import Publishing
 from charters.workflows.steps import StepRunner
 

@@ -10,7 +10,6 @@ from functools import partial
 from typing import Literal, NamedTuple
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 from charters import contract
 from charters.contract import Activity
@@ -30,15 +29,11 @@ from charters.models import (
 )
 from charters.workflows.bookkeeping import Bookkeeping
 from charters.workflows.errands import Errands
+from charters.workflows.failures import refuse
 from charters.workflows.steps import StepRunner
 from charters.workflows.texts import Texts
 
 SKIP_EMAIL = "the member is then not emailed; confirm for them by phone"
-
-
-def refuse(code: str, message: str) -> ApplicationError:
-    """A validator's refusal: the update is rejected and nothing enters history."""
-    return ApplicationError(message, type=code, non_retryable=True)
 
 
 class CrewEmail(NamedTuple):

@@ -1,11 +1,17 @@
-"""What a step's failure for good means to the booking: one line of cause, the fix the activity
-named (`errors.needs_operator`) and its type, whatever kind of activity failed."""
+"""How the booking says no, and what a step's failure for good means to it: a validator's
+refusal (the update is rejected, nothing enters history), and for a step one line of cause, the
+fix the activity named (`errors.needs_operator`) and its type, whatever kind of activity failed."""
 
 from __future__ import annotations
 
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from charters import errors
+
+
+def refuse(code: str, message: str) -> ApplicationError:
+    """A validator's refusal: the update is rejected and nothing enters history."""
+    return ApplicationError(message, type=code, non_retryable=True)
 
 
 class StepFailure(Exception):

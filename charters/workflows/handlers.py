@@ -31,7 +31,7 @@ from charters.models import (
     ResolveBlock,
     Verdict,
 )
-from charters.workflows.crew import refuse
+from charters.workflows.failures import refuse
 
 if TYPE_CHECKING:
     from charters.workflows.bookkeeping import Bookkeeping

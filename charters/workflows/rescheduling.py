@@ -23,9 +23,9 @@ from charters.models import (
 )
 from charters.workflows.bookkeeping import Bookkeeping
 from charters.workflows.clocks import Clocks
-from charters.workflows.crew import CrewWaits, refuse
+from charters.workflows.crew import CrewWaits
 from charters.workflows.errands import Errands
-from charters.workflows.failures import StepFailure
+from charters.workflows.failures import StepFailure, refuse
 from charters.workflows.publishing import Publishing
 from charters.workflows.steps import StepRunner
 from charters.workflows.together import together

@@ -64,28 +64,6 @@ LEDGER_SENDS = frozenset(
 )
 ALERT_ROUNDS = 3
 
-SUMMARIES = {
-    Activity.CREATE_CALENDAR_ENTRY: "Create the JADA calendar entry",
-    Activity.UPDATE_CALENDAR_ENTRY: "Update the calendar entry",
-    Activity.CANCEL_CALENDAR_ENTRY: "Cancel the calendar entry (found by its key)",
-    Activity.CHECK_SCC_SERVICE_KEY: "Check SERVICE_KEY_HASH on the SCC Lambda",
-    Activity.AWAIT_SCC_SERVICE_KEY: "Wait for SERVICE_KEY_HASH to be fixed (retries until it is)",
-    Activity.REPAIR_SCC_SERVICE_KEY_HASH: "Repair SERVICE_KEY_HASH (operator approved)",
-    Activity.CREATE_SCC_EVENT: "Create the crew event in ShipCaptainCrew",
-    Activity.UPDATE_SCC_EVENT: "Update the SCC event",
-    Activity.CANCEL_SCC_EVENT: "Cancel the SCC event (found by its key)",
-    Activity.REDACT_SCC_REVENUE: "Remove revenue from the SCC item",
-    Activity.PUBLISH_GUEST_PAGE: "Publish the guest page to S3",
-    Activity.PUBLISH_PHOTO_ALBUM: "Publish the photo album page to S3",
-    Activity.INVALIDATE_GUEST_PAGE: "Invalidate the guest page in CloudFront",
-    Activity.SEND_CREW_EMAIL: "Email a crew member",
-    Activity.SEND_GUEST_EMAIL: "Email the guest",
-    Activity.ALERT_OPERATIONS: "Alert operations",
-    Activity.SEND_CAPTAIN_SUMMARY: "Send the captain's summary",
-    Activity.SEND_CREW_SMS: "Text a crew member (SMS)",
-    Activity.MOVE_GUEST_PAGE: "Move the guest page to another brand's site",
-}
-
 
 class StepRunner:
     """Owns the blocks that wait for a person (`status.blocks`, and who waits under each) and the
@@ -157,7 +135,7 @@ class StepRunner:
                 or timedelta(seconds=self._options.step_retry_budget_seconds),
                 heartbeat_timeout=timedelta(seconds=heartbeat) if heartbeat else None,
                 cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                summary=SUMMARIES.get(activity),
+                summary=contract.ACTIVITY_SUMMARIES.get(activity),
                 retry_policy=retry
                 or RetryPolicy(
                     initial_interval=timedelta(seconds=1),
@@ -204,7 +182,7 @@ class StepRunner:
                     result_type=result_type,
                     start_to_close_timeout=start_to_close,
                     cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-                    summary=SUMMARIES.get(activity),
+                    summary=contract.ACTIVITY_SUMMARIES.get(activity),
                     retry_policy=RetryPolicy(
                         initial_interval=timedelta(seconds=LOCAL_RETRY_INITIAL_SECONDS),
                         maximum_attempts=LOCAL_ATTEMPTS,
