@@ -58,8 +58,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,15 +80,14 @@ from charters_dev.bench_history import (
 )
 from charters_dev.bench_meter import Meter, percentile
 from charters_dev.bench_model import (
-    CREW_NOTIFIED_PATH,
     CRITICAL_PATH,
     PROXY_TARGETS,
     all_calls,
-    expected_calls_per_target,
 )
 from charters_dev.bench_plot import write_results
-from charters_dev.bench_report import goals, phase_report, print_report, variant_summary
-from charters_dev.bench_workers import Variant, WorkerPool, default_variants, is_product
+from charters_dev.bench_print import print_report
+from charters_dev.bench_report import phase_report, run_report
+from charters_dev.bench_workers import Variant, WorkerPool, default_variants
 from charters_dev.isolated import isolated_settings
 from charters_dev.stack import DevStack
 
@@ -274,7 +272,17 @@ class Bench:
             with contextlib.suppress(asyncio.CancelledError):
                 await bot_task
             await asyncio.to_thread(self.workers.stop)
-        return self._report(measured, baseline, phases)
+        return run_report(
+            self.config,
+            measured,
+            baseline,
+            phases,
+            self.bot,
+            {
+                "state_dir": str(self.stack.state_dir),
+                "worker_threads": self.settings.worker_threads,
+            },
+        )
 
     def _print_phase(self, phase: dict[str, Any]) -> None:
         lat = phase["latency_ms"]
@@ -288,74 +296,6 @@ class Bench:
             f"{phase['machine_cpu_busy_pct']}% (worker {procs['worker']['cores_used']}, "
             f"temporal {procs['temporal']['cores_used']} cores)"
         )
-
-    def _report(
-        self, measured: dict[str, int], baseline: list[float], phases: list[dict[str, Any]]
-    ) -> dict[str, Any]:
-        cfg = self.config
-        variants = cfg.parsed_variants()
-        primary = next((v for v in variants if is_product(v) and v.workers == 1), variants[-1])
-        mine = [p for p in phases if p["variant"] == primary.name]
-        by_c = {p["concurrency"]: p for p in mine}
-        bound = len(CRITICAL_PATH) * cfg.latency_ms
-        notified_bound = len(CREW_NOTIFIED_PATH) * cfg.latency_ms
-        c1 = by_c.get(1)
-        p50_c1 = c1["latency_ms"]["p50"] if c1 else None
-        sequential_p50 = percentile(baseline, 50)
-        c50 = by_c.get(50)
-        expected = expected_calls_per_target()
-        summaries = [variant_summary(v, phases) for v in variants]
-        report: dict[str, Any] = {
-            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
-            "latency_ms_injected": cfg.latency_ms,
-            "bound_ms": bound,
-            "critical_path_calls": len(CRITICAL_PATH),
-            "critical_path": [
-                {"activity": activity, "target": call.target, "call": call.what}
-                for activity, call in CRITICAL_PATH
-            ],
-            "crew_notified_bound_ms": notified_bound,
-            "crew_notified_path_calls": len(CREW_NOTIFIED_PATH),
-            "calls_per_booking_expected": {**expected, "total": sum(expected.values())},
-            "calls_per_booking_measured": {**measured, "total": sum(measured.values())},
-            "primary_variant": primary.name,
-            "before_variant": variants[0].name,
-            "p50_ms_c1": p50_c1,
-            "p95_ms_c1": c1["latency_ms"]["p95"] if c1 else None,
-            "p99_ms_c1": c1["latency_ms"]["p99"] if c1 else None,
-            "p50_over_bound": round(p50_c1 / bound, 3) if p50_c1 and bound else None,
-            "p50_crew_notified_ms_c1": c1["crew_notified_ms"]["p50"] if c1 else None,
-            "p95_crew_notified_ms_c1": c1["crew_notified_ms"]["p95"] if c1 else None,
-            "sequential_p50_ms": round(sequential_p50, 1) if sequential_p50 else None,
-            "sequential_runs_ms": [round(v, 1) for v in baseline],
-            "sequential_bound_ms": len(all_calls()) * cfg.latency_ms,
-            "p50_c1_over_sequential": (
-                round(p50_c1 / sequential_p50, 3) if p50_c1 and sequential_p50 else None
-            ),
-            "bookings_per_s_c50": c50["bookings_per_s"] if c50 else None,
-            "bookings_per_s_max": max((p["bookings_per_s"] or 0.0) for p in mine or phases),
-            "variants": summaries,
-            "results": phases,
-            "crew_confirmation": (
-                "crew_confirmation signals sent through the Temporal client as soon as a "
-                "visibility query shows BookingStage=awaiting-crew (all invitations sent); "
-                "crew_wait_ms is that delay, excluded from latency_ms"
-            ),
-            "crew_bot": {
-                "visibility_queries": self.bot.queries if self.bot else 0,
-                "signals": self.bot.signals if self.bot else 0,
-                "errors": (self.bot.errors[:5] if self.bot else []),
-            },
-            "config": {
-                **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
-                "state_dir": str(self.stack.state_dir),
-                "worker_threads": self.settings.worker_threads,
-                "cpu_count": os.cpu_count(),
-            },
-        }
-        products = {v.name for v in variants if is_product(v)}
-        report["goals"] = goals(report, by_c, [p for p in phases if p["variant"] in products])
-        return report
 
 
 # ---- entry point ----------------------------------------------------------------------------

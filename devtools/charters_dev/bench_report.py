@@ -1,4 +1,5 @@
-"""The bench's figures per run and per variant, its verdicts on the goals, and its console table.
+"""The bench's figures per run and per variant, the run's report and its verdicts on the goals
+(`bench_print` shows them).
 
 Saturation: a Python process (the worker, moto, the stand-ins) runs its Python on one core at a
 time (the GIL), so it is saturated near one core used; the Temporal server (Go) and the machine
@@ -6,15 +7,25 @@ are saturated when every core is busy."""
 
 from __future__ import annotations
 
+import os
 import statistics
-from typing import Any
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.table import Table
+from charters_dev.bench_history import CrewBot, Sample
+from charters_dev.bench_meter import EMULATORS, SERVER, percentile, summary
+from charters_dev.bench_model import (
+    CREW_NOTIFIED_PATH,
+    CRITICAL_PATH,
+    all_calls,
+    expected_calls_per_target,
+)
+from charters_dev.bench_workers import Variant, is_product
 
-from charters_dev.bench_history import Sample
-from charters_dev.bench_meter import EMULATORS, SERVER, summary
-from charters_dev.bench_workers import Variant
+if TYPE_CHECKING:
+    from charters_dev.bench import BenchConfig
 
 GOAL_C1_OVER_BOUND = 1.25
 GOAL_BOOKINGS_PER_S = 8.0
@@ -245,111 +256,75 @@ def throughput_goal(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return goal
 
 
-# ---- console --------------------------------------------------------------------------------
-
-COLUMNS = (
-    "variant",
-    "C",
-    "done",
-    "bookings/s",
-    "p50",
-    "p95",
-    "crew notified p50/p95",
-    "worker ms/bk",
-    "server ms/bk",
-    "emul. ms/bk",
-    "events/bk",
-    "CPU busy (stack)",
-    "saturated",
-)
-
-
-def _short(sat: dict[str, Any]) -> str:
-    if sat["machine_cpu_busy_pct"] >= BUSY_PCT:
-        return f"all cores ({sat['top_process']} first)"
-    return ", ".join(sat["single_process_full"]) or "-"
-
-
-def print_report(console: Console, report: dict[str, Any]) -> None:
-    if not console.is_terminal and console.width < 180:
-        console = Console(file=console.file, width=180)
-    table = Table(
-        title=f"charters bench · every external call +{report['latency_ms_injected']:g} ms"
-    )
-    for name in COLUMNS:
-        table.add_column(name, justify="left" if name in ("variant", "saturated") else "right")
-    for p in report["results"]:
-        lat, cpu, notified = p["latency_ms"], p["cpu_ms_per_booking"], p["crew_notified_ms"]
-        table.add_row(
-            p["variant"],
-            str(p["concurrency"]),
-            f"{p['completed']}/{p['bookings']}",
-            f"{p['bookings_per_s']}",
-            f"{lat['p50']}",
-            f"{lat['p95']}",
-            f"{notified['p50']} / {notified['p95']}",
-            f"{cpu['worker']}",
-            f"{cpu['server']}",
-            f"{cpu['emulators']}",
-            f"{p['events_per_booking']}",
-            f"{p['machine_cpu_busy_pct']}% ({p['stack_cpu_pct']}%)",
-            _short(p["saturation"]),
-        )
-    console.print(table)
-    noisy = max((p["other_cpu_pct"] or 0.0) for p in report["results"])
-    if noisy >= 10:
-        console.print(
-            f"[yellow]note:[/] up to {noisy:.0f}% of the machine's CPU went to processes outside "
-            "the bench stack during a run: throughput is lower than a quiet machine gives (CPU "
-            "per booking much less so)"
-        )
-    console.print(
-        f"latencies in ms, start→result less the crew wait (bound {report['bound_ms']:g} ms = "
-        f"{report['critical_path_calls']} calls × {report['latency_ms_injected']:g} ms); crew "
-        f"notified = start→last invitation sent (bound {report['crew_notified_bound_ms']:g} ms); "
-        "CPU per booking in ms (server: Temporal; emul.: moto, stand-ins, fault proxy)"
-    )
-    measured, expected = report["calls_per_booking_measured"], report["calls_per_booking_expected"]
-    console.print(
-        f"calls per booking measured {measured} (expected {expected}) · sequential baseline "
-        f"p50 {report['sequential_p50_ms']} ms"
-    )
-    _print_before_after(console, report)
-    for v in report["variants"]:
-        stops = v["throughput_stops"] or {}
-        where = stops.get("between_concurrency")
-        console.print(
-            f"{v['variant']}: throughput "
-            + (f"stops growing between C={where[0]} and C={where[1]}" if where else "still grows")
-            + f"; saturated: {stops.get('saturated') or 'nothing (latency-bound)'}"
-        )
-    for name, goal in report["goals"].items():
-        colour = {"PASS": "green", "MISS": "red"}.get(goal["status"], "yellow")
-        extra = f" ({goal['note']})" if goal.get("note") else ""
-        console.print(
-            f"[{colour}]{goal['status']}[/] {name}: {goal['target']}, got {goal.get('value')}"
-            f"{extra}"
-        )
-
-
-def _print_before_after(console: Console, report: dict[str, Any]) -> None:
-    before, after = report["before_variant"], report["primary_variant"]
-    if before == after:
-        return
-    by = {v["variant"]: v["by_concurrency"] for v in report["variants"]}
-    for c, fig in by.get(after, {}).items():
-        old = by.get(before, {}).get(c)
-        if not old:
-            continue
-        w0, w1 = old["cpu_ms_per_booking"]["worker"], fig["cpu_ms_per_booking"]["worker"]
-        ratio = f" ({w1 / w0:.2f}×)" if w0 else ""
-        t0 = old.get("worker_cpu_ms_per_booking_by_thread") or {}
-        t1 = fig.get("worker_cpu_ms_per_booking_by_thread") or {}
-        split = ", ".join(f"{k} {t0.get(k, 0):g} → {v:g}" for k, v in t1.items() if v)
-        console.print(
-            f"before {before} → after {after} at C={c}: worker {w0} → {w1} ms/booking{ratio}"
-            + (f" ({split})" if split else "")
-            + ", "
-            f"server {old['cpu_ms_per_booking']['server']} → {fig['cpu_ms_per_booking']['server']}"
-            f", events {old['events_per_booking']} → {fig['events_per_booking']}"
-        )
+def run_report(
+    cfg: BenchConfig,
+    measured: dict[str, int],
+    baseline: list[float],
+    phases: list[dict[str, Any]],
+    bot: CrewBot | None,
+    stack: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's report: the critical path and its bound, calls per booking, latencies, each
+    variant's figures and the goals' verdicts; `stack` adds the stack's own settings."""
+    variants = cfg.parsed_variants()
+    primary = next((v for v in variants if is_product(v) and v.workers == 1), variants[-1])
+    mine = [p for p in phases if p["variant"] == primary.name]
+    by_c = {p["concurrency"]: p for p in mine}
+    bound = len(CRITICAL_PATH) * cfg.latency_ms
+    notified_bound = len(CREW_NOTIFIED_PATH) * cfg.latency_ms
+    c1 = by_c.get(1)
+    p50_c1 = c1["latency_ms"]["p50"] if c1 else None
+    sequential_p50 = percentile(baseline, 50)
+    c50 = by_c.get(50)
+    expected = expected_calls_per_target()
+    summaries = [variant_summary(v, phases) for v in variants]
+    report: dict[str, Any] = {
+        "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        "latency_ms_injected": cfg.latency_ms,
+        "bound_ms": bound,
+        "critical_path_calls": len(CRITICAL_PATH),
+        "critical_path": [
+            {"activity": activity, "target": call.target, "call": call.what}
+            for activity, call in CRITICAL_PATH
+        ],
+        "crew_notified_bound_ms": notified_bound,
+        "crew_notified_path_calls": len(CREW_NOTIFIED_PATH),
+        "calls_per_booking_expected": {**expected, "total": sum(expected.values())},
+        "calls_per_booking_measured": {**measured, "total": sum(measured.values())},
+        "primary_variant": primary.name,
+        "before_variant": variants[0].name,
+        "p50_ms_c1": p50_c1,
+        "p95_ms_c1": c1["latency_ms"]["p95"] if c1 else None,
+        "p99_ms_c1": c1["latency_ms"]["p99"] if c1 else None,
+        "p50_over_bound": round(p50_c1 / bound, 3) if p50_c1 and bound else None,
+        "p50_crew_notified_ms_c1": c1["crew_notified_ms"]["p50"] if c1 else None,
+        "p95_crew_notified_ms_c1": c1["crew_notified_ms"]["p95"] if c1 else None,
+        "sequential_p50_ms": round(sequential_p50, 1) if sequential_p50 else None,
+        "sequential_runs_ms": [round(v, 1) for v in baseline],
+        "sequential_bound_ms": len(all_calls()) * cfg.latency_ms,
+        "p50_c1_over_sequential": (
+            round(p50_c1 / sequential_p50, 3) if p50_c1 and sequential_p50 else None
+        ),
+        "bookings_per_s_c50": c50["bookings_per_s"] if c50 else None,
+        "bookings_per_s_max": max((p["bookings_per_s"] or 0.0) for p in mine or phases),
+        "variants": summaries,
+        "results": phases,
+        "crew_confirmation": (
+            "crew_confirmation signals sent through the Temporal client as soon as a "
+            "visibility query shows BookingStage=awaiting-crew (all invitations sent); "
+            "crew_wait_ms is that delay, excluded from latency_ms"
+        ),
+        "crew_bot": {
+            "visibility_queries": bot.queries if bot else 0,
+            "signals": bot.signals if bot else 0,
+            "errors": (bot.errors[:5] if bot else []),
+        },
+        "config": {
+            **{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+            **stack,
+            "cpu_count": os.cpu_count(),
+        },
+    }
+    products = {v.name for v in variants if is_product(v)}
+    report["goals"] = goals(report, by_c, [p for p in phases if p["variant"] in products])
+    return report
