@@ -33,7 +33,7 @@ import httpx
 from temporalio.client import Client
 
 from charters import contract, magic_links
-from charters.actions import act
+from charters.actions import act, ask
 from charters.models import BookingStatus, CancelBooking
 from charters.settings import Settings
 
@@ -111,10 +111,7 @@ class SmokeRun:
     async def status(self, workflow_id: str) -> BookingStatus | None:
         try:
             handle = self.client.get_workflow_handle(workflow_id)
-            result: BookingStatus = await handle.query(
-                contract.QUERY_STATUS, result_type=BookingStatus
-            )
-            return result
+            return await ask(handle, contract.QUERY_STATUS, BookingStatus)
         except Exception:  # noqa: BLE001 - not queryable yet: the probe asks again
             return None
 

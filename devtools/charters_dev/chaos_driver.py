@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from charters import contract
+from charters.actions import ask
 from charters.models import BookingOptions, BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.starter.book import booking_options, start_booking
@@ -76,9 +77,7 @@ class Driver:
 
     async def status(self, handle: WorkflowHandle[Any, Any]) -> BookingStatus | None:
         try:
-            return await handle.query(
-                contract.QUERY_STATUS, result_type=BookingStatus, rpc_timeout=timedelta(seconds=5)
-            )
+            return await ask(handle, contract.QUERY_STATUS, BookingStatus, timedelta(seconds=5))
         except Exception:  # noqa: BLE001 - the server or the workers may be down: ask again
             return None
 
@@ -150,7 +149,7 @@ class Driver:
             return
         for _ in range(30):
             try:
-                t.result = await handle.query(contract.QUERY_RESULT, result_type=BookingResult)
+                t.result = await ask(handle, contract.QUERY_RESULT, BookingResult)
                 return
             except Exception as exc:  # noqa: BLE001 - down: ask again
                 self.errors.append(f"result {t.workflow_id}: {type(exc).__name__}")

@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from charters import contract
-from charters.actions import settled
+from charters.actions import ask, settled
 from charters.models import ApproveSccKeyRepair, Booking, BookingResult, BookingStatus
 from charters.settings import Settings
 from charters.starter import book as booking_start
@@ -53,7 +53,7 @@ async def _wait_for_stage(
 ) -> BookingStatus:
     handle = client.get_workflow_handle(workflow_id)
     while True:
-        status = await handle.query(contract.QUERY_STATUS, result_type=BookingStatus)
+        status = await ask(handle, contract.QUERY_STATUS, BookingStatus)
         blocked = stop_when_blocked and status.blocked_on == contract.BLOCKED_SCC_KEY_HASH
         if status.stage in stages or blocked:
             return status
