@@ -96,6 +96,34 @@ async def test_a_reschedule_whose_date_passed_before_it_applied_is_refused_not_f
     assert all(e.status == "tentative" for e in world.calendar_for(data["booking_ref"]))
 
 
+async def test_a_date_moved_before_the_crew_were_asked_invites_them_plainly(
+    wf: Harness,
+) -> None:
+    """The date moves while the booking waits on the SCC key, before anyone was asked: each
+    member gets one plain invitation for the new date, no "rescheduled" notice for a charter they
+    never heard of; a member asked for the old date would be told it moved (the interleaving
+    test's reschedule cells)."""
+    world = wf.world
+    world.scc_key = "missing"
+    data = await wf.charter(days_ahead=5)
+    moved = datetime.fromisoformat(data["starts_at"]) + timedelta(days=2)
+    async with wf.worker():
+        handle = await wf.book(data, scc_retry_max_interval_seconds=60)
+        await wait_status(
+            handle, lambda s: s.blocked_on == contract.BLOCKED_SCC_KEY_HASH, "blocked on the key"
+        )
+        verdict = await update(handle, contract.UPDATE_RESCHEDULE, Reschedule(starts_at=moved))
+        assert verdict.recorded, verdict
+        world.scc_key = "ok"
+        await wf.sleep(minutes=2)
+        current = await awaiting_crew(handle)
+        await until(lambda: len(world.mail_of("invite")) == len(MEMBERS), "everyone invited")
+        await handle.terminate("test over")
+    assert current.round == 2
+    assert world.mail_of("rescheduled") == []
+    assert len({m.to for m in world.mail_of("invite")}) == len(MEMBERS)
+
+
 async def test_the_same_member_cannot_take_two_seats(wf: Harness) -> None:
     data = await wf.charter()
     async with wf.worker():

@@ -1,8 +1,10 @@
 """The interleaving test (issue 18, Deliver 6): every activity the booking schedules up to
 confirmation is held in flight by a gate in the fault proxy (faultproxy/gate.py), keyed to one
-booking, and then the booking is cancelled by update, cancelled natively, or its worker is killed.
-After the gate opens, the emulated systems are counted: nothing left live and each effect and
-each compensation at most once after a cancel; each effect exactly once after a kill.
+booking, and then the booking is cancelled by update, cancelled natively, moved to another date,
+or its worker is killed. After the gate opens, the emulated systems are counted: nothing left
+live and each effect and each compensation at most once after a cancel; after a reschedule, the
+crew asked again once each and, once they accept, every system on the new date and the calendar
+confirmed only for it; each effect exactly once after a kill.
 
 One booking per cell, every cell side by side on the session stack. The kill cells share one
 kill: they all wait at their gates, the worker is killed and restarted, the gates open. One point
@@ -11,9 +13,10 @@ every booking's check: its cancel cells run first, before any other booking star
 cell starts last, once every other booking is past the check.
 
 How each cell's call is held:
-- cancel cells hold the request before the service sees it: its outcome is decided after the
-  workflow has seen the cancel, so only a workflow that waits for the call (or finds its effect
-  after the call can no longer act) leaves nothing behind;
+- cancel and reschedule cells hold the request before the service sees it: its outcome is
+  decided after the workflow has taken the change, so only a workflow that waits for the call (or
+  finds its effect after the call can no longer act) leaves nothing behind, and no answer for the
+  old date lands after the new one;
 - kill cells let the service act and hold the answer (the effect exists, the killed worker never
   learns of it: the next attempt must find it), except SES's sends, which carry no idempotency
   token: those are held before SES sees them (a send made and never recorded is the ledger's
@@ -21,7 +24,8 @@ How each cell's call is held:
 
 The table of cell -> what was counted is printed at the end of the run (`pytest -s` or the
 terminal summary), and each cell is its own test id, `test_interleaving[<activity>-<mode>]`.
-`INTERLEAVING_POINTS=create_scc_event,send_crew_email` runs only those points' cells."""
+`INTERLEAVING_POINTS=create_scc_event,send_crew_email` runs only those points' cells,
+`INTERLEAVING_MODES=reschedule,kill` only those modes'."""
 
 from __future__ import annotations
 
@@ -32,6 +36,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -40,6 +45,7 @@ import pytest
 import uvicorn
 from charters_dev import chaos_effects as effects
 from charters_dev.faultproxy import FaultProxy, HoldRule
+from charters_dev.mailbox import sent_mail
 from charters_dev.ports import free_port
 from charters_dev.stack import DevStack
 from starlette.applications import Starlette
@@ -51,7 +57,7 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from charters import contract
 from charters.actions import act, settled
-from charters.models import BookingResult, CancelBooking, Verdict
+from charters.models import BookingResult, CancelBooking, Reschedule, Verdict
 from charters.settings import Settings
 from charters.starter.book import validate
 from charters.worker.wiring import AwsClients
@@ -85,6 +91,7 @@ class Mode(StrEnum):
     UPDATE = "update"  # `charters cancel`: the cancel_booking Workflow Update
     NATIVE = "native"  # the Web UI's cancel: handle.cancel()
     KILL = "kill"  # SIGKILL of the worker, then a new one
+    RESCHEDULE = "reschedule"  # `charters reschedule`: the reschedule Workflow Update
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,7 @@ class Point:
     def rule(self, name: str, keys: Keys, mode: Mode) -> HoldRule:
         """A cancel cell holds the call that decides the effect; a kill cell holds every call of
         the step for that booking, so a retry cannot finish the step before the kill."""
-        if mode is not Mode.KILL:
+        if mode is not Mode.KILL:  # a cancel or a reschedule
             return HoldRule(
                 name=name, method=self.method, path=self.path(keys), body=self.body(keys)
             )
@@ -219,6 +226,8 @@ class Cell:
     gate: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     row: dict[str, str] = field(default_factory=dict)
+    moved_to: datetime | None = None  # a reschedule cell's new start (local time)
+    calendar_when_asked: list[str] = field(default_factory=list)  # entry statuses then
 
     @property
     def name(self) -> str:
@@ -233,6 +242,9 @@ class Cell:
 
     def prepare(self) -> Keys:
         self.data = booking_data(self.ref)
+        if self.mode is Mode.RESCHEDULE:  # two days later, in the afternoon
+            starts = datetime.fromisoformat(self.data["starts_at"])
+            self.moved_to = (starts + timedelta(days=2)).replace(hour=14)
         self.keys = Keys(
             self.ref, validate(self.data).page_slug, contract.workflow_id_for(self.ref)
         )
@@ -251,9 +263,13 @@ class Run:
         self.booker = booker
         self.aws = aws
         self.settings: Settings = booker.settings
-        chosen = os.environ.get("INTERLEAVING_POINTS", "").split(",")
+        points = os.environ.get("INTERLEAVING_POINTS", "").split(",")
+        modes = os.environ.get("INTERLEAVING_MODES", "").split(",")
         self.cells = [
-            Cell(p, m) for p in POINTS for m in Mode if p.activity in chosen or chosen == [""]
+            Cell(p, m)
+            for p in POINTS
+            for m in Mode
+            if (p.activity in points or points == [""]) and (m in modes or modes == [""])
         ]
         self.killed = asyncio.Event()  # the worker was killed and restarted, the gates opened
         self.last_in = asyncio.Event()  # every other booking is past the SCC key check
@@ -349,11 +365,23 @@ class Run:
 
     # -- the modes ----------------------------------------------------------------------------
 
-    async def cancel(self, cell: Cell) -> None:
-        """Cancels while the call is held; returns once the workflow has seen the cancel (or
-        SEEN_BOUND passed: the note says so)."""
+    async def change(self, cell: Cell) -> None:
+        """Cancels or reschedules while the call is held; returns once the workflow has taken
+        the change (or SEEN_BOUND passed: the note says so)."""
         assert cell.handle is not None
-        if cell.mode is Mode.UPDATE:
+        if cell.mode is Mode.RESCHEDULE:
+            assert cell.moved_to is not None
+            moved = asyncio.ensure_future(
+                act(
+                    self.booker.client,
+                    cell.handle.id,
+                    contract.UPDATE_RESCHEDULE,
+                    Reschedule(starts_at=cell.moved_to),
+                )
+            )
+            done, _ = await asyncio.wait({moved}, timeout=SEEN_BOUND)
+            cell.notes.append(describe_verdict(moved, "reschedule") if done else "no verdict yet")
+        elif cell.mode is Mode.UPDATE:
             verdict = asyncio.ensure_future(
                 act(
                     self.booker.client,
@@ -363,7 +391,7 @@ class Run:
                 )
             )
             done, _ = await asyncio.wait({verdict}, timeout=SEEN_BOUND)
-            cell.notes.append(describe_verdict(verdict) if done else "cancel: no verdict yet")
+            cell.notes.append(describe_verdict(verdict, "cancel") if done else "no verdict yet")
         else:
             await cell.handle.cancel()
             seen = await self.seen_natively(cell.handle)
@@ -385,11 +413,43 @@ class Run:
             await asyncio.sleep(1)
         return False
 
-    async def run_cancel_cell(self, cell: Cell) -> None:
+    async def run_change_cell(self, cell: Cell) -> None:
         await self.reach_gate(cell)
-        await self.cancel(cell)
+        await self.change(cell)
         await asyncio.to_thread(self.open, cell)
-        await self.wait_closed(cell)
+        await self.after_change(cell)
+
+    async def after_change(self, cell: Cell) -> None:
+        """A cancelled booking closes; a moved one asks its crew again, and they accept."""
+        if cell.mode is not Mode.RESCHEDULE:
+            await self.wait_closed(cell)
+            return
+        asked = await self.asked_again(cell)
+        cell.calendar_when_asked = await asyncio.to_thread(
+            lambda: [str(e.get("status")) for e in calendar_entries(self.settings, cell.ref)]
+        )
+        await self.accept(asked)
+        assert cell.handle is not None
+        with contextlib.suppress(TimeoutError):
+            await settled(cell.handle, CONFIRM_BOUND, poll=1.0)
+
+    async def asked_again(self, cell: Cell) -> dict[str, str]:
+        """recipient -> accept link of the email asking them for the new date, once every
+        member has one."""
+        assert cell.moved_to is not None
+        new_date = f"on {cell.moved_to.date().isoformat()}?"
+        deadline = time.monotonic() + CONFIRM_BOUND
+        while time.monotonic() < deadline:
+            mails = await asyncio.to_thread(mail_for, self.settings, cell.ref)
+            links = {
+                m.to[0]: m.magic_links()["accept"]
+                for m in mails
+                if m.subject.endswith(new_date) and m.magic_links()
+            }
+            if len(links) >= len(CREW):
+                return links
+            await asyncio.sleep(1)
+        raise AssertionError(f"{cell.name}: the crew were not all asked for the new date")
 
     async def wait_closed(self, cell: Cell) -> None:
         assert cell.handle is not None
@@ -412,7 +472,7 @@ class Run:
             await settled(cell.handle, CONFIRM_BOUND, poll=1.0)
 
     async def kill_once(self, kill_cells: list[Cell], others: list[asyncio.Task[None]]) -> None:
-        """When every kill cell waits at its gate and the cancel cells are done (or have had
+        """When every kill cell waits at its gate and the other cells are done (or have had
         their bound): the key-check kill cell joins last, then one kill, a new worker, and the
         gates open."""
 
@@ -453,26 +513,28 @@ class Run:
                 cell.handle = await self.booker.start(cell.data)
                 arrived = await self.arrivals(cell, more_than=arrived)
                 cell.arrived.set()
-            await asyncio.gather(*(self.cancel(c) for c in cells))
+            await asyncio.gather(*(self.change(c) for c in cells))
         except AssertionError as exc:
             for cell in cells:
                 cell.notes.append(str(exc))
         finally:
             await asyncio.to_thread(self.open, cells[0])
-        return [asyncio.ensure_future(self.wait_closed(c)) for c in cells if c.handle]
+        return [
+            asyncio.ensure_future(self.guard(c, self.after_change(c))) for c in cells if c.handle
+        ]
 
     async def run(self) -> None:
         first = await self.key_check_cancel_cells()
-        cancels = [
-            asyncio.ensure_future(self.guard(c, self.run_cancel_cell(c)))
+        changes = [
+            asyncio.ensure_future(self.guard(c, self.run_change_cell(c)))
             for c in self.cells
             if c.mode is not Mode.KILL and not c.point.every_booking
         ]
         kill_cells = [c for c in self.cells if c.mode is Mode.KILL]
         kills = [asyncio.ensure_future(self.guard(c, self.run_kill_cell(c))) for c in kill_cells]
         if kill_cells:
-            await self.kill_once(kill_cells, [*first, *cancels])
-        await asyncio.gather(*first, *cancels, *kills)
+            await self.kill_once(kill_cells, [*first, *changes])
+        await asyncio.gather(*first, *changes, *kills)
 
     async def guard(self, cell: Cell, work: Any) -> None:
         """A cell that cannot go on is noted; the others carry on."""
@@ -486,11 +548,11 @@ class Run:
                 await asyncio.to_thread(self.open, cell)
 
 
-def describe_verdict(task: asyncio.Future[Verdict]) -> str:
+def describe_verdict(task: asyncio.Future[Verdict], what: str) -> str:
     if task.exception() is not None:
-        return f"cancel update raised {type(task.exception()).__name__}"
+        return f"{what} update raised {type(task.exception()).__name__}"
     verdict = task.result()
-    return "cancel recorded" if verdict.recorded else f"cancel refused ({verdict.code})"
+    return f"{what} recorded" if verdict.recorded else f"{what} refused ({verdict.code})"
 
 
 # ---- counting in the emulated systems -------------------------------------------------------
@@ -504,9 +566,14 @@ class Counted:
     blocked_on: str | None
     calendar: list[str]  # each entry's status
     calendar_cancels: int  # PATCHes to cancelled, over every entry
+    calendar_changes: list[list[str]]  # each entry's status changes, in order
+    calendar_when: list[str]  # each entry's "date start"
     scc: list[str]  # each SCC item's status
+    scc_dates: list[str]  # each SCC item's date
     page: str  # none | cancelled | live
+    page_body: str
     mail: Counter[tuple[str, str]]  # (kind, recipient) -> messages
+    dated: Counter[tuple[str, str, str]]  # (kind, recipient, the date it names) -> messages
     invalidations: int  # distinct CallerReferences
     unanswered: set[str]  # recipients of an invitation claimed in the ledger, its send unanswered
 
@@ -520,6 +587,7 @@ async def count(run: Run, aws: AwsClients) -> dict[str, Counted]:
     entries = await asyncio.to_thread(effects.calendar_entries, settings)
     items = await asyncio.to_thread(effects.scc_items, aws, settings)
     mails = await asyncio.to_thread(effects.mail_by_ref, settings, refs)
+    dated = await asyncio.to_thread(dated_mail, settings)
     slugs = {c.keys.slug for c in run.cells if c.keys}
     invalidated = await asyncio.to_thread(effects.invalidations, aws, settings, slugs)
     counted = {}
@@ -527,28 +595,54 @@ async def count(run: Run, aws: AwsClients) -> dict[str, Counted]:
         status, outcome, stage, blocked = await workflow_state(run, cell)
         slug = cell.keys.slug if cell.keys else ""
         body = await asyncio.to_thread(effects.page_body, aws, settings, slug) if slug else None
+        booked = entries.get(cell.ref, [])
         counted[cell.name] = Counted(
             status=status,
             outcome=outcome,
             stage=stage,
             blocked_on=blocked,
-            calendar=[str(e.get("status")) for e in entries.get(cell.ref, [])],
+            calendar=[str(e.get("status")) for e in booked],
             calendar_cancels=sum(
                 change.get("status") == "cancelled"
-                for e in entries.get(cell.ref, [])
+                for e in booked
                 for change in e.get("history", [])
             ),
+            calendar_changes=[
+                [str(change["status"]) for change in e.get("history", []) if "status" in change]
+                for e in booked
+            ],
+            calendar_when=[f"{e.get('date')} {e.get('start')}" for e in booked],
             scc=[str(i.get("status")) for i in items.get(cell.ref, [])],
+            scc_dates=[str(i.get("date")) for i in items.get(cell.ref, [])],
             page="none"
             if body is None
             else "cancelled"
             if "has been cancelled" in body
             else "live",
+            page_body=body or "",
             mail=mails.get(cell.ref, Counter()),
+            dated=dated.get(cell.ref, Counter()),
             invalidations=len(set(invalidated.get(slug, []))),
             unanswered=await asyncio.to_thread(unanswered_invitations, aws, settings, cell),
         )
     return counted
+
+
+SUBJECT_KINDS = {"Can": "invite", "Rescheduled:": "rescheduled", "Confirmed:": "captain-summary"}
+
+
+def dated_mail(settings: Settings) -> dict[str, Counter[tuple[str, str, str]]]:
+    """ref -> (kind, recipient, date) of the invitations, the notices of a new date and the
+    captain's summaries: each subject names the booking and the date ("... REF on DATE")."""
+    found: dict[str, Counter[tuple[str, str, str]]] = {}
+    for mail in sent_mail(settings.aws_endpoint_url or ""):
+        words = mail.subject.rstrip("?").split()
+        kind = SUBJECT_KINDS.get(words[0]) if words else None
+        if kind is None or len(words) < 3 or words[-2] != "on":
+            continue
+        for to in mail.to:
+            found.setdefault(words[-3], Counter())[(kind, to, words[-1])] += 1
+    return found
 
 
 def unanswered_invitations(aws: AwsClients, settings: Settings, cell: Cell) -> set[str]:
@@ -643,6 +737,60 @@ def check_carried_on(cell: Cell, c: Counted) -> list[str]:
     return problems
 
 
+def check_moved(cell: Cell, c: Counted) -> list[str]:
+    """After a reschedule: each member asked for the new date once ("rescheduled" if they had
+    been invited for the old one, a plain invitation if not), and once they accepted, confirmed
+    with every system on the new date; the calendar tentative while they were asked and
+    confirmed once after (no confirmation of the old date landing late); a captain's summary
+    for the new date once (and for the old one at most once, if it was on its way)."""
+    assert cell.moved_to is not None
+    new_date, new_time = cell.moved_to.date().isoformat(), cell.moved_to.strftime("%H:%M")
+    old_date = cell.data["starts_at"][:10]
+    problems = []
+    if c.status != "RUNNING" or c.stage != "confirmed":
+        problems.append(
+            f"workflow {c.status}, stage {c.stage} (blocked on {c.blocked_on}): wanted confirmed"
+        )
+    if c.calendar != ["confirmed"] or c.calendar_when != [f"{new_date} {new_time}"]:
+        problems.append(
+            f"calendar entries {c.calendar} at {c.calendar_when}: wanted one, confirmed, "
+            f"at {new_date} {new_time}"
+        )
+    if cell.calendar_when_asked != ["tentative"]:
+        problems.append(f"calendar {cell.calendar_when_asked} while the crew were asked again")
+    if any(changes[-2:] != ["tentative", "confirmed"] for changes in c.calendar_changes):
+        problems.append(f"calendar status changes {c.calendar_changes}: wanted tentative last")
+    if len(c.scc) != 1 or c.scc[0] == "cancelled" or not c.scc_dates[0].startswith(new_date):
+        problems.append(f"SCC events {c.scc} on {c.scc_dates}: wanted one, live, on {new_date}")
+    if c.page != "live" or cell.moved_to.strftime("%-I:%M %p") not in c.page_body:
+        problems.append(f"guest page {c.page}, not showing the new time")
+    for to in CREW:
+        invited = c.dated[("invite", to, old_date)]
+        wanted = "rescheduled" if invited else "invite"
+        asked = {kind: c.dated[(kind, to, new_date)] for kind in ("invite", "rescheduled")}
+        if invited > 1 or asked != {"invite": 0, "rescheduled": 0, wanted: 1}:
+            problems.append(
+                f"{to}: invited for {old_date} {invited}x, then asked for {new_date} {asked}; "
+                f"wanted one {wanted}"
+            )
+    summaries = {d: n for (kind, _, d), n in c.dated.items() if kind == "captain-summary"}
+    if summaries.get(new_date) != 1 or summaries.get(old_date, 0) > 1:
+        problems.append(f"captain summaries {summaries}: wanted one for {new_date}")
+    if c.sent("cancelled"):
+        problems.append(f"cancellation emails {dict(c.sent('cancelled'))}")
+    if c.invalidations > 2:
+        problems.append(f"{c.invalidations} invalidations: wanted the first page and the move's")
+    return problems
+
+
+CHECKS = {
+    Mode.UPDATE: check_cancelled,
+    Mode.NATIVE: check_cancelled,
+    Mode.KILL: check_carried_on,
+    Mode.RESCHEDULE: check_moved,
+}
+
+
 def table_row(cell: Cell, c: Counted) -> dict[str, str]:
     gate = cell.gate
     return {
@@ -654,6 +802,7 @@ def table_row(cell: Cell, c: Counted) -> dict[str, str]:
         "page": c.page,
         "invites": str(sum(c.sent("invite").values())),
         "told": str(sum(c.sent("cancelled").values())),
+        "moved": str(sum(c.sent("rescheduled").values())),
         "summary": str(sum(c.sent("captain-summary").values())),
         "inval": str(c.invalidations),
         "verdict": "ok" if not cell.problems else "FAIL",
@@ -686,8 +835,7 @@ async def interleaving(
         counted = await count(run, aws)
         for cell in run.cells:
             c = counted[cell.name]
-            check = check_carried_on if cell.mode is Mode.KILL else check_cancelled
-            cell.problems = check(cell, c)
+            cell.problems = CHECKS[cell.mode](cell, c)
             cell.row = table_row(cell, c)
         report = format_table([c.row for c in run.cells])
         took = f"interleaving: {len(run.cells)} cells in {time.monotonic() - started:.0f} s"
@@ -701,7 +849,7 @@ async def interleaving(
     finally:
         for cell in run.cells:
             await asyncio.to_thread(run.open, cell)
-            if cell.handle is not None and cell.mode is not Mode.KILL:
+            if cell.handle is not None and cell.mode in (Mode.UPDATE, Mode.NATIVE):
                 with contextlib.suppress(Exception):  # a booking the cancel left running
                     await cell.handle.terminate("interleaving test: left running")
 
@@ -711,7 +859,7 @@ async def interleaving(
 async def test_interleaving(activity: str, mode: Mode, interleaving: dict[str, Cell]) -> None:
     cell = interleaving.get(f"{activity}-{mode}")
     if cell is None:
-        pytest.skip("not among INTERLEAVING_POINTS")
+        pytest.skip("not among INTERLEAVING_POINTS and INTERLEAVING_MODES")
     assert not cell.problems, f"{cell.name}: " + "; ".join(cell.problems + cell.notes)
 
 

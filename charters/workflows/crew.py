@@ -188,12 +188,13 @@ class CrewWaits:
 
     def invitations(self) -> list[CrewEmail]:
         """The invitation each seated member is owed for this round and their seat's version
-        (a reschedule or a new address asks again)."""
-        kind: EmailKind = "invite" if self._state.round == 1 else "rescheduled"
+        (a reschedule or a new address asks again). "Rescheduled" goes to a member asked for the
+        old date; one the date moved before they were asked gets a plain invitation."""
         owed = []
         for role, member in self._state.validated.members:
             if self._crew.answers[member.id].answer == "replaced":
                 continue
+            kind: EmailKind = "rescheduled" if self._asked_before(member.id) else "invite"
             version = self._crew.seat_versions.get(member.id, 1)
             key = f"{kind}:{self._state.round}:{member.id}" + (
                 f":v{version}" if version > 1 else ""
@@ -201,6 +202,11 @@ class CrewWaits:
             if key not in self._crew.emails:
                 owed.append(CrewEmail(key, role, member, kind, f"crew-email:{member.id}"))
         return owed
+
+    def _asked_before(self, member_id: str) -> bool:
+        """An invitation of an earlier round went out to them (or may have: its send began)."""
+        this_round = str(self._state.round)
+        return any(key.split(":")[1] != this_round for key in self._crew.asked.get(member_id, []))
 
     def invitations_settled(self) -> bool:
         """Every invitation of this round sent or waiting for a person (`notifying` is over)."""
