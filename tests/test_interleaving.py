@@ -1,10 +1,12 @@
 """The interleaving test (issue 18, Deliver 6): every activity the booking schedules up to
 confirmation is held in flight by a gate in the fault proxy (faultproxy/gate.py), keyed to one
 booking, and then the booking is cancelled by update, cancelled natively, moved to another date,
-or its worker is killed. After the gate opens, the emulated systems are counted: nothing left
-live and each effect and each compensation at most once after a cancel; after a reschedule, the
-crew asked again once each and, once they accept, every system on the new date and the calendar
-confirmed only for it; each effect exactly once after a kill.
+moved to the other brand, or its worker is killed. After the gate opens, the emulated systems
+are counted: nothing left live and each effect and each compensation at most once after a
+cancel; after a reschedule, the crew asked again once each and, once they accept, every system
+on the new date and the calendar confirmed only for it; after a brand move, the page live on the
+new brand's site and a notice on the old one, the guest told once; each effect exactly once
+after a kill.
 
 One booking per cell, every cell side by side on the session stack. The kill cells share one
 kill: they all wait at their gates, the worker is killed and restarted, the gates open. One point
@@ -13,7 +15,7 @@ every booking's check: its cancel cells run first, before any other booking star
 cell starts last, once every other booking is past the check.
 
 How each cell's call is held:
-- cancel and reschedule cells hold the request before the service sees it: its outcome is
+- cancel, reschedule and move cells hold the request before the service sees it: its outcome is
   decided after the workflow has taken the change, so only a workflow that waits for the call (or
   finds its effect after the call can no longer act) leaves nothing behind, and no answer for the
   old date lands after the new one;
@@ -45,7 +47,7 @@ import pytest
 import uvicorn
 from charters_dev import chaos_effects as effects
 from charters_dev.faultproxy import FaultProxy, HoldRule
-from charters_dev.mailbox import sent_mail
+from charters_dev.mailbox import Mail, sent_mail
 from charters_dev.ports import free_port
 from charters_dev.stack import DevStack
 from starlette.applications import Starlette
@@ -57,7 +59,8 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from charters import contract
 from charters.actions import act, settled
-from charters.models import BookingResult, CancelBooking, Reschedule, Verdict
+from charters.brands import Brand
+from charters.models import BookingResult, CancelBooking, MoveBrand, Reschedule, Verdict
 from charters.settings import Settings
 from charters.starter.book import validate
 from charters.worker.wiring import AwsClients
@@ -92,6 +95,11 @@ class Mode(StrEnum):
     NATIVE = "native"  # the Web UI's cancel: handle.cancel()
     KILL = "kill"  # SIGKILL of the worker, then a new one
     RESCHEDULE = "reschedule"  # `charters reschedule`: the reschedule Workflow Update
+    MOVE = "move"  # `charters move-brand` to MOVED_TO: the move_brand Workflow Update
+
+
+MOVED_TO = "sailjada.com"
+"""The brand a move cell's booking moves to, from the stack's default (queenofsandiego.com)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +131,7 @@ class Point:
     def rule(self, name: str, keys: Keys, mode: Mode) -> HoldRule:
         """A cancel cell holds the call that decides the effect; a kill cell holds every call of
         the step for that booking, so a retry cannot finish the step before the kill."""
-        if mode is not Mode.KILL:  # a cancel or a reschedule
+        if mode is not Mode.KILL:  # a cancel or a move
             return HoldRule(
                 name=name, method=self.method, path=self.path(keys), body=self.body(keys)
             )
@@ -366,36 +374,34 @@ class Run:
     # -- the modes ----------------------------------------------------------------------------
 
     async def change(self, cell: Cell) -> None:
-        """Cancels or reschedules while the call is held; returns once the workflow has taken
-        the change (or SEEN_BOUND passed: the note says so)."""
+        """Cancels, reschedules or moves while the call is held; returns once the workflow has
+        taken the change (or SEEN_BOUND passed: the note says so)."""
         assert cell.handle is not None
-        if cell.mode is Mode.RESCHEDULE:
-            assert cell.moved_to is not None
-            moved = asyncio.ensure_future(
-                act(
-                    self.booker.client,
-                    cell.handle.id,
-                    contract.UPDATE_RESCHEDULE,
-                    Reschedule(starts_at=cell.moved_to),
-                )
-            )
-            done, _ = await asyncio.wait({moved}, timeout=SEEN_BOUND)
-            cell.notes.append(describe_verdict(moved, "reschedule") if done else "no verdict yet")
-        elif cell.mode is Mode.UPDATE:
-            verdict = asyncio.ensure_future(
-                act(
-                    self.booker.client,
-                    cell.handle.id,
-                    contract.UPDATE_CANCEL_BOOKING,
-                    CancelBooking(reason="interleaving test"),
-                )
-            )
-            done, _ = await asyncio.wait({verdict}, timeout=SEEN_BOUND)
-            cell.notes.append(describe_verdict(verdict, "cancel") if done else "no verdict yet")
-        else:
+        if cell.mode is Mode.NATIVE:
             await cell.handle.cancel()
             seen = await self.seen_natively(cell.handle)
             cell.notes.append("cancel seen" if seen else "cancel not yet seen")
+            return
+        update, arg, what = {
+            Mode.UPDATE: (
+                contract.UPDATE_CANCEL_BOOKING,
+                CancelBooking(reason="interleaving test"),
+                "cancel",
+            ),
+            Mode.RESCHEDULE: (
+                contract.UPDATE_RESCHEDULE,
+                Reschedule(starts_at=cell.moved_to or datetime.now()),
+                "reschedule",
+            ),
+            Mode.MOVE: (
+                contract.UPDATE_MOVE_BRAND,
+                MoveBrand(brand=MOVED_TO, by="interleaving test"),
+                "move",
+            ),
+        }[cell.mode]
+        verdict = asyncio.ensure_future(act(self.booker.client, cell.handle.id, update, arg))
+        done, _ = await asyncio.wait({verdict}, timeout=SEEN_BOUND)
+        cell.notes.append(describe_verdict(verdict, what) if done else "no verdict yet")
 
     async def seen_natively(self, handle: WorkflowHandle[Any, Any]) -> bool:
         """A workflow task completed after the cancel request, or the workflow closed."""
@@ -420,9 +426,23 @@ class Run:
         await self.after_change(cell)
 
     async def after_change(self, cell: Cell) -> None:
-        """A cancelled booking closes; a moved one asks its crew again, and they accept."""
-        if cell.mode is not Mode.RESCHEDULE:
+        """A cancelled booking closes; a moved one asks its crew again (a new date) or goes on
+        (a new brand), and they accept."""
+        if cell.mode in (Mode.UPDATE, Mode.NATIVE):
             await self.wait_closed(cell)
+            return
+        if cell.mode is Mode.MOVE:
+            if not cell.point.crew_first:
+                await self.accept(await self.invitations(cell, len(CREW)))
+            assert cell.handle is not None
+            with contextlib.suppress(TimeoutError):
+                await settled(cell.handle, CONFIRM_BOUND, poll=1.0)
+            deadline = time.monotonic() + CONFIRM_BOUND
+            while time.monotonic() < deadline:
+                current = await self.booker.status(cell.handle.id)
+                if current.steps.get("brand_move") == "done":
+                    return
+                await asyncio.sleep(1)
             return
         asked = await self.asked_again(cell)
         cell.calendar_when_asked = await asyncio.to_thread(
@@ -570,15 +590,65 @@ class Counted:
     calendar_when: list[str]  # each entry's "date start"
     scc: list[str]  # each SCC item's status
     scc_dates: list[str]  # each SCC item's date
-    page: str  # none | cancelled | live
+    page: str  # none | cancelled | moved | live
     page_body: str
     mail: Counter[tuple[str, str]]  # (kind, recipient) -> messages
     dated: Counter[tuple[str, str, str]]  # (kind, recipient, the date it names) -> messages
     invalidations: int  # distinct CallerReferences
     unanswered: set[str]  # recipients of an invitation claimed in the ledger, its send unanswered
+    moved: Moved | None = None  # a move cell's: the booking on its new brand
 
     def sent(self, kind: str) -> Counter[str]:
         return Counter({to: n for (k, to), n in self.mail.items() if k == kind})
+
+
+@dataclass
+class Moved:
+    brand: str | None  # the Brand search attribute
+    page: str  # on the new brand's site: none | cancelled | moved | live
+    invalidations: int  # distinct CallerReferences on the new brand's distribution
+    guest_told: int  # emails to the guest with the page's new address
+
+
+def page_kind(body: str | None) -> str:
+    if body is None:
+        return "none"
+    if "has been cancelled" in body:
+        return "cancelled"
+    return "moved" if "has moved" in body else "live"
+
+
+def brand_invalidations(aws: AwsClients, brand: Brand, slug: str) -> int:
+    """Distinct CallerReferences of the invalidations of the page on the brand's distribution."""
+    listed = aws.cloudfront.list_invalidations(DistributionId=brand.distribution_id)
+    references = set()
+    for item in listed["InvalidationList"].get("Items", []) or []:
+        got = aws.cloudfront.get_invalidation(DistributionId=brand.distribution_id, Id=item["Id"])
+        batch = got["Invalidation"]["InvalidationBatch"]
+        if set(batch["Paths"].get("Items", [])) & set(brand.invalidation_paths(slug)):
+            references.add(batch["CallerReference"])
+    return len(references)
+
+
+async def count_moved(run: Run, aws: AwsClients, cell: Cell, mail: list[Mail]) -> Moved:
+    brand = run.settings.brand_book().get(MOVED_TO)
+    slug = cell.keys.slug if cell.keys else ""
+    url = brand.page_url(slug)
+
+    def body() -> str | None:
+        try:
+            answer = aws.s3.get_object(Bucket=brand.bucket, Key=brand.page_key(slug))
+        except aws.s3.exceptions.NoSuchKey:
+            return None
+        return str(answer["Body"].read().decode())
+
+    described = await cell.handle.describe() if cell.handle else None
+    return Moved(
+        brand=described.typed_search_attributes.get(contract.SA_BRAND) if described else None,
+        page=page_kind(await asyncio.to_thread(body)),
+        invalidations=await asyncio.to_thread(brand_invalidations, aws, brand, slug),
+        guest_told=sum(url in m.body and "new address" in m.subject for m in mail),
+    )
 
 
 async def count(run: Run, aws: AwsClients) -> dict[str, Counted]:
@@ -587,7 +657,8 @@ async def count(run: Run, aws: AwsClients) -> dict[str, Counted]:
     entries = await asyncio.to_thread(effects.calendar_entries, settings)
     items = await asyncio.to_thread(effects.scc_items, aws, settings)
     mails = await asyncio.to_thread(effects.mail_by_ref, settings, refs)
-    dated = await asyncio.to_thread(dated_mail, settings)
+    every_mail = await asyncio.to_thread(sent_mail, settings.aws_endpoint_url or "")
+    dated = dated_mail(every_mail)
     slugs = {c.keys.slug for c in run.cells if c.keys}
     invalidated = await asyncio.to_thread(effects.invalidations, aws, settings, slugs)
     counted = {}
@@ -614,16 +685,13 @@ async def count(run: Run, aws: AwsClients) -> dict[str, Counted]:
             calendar_when=[f"{e.get('date')} {e.get('start')}" for e in booked],
             scc=[str(i.get("status")) for i in items.get(cell.ref, [])],
             scc_dates=[str(i.get("date")) for i in items.get(cell.ref, [])],
-            page="none"
-            if body is None
-            else "cancelled"
-            if "has been cancelled" in body
-            else "live",
+            page=page_kind(body),
             page_body=body or "",
             mail=mails.get(cell.ref, Counter()),
             dated=dated.get(cell.ref, Counter()),
             invalidations=len(set(invalidated.get(slug, []))),
             unanswered=await asyncio.to_thread(unanswered_invitations, aws, settings, cell),
+            moved=await count_moved(run, aws, cell, every_mail) if cell.mode is Mode.MOVE else None,
         )
     return counted
 
@@ -631,11 +699,11 @@ async def count(run: Run, aws: AwsClients) -> dict[str, Counted]:
 SUBJECT_KINDS = {"Can": "invite", "Rescheduled:": "rescheduled", "Confirmed:": "captain-summary"}
 
 
-def dated_mail(settings: Settings) -> dict[str, Counter[tuple[str, str, str]]]:
+def dated_mail(every_mail: list[Mail]) -> dict[str, Counter[tuple[str, str, str]]]:
     """ref -> (kind, recipient, date) of the invitations, the notices of a new date and the
     captain's summaries: each subject names the booking and the date ("... REF on DATE")."""
     found: dict[str, Counter[tuple[str, str, str]]] = {}
-    for mail in sent_mail(settings.aws_endpoint_url or ""):
+    for mail in every_mail:
         words = mail.subject.rstrip("?").split()
         kind = SUBJECT_KINDS.get(words[0]) if words else None
         if kind is None or len(words) < 3 or words[-2] != "on":
@@ -783,12 +851,42 @@ def check_moved(cell: Cell, c: Counted) -> list[str]:
     return problems
 
 
+def check_moved_brand(cell: Cell, c: Counted) -> list[str]:
+    """After a brand move: confirmed with every effect once, the page live on the new brand's
+    site and the old page a notice pointing to it, both distributions invalidated, the guest
+    told of the new address once, and the Brand search attribute on the new brand."""
+    problems = check_carried_on(cell, replace(c, page="live", invalidations=1))
+    moved = c.moved
+    assert moved is not None
+    if c.page != "moved":
+        problems.append(f"the old brand's page is {c.page}, not the notice of the move")
+    if moved.page != "live":
+        problems.append(f"the new brand's page is {moved.page}")
+    if c.invalidations != 2 or moved.invalidations != 1:
+        problems.append(
+            f"invalidations {c.invalidations} on the old site (wanted the page and the notice), "
+            f"{moved.invalidations} on the new (wanted one)"
+        )
+    if moved.guest_told != 1:
+        problems.append(f"the guest was told of the new address {moved.guest_told} times")
+    if moved.brand != MOVED_TO:
+        problems.append(f"Brand search attribute {moved.brand}")
+    return problems
+
+
 CHECKS = {
     Mode.UPDATE: check_cancelled,
     Mode.NATIVE: check_cancelled,
     Mode.KILL: check_carried_on,
     Mode.RESCHEDULE: check_moved,
+    Mode.MOVE: check_moved_brand,
 }
+
+
+def describe_moved(moved: Moved | None) -> str:
+    if moved is None:
+        return "-"
+    return f"{moved.brand} {moved.page} inval {moved.invalidations} told {moved.guest_told}"
 
 
 def table_row(cell: Cell, c: Counted) -> dict[str, str]:
@@ -802,9 +900,10 @@ def table_row(cell: Cell, c: Counted) -> dict[str, str]:
         "page": c.page,
         "invites": str(sum(c.sent("invite").values())),
         "told": str(sum(c.sent("cancelled").values())),
-        "moved": str(sum(c.sent("rescheduled").values())),
+        "new date": str(sum(c.sent("rescheduled").values())),
         "summary": str(sum(c.sent("captain-summary").values())),
         "inval": str(c.invalidations),
+        "new brand": describe_moved(c.moved),
         "verdict": "ok" if not cell.problems else "FAIL",
         "notes": "; ".join(cell.notes),
     }
