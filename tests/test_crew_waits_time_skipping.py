@@ -157,6 +157,8 @@ async def test_confirmed_booking_is_no_longer_blocked_on_the_deadline(wf: Harnes
 
 
 async def test_decline_alerts_once_and_a_replacement_is_invited_and_awaited(wf: Harness) -> None:
+    """A decline alerts once; the replacement is invited, awaited, and named by the SCC event
+    and the guest page in place of the member who declined."""
     world = wf.world
     data = await wf.charter()
     ref = data["booking_ref"]
@@ -200,6 +202,12 @@ async def test_decline_alerts_once_and_a_replacement_is_invited_and_awaited(wf: 
         assert waiting.stage == "awaiting-crew"
         assert waiting.blocked_reason and "Casey Morgan" in waiting.blocked_reason
         assert waiting.charter and [s.id for s in waiting.charter.crew] == ["crew-1", "crew-9"]
+        # the crew system and the guest page name the new crew
+        await until(
+            lambda: world.scc_for(ref)[0].crew == ["captain-1", "crew-1", "crew-9"], "SCC updated"
+        )
+        await until(lambda: "Casey Morgan" in world.pages[data["slug"]].crew, "page updated")
+        assert "Jordan Lee" not in world.pages[data["slug"]].crew
 
         # a late answer from the replaced member changes nothing
         await confirm(handle, "crew-2")

@@ -1,12 +1,13 @@
 """The interleaving test (issue 18, Deliver 6): every activity the booking schedules up to
 confirmation is held in flight by a gate in the fault proxy (faultproxy/gate.py), keyed to one
 booking, and then the booking is cancelled by update, cancelled natively, moved to another date,
-moved to the other brand, or its worker is killed. After the gate opens, the emulated systems
-are counted: nothing left live and each effect and each compensation at most once after a
-cancel; after a reschedule, the crew asked again once each and, once they accept, every system
-on the new date and the calendar confirmed only for it; after a brand move, the page live on the
-new brand's site and a notice on the old one, the guest told once; each effect exactly once
-after a kill.
+moved to the other brand, a member replaced, or its worker is killed. After the gate opens, the
+emulated systems are counted: nothing left live and each effect and each compensation at most
+once after a cancel; after a reschedule, the crew asked again once each and, once they accept,
+every system on the new date and the calendar confirmed only for it; after a brand move, the
+page live on the new brand's site and a notice on the old one, the guest told once; after a
+replacement, the newcomer asked once and named by the SCC event, the page and the summary in
+place of the member they replace; each effect exactly once after a kill.
 
 One booking per cell, every cell side by side on the session stack. The kill cells share one
 kill: they all wait at their gates, the worker is killed and restarted, the gates open. One point
@@ -15,7 +16,7 @@ every booking's check: its cancel cells run first, before any other booking star
 cell starts last, once every other booking is past the check.
 
 How each cell's call is held:
-- cancel, reschedule and move cells hold the request before the service sees it: its outcome is
+- the cells that change the booking hold the request before the service sees it: its outcome is
   decided after the workflow has taken the change, so only a workflow that waits for the call (or
   finds its effect after the call can no longer act) leaves nothing behind, and no answer for the
   old date lands after the new one;
@@ -39,6 +40,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -60,7 +62,15 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from charters import contract
 from charters.actions import act, settled
 from charters.brands import Brand
-from charters.models import BookingResult, CancelBooking, MoveBrand, Reschedule, Verdict
+from charters.models import (
+    AssignCrew,
+    BookingResult,
+    CancelBooking,
+    CrewMember,
+    MoveBrand,
+    Reschedule,
+    Verdict,
+)
 from charters.settings import Settings
 from charters.starter.book import validate
 from charters.worker.wiring import AwsClients
@@ -96,10 +106,15 @@ class Mode(StrEnum):
     KILL = "kill"  # SIGKILL of the worker, then a new one
     RESCHEDULE = "reschedule"  # `charters reschedule`: the reschedule Workflow Update
     MOVE = "move"  # `charters move-brand` to MOVED_TO: the move_brand Workflow Update
+    ASSIGN = "assign"  # `charters assign`: REPLACED's seat to NEWCOMER
 
 
 MOVED_TO = "sailjada.com"
 """The brand a move cell's booking moves to, from the stack's default (queenofsandiego.com)."""
+REPLACED = ("crew-2", "jordan@sailjada.com", "Jordan")
+NEWCOMER = CrewMember(
+    id="crew-9", name="Casey Morgan", email="casey@sailjada.com", hourly_rate=Decimal("25.00")
+)
 
 
 @dataclass(frozen=True)
@@ -356,12 +371,19 @@ class Run:
         await self.arrivals(cell)
         cell.arrived.set()
 
-    async def invitations(self, cell: Cell, count: int) -> dict[str, str]:
-        """recipient -> accept link of their invitation, once `count` members have one."""
+    async def invitations(
+        self, cell: Cell, count: int, to: set[str] | None = None
+    ) -> dict[str, str]:
+        """recipient -> accept link of their invitation, once `count` members (of `to`, when
+        given) have one."""
         deadline = time.monotonic() + REACH_BOUND
         while time.monotonic() < deadline:
             mails = await asyncio.to_thread(mail_for, self.settings, cell.ref)
-            links = {m.to[0]: m.magic_links()["accept"] for m in mails if m.magic_links()}
+            links = {
+                m.to[0]: m.magic_links()["accept"]
+                for m in mails
+                if m.magic_links() and (to is None or m.to[0] in to)
+            }
             if len(links) >= count:
                 return links
             await asyncio.sleep(1)
@@ -398,6 +420,11 @@ class Run:
                 MoveBrand(brand=MOVED_TO, by="interleaving test"),
                 "move",
             ),
+            Mode.ASSIGN: (
+                contract.UPDATE_ASSIGN_CREW,
+                AssignCrew(replaces=REPLACED[0], member=NEWCOMER),
+                "assign",
+            ),
         }[cell.mode]
         verdict = asyncio.ensure_future(act(self.booker.client, cell.handle.id, update, arg))
         done, _ = await asyncio.wait({verdict}, timeout=SEEN_BOUND)
@@ -430,6 +457,15 @@ class Run:
         (a new brand), and they accept."""
         if cell.mode in (Mode.UPDATE, Mode.NATIVE):
             await self.wait_closed(cell)
+            return
+        if cell.mode is Mode.ASSIGN:
+            seated = {NEWCOMER.email}
+            if not cell.point.crew_first:
+                seated |= set(CREW) - {REPLACED[1]}
+            await self.accept(await self.invitations(cell, len(seated), seated))
+            assert cell.handle is not None
+            with contextlib.suppress(TimeoutError):
+                await settled(cell.handle, CONFIRM_BOUND, poll=1.0)
             return
         if cell.mode is Mode.MOVE:
             if not cell.point.crew_first:
@@ -597,6 +633,8 @@ class Counted:
     invalidations: int  # distinct CallerReferences
     unanswered: set[str]  # recipients of an invitation claimed in the ledger, its send unanswered
     moved: Moved | None = None  # a move cell's: the booking on its new brand
+    scc_crew: list[list[str]] = field(default_factory=list)  # each SCC item's crew ids
+    summaries_naming: int = 0  # captain's summaries that list the newcomer
 
     def sent(self, kind: str) -> Counter[str]:
         return Counter({to: n for (k, to), n in self.mail.items() if k == kind})
@@ -685,6 +723,11 @@ async def count(run: Run, aws: AwsClients) -> dict[str, Counted]:
             calendar_when=[f"{e.get('date')} {e.get('start')}" for e in booked],
             scc=[str(i.get("status")) for i in items.get(cell.ref, [])],
             scc_dates=[str(i.get("date")) for i in items.get(cell.ref, [])],
+            scc_crew=[[str(c) for c in i.get("crew", [])] for i in items.get(cell.ref, [])],
+            summaries_naming=sum(
+                m.subject.startswith(f"Confirmed: {cell.ref} ") and NEWCOMER.name in m.body
+                for m in every_mail
+            ),
             page=page_kind(body),
             page_body=body or "",
             mail=mails.get(cell.ref, Counter()),
@@ -781,8 +824,8 @@ def check_cancelled(cell: Cell, c: Counted) -> list[str]:
     return problems
 
 
-def check_carried_on(cell: Cell, c: Counted) -> list[str]:
-    """After a kill: the booking went on to confirmed with each effect exactly once."""
+def confirmed_once(c: Counted) -> list[str]:
+    """The booking went on to confirmed, with one calendar entry, confirmed."""
     problems = []
     if c.status != "RUNNING" or c.stage != "confirmed":
         problems.append(
@@ -790,6 +833,12 @@ def check_carried_on(cell: Cell, c: Counted) -> list[str]:
         )
     if c.calendar != ["confirmed"]:
         problems.append(f"calendar entries {c.calendar}: wanted exactly one, confirmed")
+    return problems
+
+
+def check_carried_on(cell: Cell, c: Counted) -> list[str]:
+    """After a kill: the booking went on to confirmed with each effect exactly once."""
+    problems = confirmed_once(c)
     if c.scc != ["scheduled"]:
         problems.append(f"SCC events {c.scc}: wanted exactly one, scheduled")
     if c.page != "live":
@@ -874,12 +923,41 @@ def check_moved_brand(cell: Cell, c: Counted) -> list[str]:
     return problems
 
 
+def check_replaced(cell: Cell, c: Counted) -> list[str]:
+    """After a replacement: confirmed with the newcomer, who was asked once; the member they
+    replace asked at most once (only if that went out before) and never told of a cancel; the
+    SCC event, the guest page and the captain's summary name the newcomer and not them."""
+    problems = confirmed_once(c)
+    crew = ["crew-1", NEWCOMER.id]  # the newcomer in the seat they took
+    if c.scc != ["scheduled"] or c.scc_crew != [crew]:
+        problems.append(f"SCC events {c.scc} with crew {c.scc_crew}: wanted one naming {crew}")
+    newcomer_shown = NEWCOMER.name.split()[0] in c.page_body
+    if c.page != "live" or not newcomer_shown or REPLACED[2] in c.page_body:
+        problems.append(
+            f"guest page {c.page}: not naming {NEWCOMER.name} in place of {REPLACED[2]}"
+        )
+    invited = c.sent("invite")
+    seated = set(CREW) - {REPLACED[1]} | {NEWCOMER.email}
+    if {to: invited[to] for to in seated} != dict.fromkeys(seated, 1) or invited[REPLACED[1]] > 1:
+        problems.append(f"invitations {dict(invited)}: wanted one per member seated")
+    if c.sent("cancelled"):
+        problems.append(f"cancellation emails {dict(c.sent('cancelled'))}")
+    if c.summaries_naming != 1:
+        problems.append(f"{c.summaries_naming} captain's summaries name {NEWCOMER.name}")
+    if c.invalidations > 2:
+        problems.append(
+            f"{c.invalidations} invalidations: wanted the first page and the new crew's"
+        )
+    return problems
+
+
 CHECKS = {
     Mode.UPDATE: check_cancelled,
     Mode.NATIVE: check_cancelled,
     Mode.KILL: check_carried_on,
     Mode.RESCHEDULE: check_moved,
     Mode.MOVE: check_moved_brand,
+    Mode.ASSIGN: check_replaced,
 }
 
 

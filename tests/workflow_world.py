@@ -193,6 +193,7 @@ class SccEvent:
     starts_at: str = ""
     redacted: bool = False
     guest_page_url: str = ""
+    crew: list[str] = field(default_factory=list)  # the seats' member ids, as SCC lists them
 
 
 class MemoryRoster:
@@ -214,6 +215,7 @@ class GuestPage:
     url: str = ""
     moved_to: str | None = None
     """A notice that the page moved, linking to this URL."""
+    crew: list[str] = field(default_factory=list)  # the names "Your crew" shows
 
 
 @dataclass
@@ -383,6 +385,7 @@ class World:
             starts_at=charter.starts_at.isoformat(),
             url=url,
             moved_to=moved_to,
+            crew=[seat.name for seat in charter.seats],
         )
         self.sites.setdefault(brand.name if brand else "", {})[charter.slug] = page
         return GuestPageRef(
@@ -506,6 +509,7 @@ class World:
                 booking_ref=req.charter.booking_ref,
                 starts_at=req.charter.starts_at.isoformat(),
                 guest_page_url=req.charter.guest_page_url,
+                crew=[seat.id for seat in req.charter.seats],
             )
             world.scc_events[event.event_id] = event
             world.effects["scc.create"] += 1
@@ -524,6 +528,7 @@ class World:
             event.status = req.status
             event.starts_at = req.charter.starts_at.isoformat()
             event.guest_page_url = req.charter.guest_page_url
+            event.crew = [seat.id for seat in req.charter.seats]
             world.effects[f"scc.{req.status}"] += 1
 
         @activity.defn(name=Activity.CANCEL_SCC_EVENT)

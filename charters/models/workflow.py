@@ -214,6 +214,9 @@ class Requests(BaseModel):
         default_factory=list, description="brand moves asked for, applied in order"
     )
     repair_requested: bool = False
+    crew_shown_stale: bool = Field(
+        False, description="a seat changed hands: the page and the SCC event name the old crew"
+    )
 
 
 class BookingState(BaseModel):

@@ -2,10 +2,10 @@
 the trip.
 
     validate → provision (calendar ‖ SCC key + event) → publish (redact ‖ guest page +
-    invalidation) → ask the crew → until departure: answers, reminders, deadline, replacements,
-    reschedules, bounces; all confirmed → captain's summary ‖ calendar confirmed; guest reminders
-    72 h and 24 h before; crew day-of reminder → departure → after the trip: photo album and the
-    guest's thank-you → completed.
+    invalidation) → ask the crew → until departure: answers, reminders, deadline, replacements
+    (the page and the SCC event follow), reschedules, bounces; all confirmed → captain's
+    summary ‖ calendar confirmed; guest reminders 72 h and 24 h before; crew day-of reminder →
+    departure → after the trip: photo album and the guest's thank-you → completed.
 
 The concurrency model (docs/workflow.md has the long form):
 
@@ -54,6 +54,7 @@ from charters.workflows.branding import BrandMoves
 from charters.workflows.clocks import Alarm, Clocks
 from charters.workflows.compensation import Compensation
 from charters.workflows.crew import CrewWaits
+from charters.workflows.crew_shown import CrewShown
 from charters.workflows.errands import Errands
 from charters.workflows.failures import StepFailure
 from charters.workflows.handlers import BookingHandlers
@@ -100,6 +101,7 @@ class CharterBookingWorkflow(BookingHandlers):
             state, self._steps, self._book, options, workflow_id, self._errands, self._crew
         )
         self._publishing = Publishing(state, self._steps, options, workflow_id)
+        self._crew_shown = CrewShown(state, self._steps, self._publishing)
         self._moves = BrandMoves(
             state, self._steps, self._book, workflow_id, self._publishing, self._errands
         )
@@ -253,6 +255,10 @@ class CharterBookingWorkflow(BookingHandlers):
                 await self._moves.apply(self._state.requests.moves[0])
                 self._state.requests.moves.pop(0)
                 continue
+            if self._crew_shown.stale:
+                self._crew.send_invitations()  # the new member is asked at once, not after
+                await self._crew_shown.apply()
+                continue
             self._moves.tell_guest()
             self._keep_crew_up()
             now = workflow.now()
@@ -348,6 +354,7 @@ class CharterBookingWorkflow(BookingHandlers):
             or self._alerts.running()
             or self._state.requests.reschedules
             or self._state.requests.moves
+            or self._crew_shown.stale
             or self._state.requests.cancel
         )
 
