@@ -228,6 +228,44 @@ async def test_decline_alerts_once_and_a_replacement_is_invited_and_awaited(wf: 
     summary = world.mail_of("captain-summary")
     assert len(summary) == 1 and summary[0].to == EMAIL_OF["captain-1"]
     assert "Casey Morgan" in summary[0].subject
+    assert world.mail_of("released") == [], "who declined is not told they are off the crew"
+
+
+async def test_a_member_replaced_before_declining_is_told_once_they_are_off(wf: Harness) -> None:
+    """An operator gives an accepted member's seat to someone else: the member is told once
+    that they are no longer needed (the newcomer is asked); one replaced before anyone was
+    asked is told nothing, having never heard of the charter."""
+    world = wf.world
+    world.scc_key = "missing"
+    early = await wf.charter()
+    data = await wf.charter()
+    async with wf.worker():
+        waiting = await wf.book(early, scc_retry_max_interval_seconds=60)
+        await wait_status(
+            waiting, lambda s: s.blocked_on == contract.BLOCKED_SCC_KEY_HASH, "blocked on the key"
+        )
+        await waiting.signal(
+            contract.SIGNAL_ASSIGN_CREW, AssignCrew(replaces="crew-1", member=REPLACEMENT)
+        )
+        await wait_status(waiting, lambda s: REPLACEMENT.id in answers(s), "seat taken")
+        world.scc_key = "ok"
+        handle = await wf.book(data)
+        await awaiting_crew(handle)
+        await invites_sent(world, 6)
+        await confirm(handle, "crew-2")
+        await wait_status(handle, lambda s: answers(s)["crew-2"] == "accepted", "crew-2 in")
+        await handle.signal(
+            contract.SIGNAL_ASSIGN_CREW, AssignCrew(replaces="crew-2", member=REPLACEMENT)
+        )
+        await until(lambda: world.mail_of("released"), "the member told")
+        await wf.sleep(hours=30)  # reminders and other wake-ups send nothing more
+        await handle.terminate("test over")
+        await waiting.terminate("test over")
+    released = world.mail_of("released")
+    assert [(m.to, data["booking_ref"] in m.subject) for m in released] == [
+        (EMAIL_OF["crew-2"], True)
+    ]
+    assert len(world.mail_to(REPLACEMENT.email, "invite")) == 2  # one per booking
 
 
 async def test_reminders_stay_capped_while_a_member_is_declined(wf: Harness) -> None:

@@ -124,6 +124,41 @@ async def test_a_date_moved_before_the_crew_were_asked_invites_them_plainly(
     assert len({m.to for m in world.mail_of("invite")}) == len(MEMBERS)
 
 
+async def test_a_reschedule_is_applied_when_a_step_it_stops_fails_instead(wf: Harness) -> None:
+    """Everyone accepted and the calendar's confirmation is in flight when the date moves: the
+    reschedule stops the confirmation, whose attempt then fails (a sync activity cannot hear the
+    cancel; its call ends in an error) rather than acknowledging the cancel. That failure is the
+    cancel taking effect, not a step to block on: the reschedule goes on to round 2 and nothing
+    waits for an operator."""
+    world = wf.world
+    data = await wf.charter(days_ahead=6)
+    async with wf.worker():
+        handle = await wf.book(data)
+        await awaiting_crew(handle)
+        gate = world.hold(Activity.UPDATE_CALENDAR_ENTRY)
+        world.fail(
+            Activity.UPDATE_CALENDAR_ENTRY,
+            lambda: errors.needs_operator("calendar answered HTTP 409", "look at the entry"),
+        )
+        for member in MEMBERS:
+            await confirm(handle, member)
+        await gate.started()
+        moved = datetime.fromisoformat(data["starts_at"]) + timedelta(days=1)
+        verdict = await update(handle, contract.UPDATE_RESCHEDULE, Reschedule(starts_at=moved))
+        assert verdict.recorded, verdict
+        await until(lambda: cancel_asked(handle), "the cancel asked of the held call")
+        gate.release()
+        moved_on = await wait_status(handle, lambda s: s.round == 2, "round 2", timeout=30)
+        await handle.terminate("test over")
+    assert moved_on.blocked_on != "calendar" and not world.alerts()
+    assert moved_on.steps["calendar_confirmed"] == "pending"
+
+
+async def cancel_asked(handle: WorkflowHandle[Any, Any]) -> bool:
+    found = [e.event_type for e in await events(handle)]
+    return EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED in found
+
+
 async def test_the_same_member_cannot_take_two_seats(wf: Harness) -> None:
     data = await wf.charter()
     async with wf.worker():

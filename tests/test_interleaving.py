@@ -925,8 +925,9 @@ def check_moved_brand(cell: Cell, c: Counted) -> list[str]:
 
 def check_replaced(cell: Cell, c: Counted) -> list[str]:
     """After a replacement: confirmed with the newcomer, who was asked once; the member they
-    replace asked at most once (only if that went out before) and never told of a cancel; the
-    SCC event, the guest page and the captain's summary name the newcomer and not them."""
+    replace asked at most once (only if that went out before), told once that they are off the
+    crew if they were asked, never told of a cancel; the SCC event, the guest page and the
+    captain's summary name the newcomer and not them."""
     problems = confirmed_once(c)
     crew = ["crew-1", NEWCOMER.id]  # the newcomer in the seat they took
     if c.scc != ["scheduled"] or c.scc_crew != [crew]:
@@ -942,6 +943,9 @@ def check_replaced(cell: Cell, c: Counted) -> list[str]:
         problems.append(f"invitations {dict(invited)}: wanted one per member seated")
     if c.sent("cancelled"):
         problems.append(f"cancellation emails {dict(c.sent('cancelled'))}")
+    told_off = c.sent("released")
+    if told_off != Counter({REPLACED[1]: 1} if invited[REPLACED[1]] else {}):
+        problems.append(f"told they are off the crew: {dict(told_off)}")
     if c.summaries_naming != 1:
         problems.append(f"{c.summaries_naming} captain's summaries name {NEWCOMER.name}")
     if c.invalidations > 2:
@@ -979,6 +983,7 @@ def table_row(cell: Cell, c: Counted) -> dict[str, str]:
         "invites": str(sum(c.sent("invite").values())),
         "told": str(sum(c.sent("cancelled").values())),
         "new date": str(sum(c.sent("rescheduled").values())),
+        "off": str(sum(c.sent("released").values())),
         "summary": str(sum(c.sent("captain-summary").values())),
         "inval": str(c.invalidations),
         "new brand": describe_moved(c.moved),

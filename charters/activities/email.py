@@ -53,6 +53,7 @@ SUBJECTS = {
     "rescheduled": "Rescheduled: can you crew {ref} on {date}?",
     "cancelled": "Cancelled: charter {ref} on {date}",
     "day-of": "Today: charter {ref}, meet at {location}",
+    "released": "No longer needed: charter {ref} on {date}",
 }
 GUEST_SUBJECTS = {
     "reminder": "Your charter on {date}: see you soon",

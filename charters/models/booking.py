@@ -22,7 +22,7 @@ from pydantic import (
 
 CENT = Decimal("0.01")
 Role = Literal["captain", "crew"]
-EmailKind = Literal["invite", "reminder", "cancelled", "rescheduled", "day-of"]
+EmailKind = Literal["invite", "reminder", "cancelled", "rescheduled", "day-of", "released"]
 GuestEmailKind = Literal["reminder", "thank-you", "cancelled", "moved"]
 
 _AMOUNT = re.compile(r"^(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?$")

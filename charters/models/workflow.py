@@ -10,7 +10,9 @@ from pydantic import BaseModel, Field
 
 from charters.models.booking import (
     Booking,
+    CrewMember,
     CrewView,
+    Role,
 )
 from charters.models.messages import (
     GuestPageRef,
@@ -139,6 +141,16 @@ class Effects(BaseModel):
     )
 
 
+class Released(BaseModel):
+    """A member taken off the crew without having declined, owed a word that they are no
+    longer needed, if one of the invitations in `asked` went out (the email ledger knows)."""
+
+    member: CrewMember
+    role: Role
+    asked: list[str]
+    done: bool = False
+
+
 class Resend(BaseModel):
     """A crew email that bounced for now, sent again under a key of its own at `at`."""
 
@@ -173,6 +185,9 @@ class CrewState(BaseModel):
     )
     resends: list[Resend] = Field(
         default_factory=list, description="emails a transient bounce sends again later"
+    )
+    released: list[Released] = Field(
+        default_factory=list, description="members replaced before they declined"
     )
 
 

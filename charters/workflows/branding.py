@@ -19,16 +19,15 @@ from temporalio import workflow
 from charters import contract
 from charters.contract import Activity
 from charters.models import (
-    Booking,
     BookingState,
     MoveBrand,
     MovePageRequest,
     MovePageResult,
-    SccUpdateRequest,
 )
 from charters.workflows.bookkeeping import Bookkeeping
 from charters.workflows.errands import Errands
 from charters.workflows.failures import refuse
+from charters.workflows.provisioning import Provisioning
 from charters.workflows.publishing import Publishing
 from charters.workflows.steps import StepRunner
 
@@ -41,6 +40,7 @@ class BrandMoves:
         book: Bookkeeping,
         workflow_id: str,
         publishing: Publishing,
+        provisioning: Provisioning,
         errands: Errands,
     ) -> None:
         self._state = state
@@ -49,6 +49,7 @@ class BrandMoves:
         self._book = book
         self._workflow_id = workflow_id
         self._publishing = publishing
+        self._provisioning = provisioning
         self._errands = errands
 
     def check(self, move: MoveBrand) -> None:
@@ -105,19 +106,7 @@ class BrandMoves:
         self._book.publish()  # the Brand search attribute
         workflow.upsert_memo({"guest_page_url": moved.page.url})  # the Web UI's link, as at start
         self.tell_guest()
-        await self._update_scc(booking)
-
-    async def _update_scc(self, booking: Booking) -> None:
-        """The crew-facing event links the guest page: it follows the move."""
-        event_id = self._effects.event_id
-        if not event_id:
-            return
-        update = SccUpdateRequest(
-            event_id=event_id,
-            status="scheduled" if self._state.round == 1 else "rescheduled",
-            charter=booking.crew_view(self._state.guest_page_url),
-        )
-        await self._steps.run("scc_event", Activity.UPDATE_SCC_EVENT, update)
+        await self._provisioning.update_scc_event()  # the crew-facing event links the page
 
     def tell_guest(self) -> None:
         """The guest's email with the new link, once per move, as an errand (a refused address

@@ -54,13 +54,13 @@ from charters.workflows.branding import BrandMoves
 from charters.workflows.clocks import Alarm, Clocks
 from charters.workflows.compensation import Compensation
 from charters.workflows.crew import CrewWaits
-from charters.workflows.crew_shown import CrewShown
 from charters.workflows.errands import Errands
 from charters.workflows.failures import StepFailure
 from charters.workflows.handlers import BookingHandlers
 from charters.workflows.provisioning import Provisioning
 from charters.workflows.publishing import Publishing
 from charters.workflows.rescheduling import Rescheduling
+from charters.workflows.seat_changes import SeatChanges
 from charters.workflows.steps import StepRunner
 from charters.workflows.texts import Texts
 from charters.workflows.together import shielded, together
@@ -101,11 +101,19 @@ class CharterBookingWorkflow(BookingHandlers):
             state, self._steps, self._book, options, workflow_id, self._errands, self._crew
         )
         self._publishing = Publishing(state, self._steps, options, workflow_id)
-        self._crew_shown = CrewShown(state, self._steps, self._publishing)
-        self._moves = BrandMoves(
-            state, self._steps, self._book, workflow_id, self._publishing, self._errands
-        )
         self._provisioning = Provisioning(state, self._steps, self._book, options, workflow_id)
+        self._seat_changes = SeatChanges(
+            state, self._provisioning, self._publishing, self._crew, self._errands
+        )
+        self._moves = BrandMoves(
+            state,
+            self._steps,
+            self._book,
+            workflow_id,
+            self._publishing,
+            self._provisioning,
+            self._errands,
+        )
         self._clocks = Clocks(
             state,
             self._steps,
@@ -125,6 +133,7 @@ class CharterBookingWorkflow(BookingHandlers):
             self._crew,
             self._clocks,
             self._publishing,
+            self._provisioning,
             self._errands,
         )
         self._compensation = Compensation(
@@ -255,9 +264,9 @@ class CharterBookingWorkflow(BookingHandlers):
                 await self._moves.apply(self._state.requests.moves[0])
                 self._state.requests.moves.pop(0)
                 continue
-            if self._crew_shown.stale:
+            if self._seat_changes.stale:
                 self._crew.send_invitations()  # the new member is asked at once, not after
-                await self._crew_shown.apply()
+                await self._seat_changes.refresh()
                 continue
             self._moves.tell_guest()
             self._keep_crew_up()
@@ -296,6 +305,7 @@ class CharterBookingWorkflow(BookingHandlers):
         changes later)."""
         crew = self._crew
         crew.send_invitations()
+        self._seat_changes.send_releases()
         if not crew.invitations():
             self._book.step("notify_crew", "done")
         crew.show_declines()
@@ -354,7 +364,7 @@ class CharterBookingWorkflow(BookingHandlers):
             or self._alerts.running()
             or self._state.requests.reschedules
             or self._state.requests.moves
-            or self._crew_shown.stale
+            or self._seat_changes.stale
             or self._state.requests.cancel
         )
 

@@ -31,16 +31,16 @@ from charters.models import (
     ResolveBlock,
     Verdict,
 )
-from charters.workflows.crew_shown import seats
 from charters.workflows.failures import refuse
+from charters.workflows.seat_changes import seats
 
 if TYPE_CHECKING:
     from charters.workflows.bookkeeping import Bookkeeping
     from charters.workflows.bounces import CrewBounces
     from charters.workflows.branding import BrandMoves
     from charters.workflows.crew import CrewWaits
-    from charters.workflows.crew_shown import CrewShown
     from charters.workflows.rescheduling import Rescheduling
+    from charters.workflows.seat_changes import SeatChanges
     from charters.workflows.steps import StepRunner
     from charters.workflows.texts import Texts
 
@@ -55,7 +55,7 @@ class BookingHandlers:
     _state: BookingState
     _book: Bookkeeping
     _crew: CrewWaits
-    _crew_shown: CrewShown
+    _seat_changes: SeatChanges
     _bounces: CrewBounces
     _rescheduling: Rescheduling
     _steps: StepRunner
@@ -122,13 +122,15 @@ class BookingHandlers:
         self._assign(change)
 
     def _assign(self, change: AssignCrew) -> None:
-        """The seat changes hands; the replaced member's bounces no longer count, and the page
-        and the SCC event are to name the new crew."""
+        """The seat changes hands; the member who leaves it is told (unless they declined),
+        their bounces no longer count, and the page and the SCC event are to name the new
+        crew."""
         before = seats(self._state)
+        self._seat_changes.leaving(change)
         self._crew.assign(change)
         self._bounces.forget(change.replaces)
         if seats(self._state) != before:
-            self._crew_shown.seats_changed()
+            self._seat_changes.seats_changed()
         self._changed()
 
     # ---- cancel -----------------------------------------------------------------------------

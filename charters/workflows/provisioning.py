@@ -24,6 +24,7 @@ from charters.models import (
     SccEventRef,
     SccEventRequest,
     SccKeyCheck,
+    SccUpdateRequest,
 )
 from charters.workflows.bookkeeping import Bookkeeping
 from charters.workflows.failures import StepFailure
@@ -87,6 +88,19 @@ class Provisioning:
         )
         assert ref is not None
         self._effects.calendar_id = ref.entry_id
+
+    async def update_scc_event(self, skippable: str | None = None) -> None:
+        """The SCC event rewritten whole from the booking as it is now: its date, its crew, its
+        page link (the body is absolute, so a repeat writes the same)."""
+        event_id = self._effects.event_id
+        if not event_id:
+            return
+        update = SccUpdateRequest(
+            event_id=event_id,
+            status="scheduled" if self._state.round == 1 else "rescheduled",
+            charter=self._state.validated.crew_view(self._state.guest_page_url),
+        )
+        await self._steps.run("scc_event", Activity.UPDATE_SCC_EVENT, update, skippable=skippable)
 
     async def confirm_calendar_entry(self) -> None:
         request = CalendarStatusRequest(

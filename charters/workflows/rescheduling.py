@@ -18,7 +18,6 @@ from charters.models import (
     BookingState,
     CalendarStatusRequest,
     Reschedule,
-    SccUpdateRequest,
     describe_validation_error,
 )
 from charters.workflows.bookkeeping import Bookkeeping
@@ -26,6 +25,7 @@ from charters.workflows.clocks import Clocks
 from charters.workflows.crew import CrewWaits
 from charters.workflows.errands import Errands
 from charters.workflows.failures import StepFailure, refuse
+from charters.workflows.provisioning import Provisioning
 from charters.workflows.publishing import Publishing
 from charters.workflows.steps import StepRunner
 from charters.workflows.together import together
@@ -41,6 +41,7 @@ class Rescheduling:
         crew: CrewWaits,
         clocks: Clocks,
         publishing: Publishing,
+        provisioning: Provisioning,
         errands: Errands,
     ) -> None:
         self._state = state
@@ -50,6 +51,7 @@ class Rescheduling:
         self._crew = crew
         self._clocks = clocks
         self._publishing = publishing
+        self._provisioning = provisioning
         self._errands = errands
 
     def check(self, change: Reschedule) -> Booking:
@@ -82,7 +84,7 @@ class Rescheduling:
             self._refused(change, f"refused by the calendar ({failure.cause})")
             return
         self._commit(moved)
-        await together(self._update_scc(moved), self._publishing.publish())
+        await together(self._provisioning.update_scc_event(), self._publishing.publish())
         self._book.set_stage(Stage.AWAITING_CREW)
 
     def _refused(self, change: Reschedule, why: str) -> None:
@@ -98,17 +100,6 @@ class Rescheduling:
             text,
         )
 
-    async def _update_scc(self, moved: Booking) -> None:
-        event_id = self._state.effects.event_id
-        if not event_id:
-            return
-        update = SccUpdateRequest(
-            event_id=event_id,
-            status="rescheduled",
-            charter=moved.crew_view(self._state.guest_page_url),
-        )
-        await self._steps.run("scc_event", Activity.UPDATE_SCC_EVENT, update)
-
     def _commit(self, moved: Booking) -> None:
         self._state.booking = moved
         self._state.status.error = None
@@ -119,6 +110,8 @@ class Rescheduling:
         self._crew.new_round()
         self._book.unblock(contract.BLOCKED_CREW_DEADLINE)
         self._book.step("confirmations", "running")
+        for step in ("captain_summary", "calendar_confirmed"):  # again, for the new date
+            self._book.step(step, "pending")
         self._book.note(
             f"rescheduled to {moved.starts_at:%Y-%m-%d %H:%M} (round {self._state.round})"
         )

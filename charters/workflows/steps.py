@@ -65,6 +65,12 @@ LEDGER_SENDS = frozenset(
 ALERT_ROUNDS = 3
 
 
+def _task_stopped() -> bool:
+    """The task running this step was asked to stop (`Task.cancel`), whatever it got back."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class StepRunner:
     """Owns the blocks that wait for a person (`status.blocks`, and who waits under each) and the
     alerts (`state.alerted`)."""
@@ -216,8 +222,11 @@ class StepRunner:
 
     def cancel_point(self) -> None:
         """Where a requested cancel is seen: after every activity (the SDK hands a cancelled
-        step's result back when the activity finished anyway) and before every step."""
-        if self._cancel_requested():
+        step's result back when the activity finished anyway) and before every step. Besides the
+        booking's cancel, the calling task's own: a group or the loop that stopped this step
+        (a reschedule stopping the errands) gets an activity that failed rather than heard the
+        cancel (a sync attempt cannot), and that failure is the stop, not a block."""
+        if self._cancel_requested() or _task_stopped():
             raise asyncio.CancelledError()
 
     # ---- a step that blocks for a person ------------------------------------------------------

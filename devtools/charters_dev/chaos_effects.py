@@ -127,6 +127,7 @@ def _mail_kind(subject: str) -> str:
         ("Rescheduled:", "rescheduled"),
         ("Cancelled:", "cancelled"),
         ("Confirmed:", "captain-summary"),
+        ("No longer needed:", "released"),
     ):
         if subject.startswith(prefix):
             return kind

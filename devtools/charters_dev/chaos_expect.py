@@ -47,7 +47,8 @@ def expected_effects(t: Tracked, invited: dict[str, int], asked: set[str]) -> di
     summary = 1 if not cancelled or plan.cancel_at == "confirmed" else 0
     effects["captain summary"] = Expected(summary, summary, f"email:{wf}:captain-summary")
     rescheduled = t.did("reschedule") and not cancelled
-    pages = 2 if rescheduled else 1
+    # the first page, the new date's, and the new crew's after a replacement
+    pages = 1 + rescheduled + (t.did("assign") and not cancelled)
     effects["CloudFront invalidation (distinct CallerReference)"] = Expected(
         0 if cancelled else pages, pages + (1 if cancelled else 0)
     )
