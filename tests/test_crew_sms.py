@@ -9,6 +9,7 @@ import asyncio
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import get_args
 
 import httpx
 import pytest
@@ -18,7 +19,7 @@ from temporalio.exceptions import ApplicationError
 from charters import errors, magic_links
 from charters.activities.ledger import EFFECT_IN_FLIGHT, EffectLedger
 from charters.activities.sms import GSM_BASIC, GSM_EXTENDED, ledger_key, sms_segments, sms_text
-from charters.models import Booking, CrewMember, CrewSmsRequest, SmsSent
+from charters.models import Booking, CrewMember, CrewSmsRequest, EmailKind, SmsSent
 from charters.settings import Settings
 from charters.worker import wiring
 from charters.worker.wiring import AwsClients
@@ -146,7 +147,7 @@ def test_every_kind_fits_two_segments_in_gsm(settings: Settings) -> None:
     charter = req.charter.model_copy(update={"location": long_place})
     member = req.member.model_copy(update={"name": "Zoë O’Connor-Villanueva"})
     brand = settings.brand_book().get(None)
-    for kind in ("invite", "reminder", "rescheduled", "cancelled", "day-of"):
+    for kind in get_args(EmailKind):
         text = sms_text(
             req.model_copy(update={"charter": charter, "member": member, "kind": kind}),
             brand,

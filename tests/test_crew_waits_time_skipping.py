@@ -13,6 +13,7 @@ from charters.models import AssignCrew
 from tests.workflow_harness import (
     EMAIL_OF,
     MEMBERS,
+    PHONE_OF,
     REPLACEMENT,
     Harness,
     answers,
@@ -22,6 +23,7 @@ from tests.workflow_harness import (
     reminders_sent,
     result_of,
     status,
+    texting,
     until,
     wait_status,
 )
@@ -232,13 +234,14 @@ async def test_decline_alerts_once_and_a_replacement_is_invited_and_awaited(wf: 
 
 
 async def test_a_member_replaced_before_declining_is_told_once_they_are_off(wf: Harness) -> None:
-    """An operator gives an accepted member's seat to someone else: the member is told once
-    that they are no longer needed (the newcomer is asked); one replaced before anyone was
-    asked is told nothing, having never heard of the charter."""
+    """An operator gives an accepted member's seat to someone else: the member is told once,
+    by email and by text as they were asked, that they are no longer needed (the newcomer is
+    asked); one replaced before anyone was asked is told nothing, having never heard of the
+    charter."""
     world = wf.world
     world.scc_key = "missing"
     early = await wf.charter()
-    data = await wf.charter()
+    data = texting(await wf.charter(), "crew-2")
     async with wf.worker():
         waiting = await wf.book(early, scc_retry_max_interval_seconds=60)
         await wait_status(
@@ -258,6 +261,7 @@ async def test_a_member_replaced_before_declining_is_told_once_they_are_off(wf: 
             contract.SIGNAL_ASSIGN_CREW, AssignCrew(replaces="crew-2", member=REPLACEMENT)
         )
         await until(lambda: world.mail_of("released"), "the member told")
+        await until(lambda: world.texts_to(PHONE_OF["crew-2"], "released"), "and texted")
         await wf.sleep(hours=30)  # reminders and other wake-ups send nothing more
         await handle.terminate("test over")
         await waiting.terminate("test over")
@@ -266,6 +270,7 @@ async def test_a_member_replaced_before_declining_is_told_once_they_are_off(wf: 
         (EMAIL_OF["crew-2"], True)
     ]
     assert len(world.mail_to(REPLACEMENT.email, "invite")) == 2  # one per booking
+    assert len(world.texts_to(PHONE_OF["crew-2"], "released")) == 1
 
 
 async def test_reminders_stay_capped_while_a_member_is_declined(wf: Harness) -> None:

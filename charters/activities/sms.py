@@ -97,6 +97,9 @@ def sms_text(req: CrewSmsRequest, brand: Brand, link: str) -> str:
                 body += link
             case "cancelled":
                 body = f"charter {c.booking_ref} on {_when(c)} is cancelled. No need to come in."
+            case "released":
+                body = f"you are no longer needed on charter {c.booking_ref} on {_when(c)}: "
+                body += "someone else took your seat. No need to come in."
             case "day-of":
                 body = f"today {_time(c.starts_at, c.timezone)}, charter {c.booking_ref}{at}."
                 body += f" Guest page: {c.guest_page_url}"

@@ -103,7 +103,7 @@ class CharterBookingWorkflow(BookingHandlers):
         self._publishing = Publishing(state, self._steps, options, workflow_id)
         self._provisioning = Provisioning(state, self._steps, self._book, options, workflow_id)
         self._seat_changes = SeatChanges(
-            state, self._provisioning, self._publishing, self._crew, self._errands
+            state, self._provisioning, self._publishing, self._crew, self._texts, self._errands
         )
         self._moves = BrandMoves(
             state,

@@ -125,7 +125,10 @@ class Compensation:
                 self._crew.send(email, step="notify_crew", only_if_sent=keys)
                 for email, keys in notices
             ),
-            *(self._texts.cancelled(email.key, email.role, email.member) for email, _ in notices),
+            *(
+                self._texts.notice(email.key, email.role, email.member, "cancelled", "notify_crew")
+                for email, _ in notices
+            ),
         )
 
     async def _tell_guest(self) -> None:

@@ -15,6 +15,7 @@ from charters.workflows.crew import CrewEmail, CrewWaits
 from charters.workflows.errands import Errands
 from charters.workflows.provisioning import Provisioning
 from charters.workflows.publishing import Publishing
+from charters.workflows.texts import Texts
 from charters.workflows.together import together
 
 
@@ -30,12 +31,14 @@ class SeatChanges:
         provisioning: Provisioning,
         publishing: Publishing,
         crew: CrewWaits,
+        texts: Texts,
         errands: Errands,
     ) -> None:
         self._state = state
         self._provisioning = provisioning
         self._publishing = publishing
         self._crew = crew
+        self._texts = texts
         self._errands = errands
 
     def leaving(self, change: AssignCrew) -> None:
@@ -55,11 +58,13 @@ class SeatChanges:
     # ---- what the loop keeps up -------------------------------------------------------------
 
     def send_releases(self) -> None:
-        """Once per member, and only if an invitation of theirs went out (the ledger knows)."""
+        """Once per member, and only if an invitation of theirs went out (the ledger knows); a
+        text too when they were texted one."""
         for released in self._state.crew.released:
+            key = f"released:{released.member.id}"
             if not released.done:
-                key = f"released:{released.member.id}"
                 self._errands.start(key, partial(self._release, released))
+            self._texts.start_notice(key, released.role, released.member, "released")
 
     async def _release(self, released: Released) -> None:
         member = released.member

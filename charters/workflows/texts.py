@@ -117,15 +117,27 @@ class Texts:
     def idempotency_key(self, key: str) -> str:
         return f"{self._workflow_id}:{key}"
 
-    async def cancelled(self, key: str, role: Role, member: CrewMember) -> None:
-        """The cancellation text that goes with the crew email `key`, only to a member who was
-        texted an invitation: `only_if_sent` names those texts, and the ledger knows which went,
-        even when the workflow never heard back."""
+    async def notice(
+        self, key: str, role: Role, member: CrewMember, kind: EmailKind, step: str
+    ) -> None:
+        """The text of a notice (a cancel, a release from the crew) that goes with the crew
+        email `key`, only to a member who was texted an invitation: `only_if_sent` names those
+        texts, and the ledger knows which went, even when the workflow never heard back."""
         asked = self._texts.asked.get(member.id)
         if not asked:
             return
         only_if_sent = [self.idempotency_key(k) for k in asked]
-        await self.send(f"sms:{key}", role, member, "cancelled", "notify_crew", only_if_sent)
+        await self.send(f"sms:{key}", role, member, kind, step, only_if_sent)
+
+    def start_notice(self, key: str, role: Role, member: CrewMember, kind: EmailKind) -> None:
+        """`notice` as an errand of its own, started only while it is owed."""
+        text_key = f"sms:{key}"
+        if not texted(member) or text_key in self._texts.sent:
+            return
+        if not self._texts.asked.get(member.id):
+            return
+        step = f"sms:{member.id}"
+        self._errands.start(text_key, lambda: self.notice(key, role, member, kind, step))
 
     def shown(self, crew_id: str) -> TextShown | None:
         """What `status` shows of a member's texts: a block for a person first."""
