@@ -70,8 +70,11 @@ def invalidated(aws: AwsClients, brand: Brand, ref: InvalidationRef) -> list[str
 
 
 def invalidation_count(aws: AwsClients, brand: Brand) -> int:
-    listed = aws.cloudfront.list_invalidations(DistributionId=brand.distribution_id)
-    return int(listed["InvalidationList"]["Quantity"])
+    """Every invalidation on the brand's distribution, over every page of the listing."""
+    pages = aws.cloudfront.get_paginator("list_invalidations").paginate(
+        DistributionId=brand.distribution_id
+    )
+    return sum(int(page["InvalidationList"]["Quantity"]) for page in pages)
 
 
 def test_the_local_stack_seeds_the_briefs_two_brands(settings: Settings, brands: BrandBook) -> None:

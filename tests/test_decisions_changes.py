@@ -133,7 +133,8 @@ async def test_a_reschedule_is_applied_when_a_step_it_stops_fails_instead(wf: Ha
     world = wf.world
     data = await wf.charter(days_ahead=6)
     async with wf.worker():
-        handle = await wf.book(data)
+        # an attempt long enough that only the cancel ends it, however slow the machine
+        handle = await wf.book(data, activity_timeout_seconds=900)
         await awaiting_crew(handle)
         gate = world.hold(Activity.UPDATE_CALENDAR_ENTRY)
         world.fail(

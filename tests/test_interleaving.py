@@ -658,9 +658,11 @@ def page_kind(body: str | None) -> str:
 
 def brand_invalidations(aws: AwsClients, brand: Brand, slug: str) -> int:
     """Distinct CallerReferences of the invalidations of the page on the brand's distribution."""
-    listed = aws.cloudfront.list_invalidations(DistributionId=brand.distribution_id)
+    pages = aws.cloudfront.get_paginator("list_invalidations").paginate(
+        DistributionId=brand.distribution_id
+    )
     references = set()
-    for item in listed["InvalidationList"].get("Items", []) or []:
+    for item in (i for page in pages for i in page["InvalidationList"].get("Items", []) or []):
         got = aws.cloudfront.get_invalidation(DistributionId=brand.distribution_id, Id=item["Id"])
         batch = got["Invalidation"]["InvalidationBatch"]
         if set(batch["Paths"].get("Items", [])) & set(brand.invalidation_paths(slug)):
