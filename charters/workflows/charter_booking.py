@@ -44,9 +44,7 @@ from charters.models import (
     BookingState,
     BookingStatus,
     CancelBooking,
-    CaptainSummaryRequest,
     CharterBookingInput,
-    EmailSent,
 )
 from charters.workflows.bookkeeping import STEPS, Bookkeeping
 from charters.workflows.bounces import CrewBounces
@@ -56,6 +54,7 @@ from charters.workflows.compensation import Compensation
 from charters.workflows.crew import CrewWaits
 from charters.workflows.errands import Errands
 from charters.workflows.failures import StepFailure
+from charters.workflows.finalizing import Finalizing
 from charters.workflows.handlers import BookingHandlers
 from charters.workflows.provisioning import Provisioning
 from charters.workflows.publishing import Publishing
@@ -102,8 +101,24 @@ class CharterBookingWorkflow(BookingHandlers):
         )
         self._publishing = Publishing(state, self._steps, options, workflow_id)
         self._provisioning = Provisioning(state, self._steps, self._book, options, workflow_id)
+        self._finalizing = Finalizing(
+            state,
+            self._steps,
+            self._book,
+            workflow_id,
+            self._crew,
+            self._provisioning,
+            self._errands,
+        )
         self._seat_changes = SeatChanges(
-            state, self._provisioning, self._publishing, self._crew, self._texts, self._errands
+            state,
+            self._steps,
+            self._book,
+            self._provisioning,
+            self._publishing,
+            self._crew,
+            self._texts,
+            self._errands,
         )
         self._moves = BrandMoves(
             state,
@@ -317,39 +332,8 @@ class CharterBookingWorkflow(BookingHandlers):
                 stage == Stage.NOTIFYING and crew.invitations_settled()
             ):
                 self._book.set_stage(Stage.AWAITING_CREW)
-        elif self._state.crew.finalized != crew.key():
-            key = crew.key()
-            self._book.set_stage(Stage.FINALIZING)
-            self._book.step("confirmations", "done")
-            self._book.unblock(contract.BLOCKED_CREW_DEADLINE)
-            self._errands.start(f"finalize:{key}", lambda: self._finalize(key))
-
-    async def _finalize(self, key: str) -> None:
-        """Everyone accepted: the captain's summary and the calendar's confirmation, side by
-        side."""
-        booking = self._state.validated
-        summary_request = CaptainSummaryRequest(
-            idempotency_key=f"{self._workflow_id}:captain-summary:{key}",
-            booking=booking,
-            charter=booking.crew_view(self._state.guest_page_url),
-            confirmations=self._crew.current(),
-            brand=booking.brand,
-        )
-        summary, _ = await together(
-            self._steps.run(
-                "captain_summary",
-                Activity.SEND_CAPTAIN_SUMMARY,
-                summary_request,
-                EmailSent,
-                skippable="the captain then has no summary email; send it by hand",
-            ),
-            self._provisioning.confirm_calendar_entry(),
-        )
-        if summary is not None:
-            self._state.effects.summary_id = summary.message_id
-        self._state.crew.finalized = key
-        if key == self._crew.key() and not self._crew.pending():
-            self._book.set_stage(Stage.CONFIRMED)
+        elif self._finalizing.owed():
+            self._finalizing.start()
 
     def _local_steps_running(self) -> bool:
         """A local activity is running, or an errand is about to start one. The loop then waits

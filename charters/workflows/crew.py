@@ -1,6 +1,7 @@
 """The crew side of a booking: who is aboard, what each answered, the emails each is owed
-(invitation, reminders, the day-of reminder), replacements, declines and the deadline; bounces
-are `bounces.py`'s. Owns `state.crew` but for its bounces. Every email is an errand of its own: a
+(invitation, reminders, the day-of reminder), declines and the deadline; a seat changing hands
+is `seat_changes.py`'s, bounces `bounces.py`'s, the summary `finalizing.py`'s. Owns `state.crew`
+but for those parts. Every email is an errand of its own: a
 member whose address is refused blocks only their own seat."""
 
 from __future__ import annotations
@@ -9,12 +10,9 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Literal, NamedTuple
 
-from temporalio import workflow
-
 from charters import contract
 from charters.contract import Activity
 from charters.models import (
-    AssignCrew,
     Booking,
     BookingOptions,
     BookingState,
@@ -138,51 +136,6 @@ class CrewWaits:
             raise refuse(contract.REFUSED_CANCELLED, "this charter was cancelled")
         if self._state.departed:
             raise refuse(contract.REFUSED_DEPARTED, "this charter has already sailed")
-
-    # ---- a new member in a seat -------------------------------------------------------------
-
-    def check_assignment(self, change: AssignCrew) -> None:
-        self.check_open()
-        if self._state.booking is None:
-            raise refuse(contract.REFUSED_INVALID, "the booking is not validated yet; try again")
-        old = self._crew.answers.get(change.replaces)
-        if old is None:
-            raise refuse(contract.REFUSED_UNKNOWN_MEMBER, f"{change.replaces} is not on this crew")
-        if old.answer == "replaced":
-            raise refuse(contract.REFUSED_REPLACED, f"{old.name} was already replaced")
-        if change.member.id != change.replaces and change.member.id in self._crew.answers:
-            raise refuse(
-                contract.REFUSED_INVALID, f"{change.member.id} is already on this charter's crew"
-            )
-
-    def assign(self, change: AssignCrew) -> None:
-        """Put the new member in the seat at once (the next validator sees them); their
-        invitation goes out as an errand. The same id with new details (a corrected address
-        after a bounce) re-invites that member."""
-        booking = self._state.validated
-        old = self._crew.answers[change.replaces]
-        same = change.member.id == change.replaces
-        if old.role == "captain":
-            booking = booking.model_copy(update={"captain": change.member})
-        else:
-            crew = [change.member if m.id == change.replaces else m for m in booking.crew]
-            booking = booking.model_copy(update={"crew": crew})
-        self._state.booking = booking
-        self._state.status.charter = booking.crew_view(self._state.guest_page_url)
-        if not same:
-            old.answer = "replaced"
-        self._crew.answers[change.member.id] = CrewAnswer(
-            crew_id=change.member.id, name=change.member.name, role=old.role
-        )
-        self._crew.seat_versions[change.member.id] = (
-            self._crew.seat_versions.get(change.member.id, 1) + 1 if same else 1
-        )
-        self._crew.version += 1
-        if self._state.setup_done:
-            self._crew.invited_at[change.member.id] = workflow.now()
-        self._steps.release(f"crew-email:{change.replaces}")
-        self._book.unblock(f"crew-email:{change.replaces}")
-        self._book.unblock(f"crew-declined:{change.replaces}")
 
     # ---- what the loop keeps up -------------------------------------------------------------
 

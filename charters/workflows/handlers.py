@@ -32,7 +32,6 @@ from charters.models import (
     Verdict,
 )
 from charters.workflows.failures import refuse
-from charters.workflows.seat_changes import seats
 
 if TYPE_CHECKING:
     from charters.workflows.bookkeeping import Bookkeeping
@@ -110,12 +109,12 @@ class BookingHandlers:
 
     @assign_update.validator
     def _check_assign(self, change: AssignCrew) -> None:
-        self._crew.check_assignment(change)
+        self._seat_changes.check(change)
 
     @workflow.signal(name=contract.SIGNAL_ASSIGN_CREW)
     def assign_crew(self, change: AssignCrew) -> None:
         try:
-            self._crew.check_assignment(change)
+            self._seat_changes.check(change)
         except ApplicationError as refused:
             workflow.logger.info("assign_crew ignored: %s", refused.message)
             return
@@ -125,12 +124,8 @@ class BookingHandlers:
         """The seat changes hands; the member who leaves it is told (unless they declined),
         their bounces no longer count, and the page and the SCC event are to name the new
         crew."""
-        before = seats(self._state)
-        self._seat_changes.leaving(change)
-        self._crew.assign(change)
+        self._seat_changes.assign(change)
         self._bounces.forget(change.replaces)
-        if seats(self._state) != before:
-            self._seat_changes.seats_changed()
         self._changed()
 
     # ---- cancel -----------------------------------------------------------------------------
