@@ -372,22 +372,20 @@ class Run:
         cell.arrived.set()
 
     async def invitations(
-        self, cell: Cell, count: int, to: set[str] | None = None
+        self, cell: Cell, count: int, which: Callable[[Mail], bool] = lambda mail: True
     ) -> dict[str, str]:
-        """recipient -> accept link of their invitation, once `count` members (of `to`, when
-        given) have one."""
-        deadline = time.monotonic() + REACH_BOUND
+        """recipient -> accept link of their invitation, once `count` members have one (of the
+        emails `which` keeps)."""
+        deadline = time.monotonic() + CONFIRM_BOUND
         while time.monotonic() < deadline:
             mails = await asyncio.to_thread(mail_for, self.settings, cell.ref)
             links = {
-                m.to[0]: m.magic_links()["accept"]
-                for m in mails
-                if m.magic_links() and (to is None or m.to[0] in to)
+                m.to[0]: m.magic_links()["accept"] for m in mails if m.magic_links() and which(m)
             }
             if len(links) >= count:
                 return links
             await asyncio.sleep(1)
-        raise AssertionError(f"{cell.name}: fewer than {count} invitations")
+        raise AssertionError(f"{cell.name}: fewer than {count} members asked")
 
     async def accept(self, links: dict[str, str]) -> None:
         for link in links.values():
@@ -453,59 +451,38 @@ class Run:
         await self.after_change(cell)
 
     async def after_change(self, cell: Cell) -> None:
-        """A cancelled booking closes; a moved one asks its crew again (a new date) or goes on
-        (a new brand), and they accept."""
+        """A cancelled booking closes; one changed otherwise is confirmed by the crew it asks
+        (again, for a new date; the newcomer, for a seat that changed hands) and goes on."""
         if cell.mode in (Mode.UPDATE, Mode.NATIVE):
             await self.wait_closed(cell)
             return
+        await self.accept(await self.to_accept(cell))
+        assert cell.handle is not None
+        with contextlib.suppress(TimeoutError):
+            await settled(cell.handle, CONFIRM_BOUND, poll=1.0)
+        if cell.mode is Mode.MOVE:  # the move may still be going on once the crew confirmed
+            deadline = time.monotonic() + CONFIRM_BOUND
+            while time.monotonic() < deadline:
+                if (await self.booker.status(cell.handle.id)).steps.get("brand_move") == "done":
+                    return
+                await asyncio.sleep(1)
+
+    async def to_accept(self, cell: Cell) -> dict[str, str]:
+        """The links the crew press after the change: who is asked, and by which email."""
+        if cell.mode is Mode.RESCHEDULE:
+            assert cell.moved_to is not None
+            new_date = f"on {cell.moved_to.date().isoformat()}?"
+            asked = await self.invitations(cell, len(CREW), lambda m: m.subject.endswith(new_date))
+            cell.calendar_when_asked = await asyncio.to_thread(
+                lambda: [str(e.get("status")) for e in calendar_entries(self.settings, cell.ref)]
+            )
+            return asked
         if cell.mode is Mode.ASSIGN:
             seated = {NEWCOMER.email}
             if not cell.point.crew_first:
                 seated |= set(CREW) - {REPLACED[1]}
-            await self.accept(await self.invitations(cell, len(seated), seated))
-            assert cell.handle is not None
-            with contextlib.suppress(TimeoutError):
-                await settled(cell.handle, CONFIRM_BOUND, poll=1.0)
-            return
-        if cell.mode is Mode.MOVE:
-            if not cell.point.crew_first:
-                await self.accept(await self.invitations(cell, len(CREW)))
-            assert cell.handle is not None
-            with contextlib.suppress(TimeoutError):
-                await settled(cell.handle, CONFIRM_BOUND, poll=1.0)
-            deadline = time.monotonic() + CONFIRM_BOUND
-            while time.monotonic() < deadline:
-                current = await self.booker.status(cell.handle.id)
-                if current.steps.get("brand_move") == "done":
-                    return
-                await asyncio.sleep(1)
-            return
-        asked = await self.asked_again(cell)
-        cell.calendar_when_asked = await asyncio.to_thread(
-            lambda: [str(e.get("status")) for e in calendar_entries(self.settings, cell.ref)]
-        )
-        await self.accept(asked)
-        assert cell.handle is not None
-        with contextlib.suppress(TimeoutError):
-            await settled(cell.handle, CONFIRM_BOUND, poll=1.0)
-
-    async def asked_again(self, cell: Cell) -> dict[str, str]:
-        """recipient -> accept link of the email asking them for the new date, once every
-        member has one."""
-        assert cell.moved_to is not None
-        new_date = f"on {cell.moved_to.date().isoformat()}?"
-        deadline = time.monotonic() + CONFIRM_BOUND
-        while time.monotonic() < deadline:
-            mails = await asyncio.to_thread(mail_for, self.settings, cell.ref)
-            links = {
-                m.to[0]: m.magic_links()["accept"]
-                for m in mails
-                if m.subject.endswith(new_date) and m.magic_links()
-            }
-            if len(links) >= len(CREW):
-                return links
-            await asyncio.sleep(1)
-        raise AssertionError(f"{cell.name}: the crew were not all asked for the new date")
+            return await self.invitations(cell, len(seated), lambda m: m.to[0] in seated)
+        return {} if cell.point.crew_first else await self.invitations(cell, len(CREW))
 
     async def wait_closed(self, cell: Cell) -> None:
         assert cell.handle is not None
