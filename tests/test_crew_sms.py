@@ -9,6 +9,7 @@ import asyncio
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import get_args
 
 import httpx
@@ -16,15 +17,23 @@ import pytest
 from charters_dev.mailbox import Text, sent_sms
 from temporalio.exceptions import ApplicationError
 
-from charters import errors, magic_links
+from charters import contract, errors, magic_links
+from charters.actions import act, settled
 from charters.activities.ledger import EFFECT_IN_FLIGHT, EffectLedger
 from charters.activities.sms import GSM_BASIC, GSM_EXTENDED, ledger_key, sms_segments, sms_text
-from charters.models import Booking, CrewMember, CrewSmsRequest, EmailKind, SmsSent
+from charters.models import (
+    AssignCrew,
+    Booking,
+    CrewMember,
+    CrewSmsRequest,
+    EmailKind,
+    SmsSent,
+)
 from charters.settings import Settings
 from charters.worker import wiring
 from charters.worker.wiring import AwsClients
 from tests.conftest import Booker
-from tests.support import attempt, booking_data, follow_link, new_ref
+from tests.support import attempt, booking_data, eventually, follow_link, mail_for, new_ref
 
 _numbers = itertools.count(1000)
 
@@ -197,3 +206,49 @@ async def test_a_tampered_short_link_is_refused_like_a_tampered_token(
     async with httpx.AsyncClient(timeout=15, headers={"X-Forwarded-For": "192.0.2.251"}) as http:
         shown = await http.get(f"{settings.confirm_base_url}/s/{code}")
     assert shown.status_code == 403 and shown.headers["x-confirm-state"] == "tampered"
+
+
+async def test_a_member_replaced_after_a_texted_invitation_is_told_once_by_email_and_text(
+    settings: Settings, booker: Booker
+) -> None:
+    """`charters assign` on the real stack: the member taken off hears it on each channel their
+    invitation used, once; the newcomer is asked; nothing about it repeats once the crew confirm."""
+    number = phone()
+    data = booking_data(new_ref("S"))
+    data["crew"][1].update(phone=number, sms=True)
+    ref, replaced = data["booking_ref"], data["crew"][1]["email"]
+    handle = await booker.start(data)
+    await booker.wait_stage(handle.id, "awaiting-crew", timeout=90)
+    await eventually(lambda: texts_to(settings, number), timeout=60, what="the invitation text")
+    newcomer = CrewMember(
+        id="crew-9", name="Casey Morgan", email="casey@sailjada.com", hourly_rate=Decimal("25")
+    )
+    verdict = await act(
+        booker.client,
+        handle.id,
+        contract.UPDATE_ASSIGN_CREW,
+        AssignCrew(replaces="crew-2", member=newcomer),
+    )
+    assert verdict.recorded, verdict.message
+
+    def invitations() -> dict[str, str] | None:
+        links = {
+            m.to[0]: m.magic_links()["accept"]
+            for m in mail_for(settings, ref)
+            if m.magic_links() and m.to[0] != replaced
+        }
+        return links if len(links) == 3 else None
+
+    for link in (await eventually(invitations, timeout=60, what="the newcomer asked")).values():
+        await asyncio.to_thread(follow_link, link, "accept")
+    await settled(handle, timeout=90)
+
+    told = [m for m in mail_for(settings, ref) if m.subject.startswith("No longer needed:")]
+    assert [m.to for m in told] == [[replaced]]
+    texts = [t.body for t in texts_to(settings, number)]
+    assert len(texts) == 2 and "no longer needed" in texts[1] and "/s/" not in texts[1]
+    assert ref in texts[1] and "$" not in texts[1]
+    asked = [m.to[0] for m in mail_for(settings, ref) if m.magic_links()]
+    assert sorted(asked) == sorted(
+        ["captain@sailjada.com", "alex@sailjada.com", replaced, "casey@sailjada.com"]
+    )

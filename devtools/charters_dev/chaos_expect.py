@@ -21,9 +21,9 @@ class Expected:
 
 
 def captain_email(t: Tracked) -> str:
-    """Where the captain's summary goes: the replacement's address once the captain declined
-    and was replaced."""
-    if t.plan.decliner == t.booking.captain.id and t.did("assign"):
+    """Where the captain's summary goes: the replacement's address once the captain was
+    replaced."""
+    if t.plan.taken_off == t.booking.captain.id and t.did("assign"):
         return REPLACEMENT["email"]
     return t.booking.captain.email
 
@@ -32,7 +32,8 @@ def expected_effects(t: Tracked, invited: dict[str, int], asked: set[str]) -> di
     """effect name -> how many; `invited` is recipient -> invitations found, `asked` the crew
     ids whose invitation the ledger holds a claim for. A cancelled booking tells every member
     it invited, and may tell one whose invitation was claimed but never answered (the send may
-    have gone out: telling is the safe side)."""
+    have gone out: telling is the safe side); so does a replacement the member taken off, unless
+    they had declined."""
     wf = t.workflow_id
     plan = t.plan
     cancelled = t.outcome == "cancelled"
@@ -59,7 +60,8 @@ def expected_effects(t: Tracked, invited: dict[str, int], asked: set[str]) -> di
         low = 0 if early_cancel or (cancelled and plan.cancel_at != "confirmed") else done
         if rescheduled:
             low = 0  # an invitation still waiting when the date moved is superseded, not sent
-        if crew_id == plan.decliner and t.did("assign"):
+        taken_off = crew_id == plan.taken_off and t.did("assign")
+        if taken_off:
             low = 0  # an invitation still blocked when its member was replaced is never sent
         effects[f"invite to {to}"] = Expected(low, 1, f"email:{wf}:invite:1:{crew_id}")
         told = 1 if cancelled and invited.get(to, 0) else 0
@@ -70,6 +72,12 @@ def expected_effects(t: Tracked, invited: dict[str, int], asked: set[str]) -> di
         again = 1 if rescheduled and crew_id != plan.decliner else 0
         effects[f"rescheduled mail to {to}"] = Expected(
             again, again, f"email:{wf}:rescheduled:2:{crew_id}"
+        )
+        released = taken_off and plan.kind == "replace"
+        told = 1 if released and invited.get(to, 0) else 0
+        may_tell = 1 if released and (told or crew_id in asked) else 0
+        effects[f"released mail to {to}"] = Expected(
+            told, may_tell, f"email:{wf}:released:{crew_id}"
         )
     return effects
 
@@ -125,12 +133,12 @@ def mismatches(
         ]
         if t.final is not None and t.final.round != 2:
             wrong.append(f"round {t.final.round} after one reschedule")
-    if plan.kind == "decline-replace" and t.final is not None:
+    if plan.taken_off and t.final is not None:
         answers = {c.crew_id: c.answer for c in t.final.crew}
         if answers.get(REPLACEMENT["id"]) != "accepted":
             wrong.append(f"replacement {answers.get(REPLACEMENT['id'])}, not accepted")
-        if t.result and plan.decliner in {c.crew_id for c in t.result.confirmations}:
-            wrong.append(f"{plan.decliner} still on the crew after the replacement")
+        if t.result and plan.taken_off in {c.crew_id for c in t.result.confirmations}:
+            wrong.append(f"{plan.taken_off} still on the crew after the replacement")
     if plan.kind == "second-start":
         codes = [a["code"] for a in t.actions if a["what"] == "second-start"]
         if codes != ["refused"]:

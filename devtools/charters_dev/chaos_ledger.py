@@ -66,7 +66,7 @@ async def read_ledger(
             **{
                 f"{kind} mail to {to}": n
                 for (kind, to), n in mails.items()
-                if kind in ("cancelled", "rescheduled")
+                if kind in ("cancelled", "rescheduled", "released")
             },
         }
         expected = expected_effects(t, invited, asked.get(t.workflow_id, set()))

@@ -45,8 +45,9 @@ REPLACEMENT = {"id": "crew-9", "name": "Riley Marsh", "email": "riley@sailjada.c
 
 @dataclass
 class Plan:
-    kind: str = "plain"  # plain | decline-replace | reschedule | cancel | second-start
+    kind: str = "plain"  # plain | decline-replace | replace | reschedule | cancel | second-start
     decliner: str | None = None
+    replaced: str | None = None  # replace: taken off while their answer is still pending
     cancel_at: str | None = None
     late_answer: bool = False
     new_starts_at: datetime | None = None
@@ -54,6 +55,12 @@ class Plan:
     @property
     def ends_cancelled(self) -> bool:
         return self.kind == "cancel"
+
+    @property
+    def taken_off(self) -> str | None:
+        """The member whose seat goes to REPLACEMENT: the one who declined, or the one replaced
+        before answering."""
+        return self.decliner if self.kind == "decline-replace" else self.replaced
 
 
 def make_plans(count: int, seed: int, share: float) -> list[Plan]:
@@ -66,6 +73,7 @@ def make_plans(count: int, seed: int, share: float) -> list[Plan]:
         Plan("reschedule"),
         Plan("second-start"),
         Plan("cancel", cancel_at="start"),
+        Plan("replace", replaced="crew-1"),
     ]
     plans: list[Plan] = []
     for n in range(count):
@@ -75,12 +83,15 @@ def make_plans(count: int, seed: int, share: float) -> list[Plan]:
         if rng.random() >= share:
             plans.append(Plan())
             continue
-        kind = rng.choice(["decline-replace", "reschedule", "cancel", "cancel", "second-start"])
+        kinds = ["decline-replace", "replace", "reschedule", "cancel", "cancel", "second-start"]
+        kind = rng.choice(kinds)
         if kind == "cancel":
             at = rng.choice(CANCEL_STAGES)
             plans.append(Plan(kind, cancel_at=at, late_answer=rng.random() < 0.5))
         elif kind == "decline-replace":
             plans.append(Plan(kind, decliner=rng.choice(["crew-1", "crew-2", "captain-1"])))
+        elif kind == "replace":
+            plans.append(Plan(kind, replaced=rng.choice(["crew-1", "crew-2", "captain-1"])))
         else:
             plans.append(Plan(kind))
     return plans
@@ -118,7 +129,7 @@ class Operator:
             return False
         if plan.kind == "second-start" and not t.did("second-start"):
             return False
-        if plan.kind == "decline-replace" and not t.did("assign"):
+        if plan.taken_off and not t.did("assign"):
             return False
         waiting = [b for b in st.blocks if not b.on.startswith(PLANNED_BLOCKS)]
         return (
@@ -167,14 +178,15 @@ class Operator:
             moved = Reschedule(starts_at=plan.new_starts_at)
             await self._act(t, contract.UPDATE_RESCHEDULE, moved, "reschedule")
             return
+        if plan.kind == "replace" and not t.did("assign"):
+            await self.replace(t, plan.replaced or "")
+            return
         for answer in st.crew:
             if answer.answer == "declined" and answer.crew_id == plan.decliner:
                 if not t.did("assign"):
-                    member = CrewMember(**REPLACEMENT, hourly_rate=Decimal("25.00"))
-                    change = AssignCrew(replaces=answer.crew_id, member=member)
-                    await self._act(t, contract.UPDATE_ASSIGN_CREW, change, "assign")
+                    await self.replace(t, answer.crew_id)
                 continue
-            if answer.answer != "pending":
+            if answer.answer != "pending" or answer.crew_id == plan.replaced:
                 continue
             decline = answer.crew_id == plan.decliner and not t.did("decline")
             decision = "decline" if decline else "accept"
@@ -182,6 +194,11 @@ class Operator:
             verdict = await self._act(t, contract.UPDATE_CREW_CONFIRMATION, confirmation, decision)
             if verdict.recorded:
                 t.answered.append(answer.crew_id)
+
+    async def replace(self, t: Any, crew_id: str) -> None:
+        member = CrewMember(**REPLACEMENT, hourly_rate=Decimal("25.00"))
+        change = AssignCrew(replaces=crew_id, member=member)
+        await self._act(t, contract.UPDATE_ASSIGN_CREW, change, "assign")
 
     async def second_start(self, t: Any) -> None:
         """The same booking started again while it runs: refused, and nothing of it doubled."""
