@@ -27,9 +27,8 @@ from typing import Any
 from temporalio.client import Client
 
 from charters import contract
-from charters.actions import act
-from charters.models import ResolveBlock
 from charters.settings import Settings
+from charters.starter.failures import Exit
 from charters.worker.wiring import aws_clients
 from charters_dev.chaos_config import Tracked
 from charters_dev.chaos_layers import WorkerPool
@@ -59,7 +58,6 @@ class PermanentFaults:
         client: Client,
     ) -> None:
         self.client = client
-        self.retry_cli = True
         self.stack = stack
         self.pool = pool
         self.tracked = tracked
@@ -68,8 +66,9 @@ class PermanentFaults:
         self.log: list[dict[str, Any]] = []
         self.cli_errors: list[str] = []
 
-    async def cli(self, *args: str) -> str:
-        """`charters ...` as an operator runs it, against this stack."""
+    async def cli(self, *args: str, verdicts: tuple[str, ...] = ()) -> tuple[int, str]:
+        """`charters ...` as an operator runs it, against this stack. A refusal whose code is
+        among `verdicts` is an answer, not an error. Returns the exit code and what it printed."""
         env = {**self.stack.env(), **settings_env(self.stack.settings)}
         proc = await asyncio.create_subprocess_exec(
             *self.stack._charters(*args),
@@ -79,9 +78,10 @@ class PermanentFaults:
         )
         out, _ = await proc.communicate()
         text = out.decode(errors="replace").strip()
-        if proc.returncode != 0:
+        refused = proc.returncode == Exit.REFUSED and any(f"({v})" in text for v in verdicts)
+        if proc.returncode != 0 and not refused:
             self.cli_errors.append(f"charters {' '.join(args)}: exit {proc.returncode}: {text}")
-        return text
+        return proc.returncode or 0, text
 
     def blocked(self, kind: str) -> list[Tracked]:
         """Bookings whose last status shows a block this fault causes."""
@@ -109,36 +109,29 @@ class PermanentFaults:
         entry["open_s"] = round(time.monotonic() - entry.pop("at"), 1)
         await self._fix(kind, blocked)
         await asyncio.sleep(10)  # what resumes by itself once fixed has done so
-        self.holding.difference_update(BLOCKS[kind])
         resumed = 0
         for t in self.blocked(kind) if kind != "scc-key-hash" else []:
             for on in {b.on for b in t.last.blocks if blocks_of(kind, b.on)} if t.last else ():
                 await self.retry(t, on)
                 resumed += 1
+        # Held until retried, so the operators' loop does not retry the same blocks meanwhile.
+        self.holding.difference_update(BLOCKS[kind])
         entry["retried"] = resumed
         self.log.append(entry)
 
     async def retry(self, t: Tracked, on: str) -> None:
-        """`charters retry <wf> --step <on>` (the update `resolve_block`); where this CLI has
-        no such command yet, the same update through `charters.actions.act`."""
-        if self.retry_cli:
-            out = await self.cli("retry", t.workflow_id, "--step", on)
-            if "No such command" not in out:
-                t.actions.append({"what": f"retry:{on}", "recorded": True, "code": "cli"})
-                return
-            self.retry_cli = False
-            self.cli_errors.pop()
-        try:
-            verdict = await act(
-                self.client, t.workflow_id, contract.UPDATE_RESOLVE_BLOCK, ResolveBlock(step=on)
-            )
-        except Exception as exc:  # noqa: BLE001 - the operators' loop retries it later
-            code = type(exc).__name__
-            t.actions.append({"what": f"retry:{on}", "recorded": False, "code": code})
-            return
-        t.actions.append(
-            {"what": f"retry:{on}", "recorded": verdict.recorded, "code": verdict.code}
+        """`charters retry <wf> --step <on>`, as the operator runs it. The status it was read
+        from may be a poll old: a step that went on by itself since is refused as not blocked."""
+        exit_code, out = await self.cli(
+            "retry", t.workflow_id, "--step", on, verdicts=(contract.REFUSED_NOT_BLOCKED,)
         )
+        if exit_code == Exit.OK:
+            code = "cli"
+        elif f"({contract.REFUSED_NOT_BLOCKED})" in out:
+            code = contract.REFUSED_NOT_BLOCKED
+        else:
+            code = f"exit {exit_code}"
+        t.actions.append({"what": f"retry:{on}", "recorded": exit_code == Exit.OK, "code": code})
 
     async def _break(self, kind: str) -> None:
         settings = self.stack.settings
