@@ -15,8 +15,8 @@ from charters_dev.stack_config import settings_env
 from temporalio.client import Client, WorkflowHandle
 
 from charters import contract
-from charters.actions import settled
-from charters.models import BookingResult, BookingStatus
+from charters.actions import act, settled
+from charters.models import AssignCrew, BookingResult, BookingStatus, CrewMember, Verdict
 from charters.settings import Settings
 from charters.starter.book import start_booking, validate
 from charters.temporal_client import connect
@@ -86,6 +86,11 @@ class Booker:
         raise AssertionError(
             f"{workflow_id} never reached {stage}: {await self.status(workflow_id)}"
         )
+
+    async def assign(self, workflow_id: str, replaces: str, member: CrewMember) -> Verdict:
+        """`charters assign`: `member` takes the seat of `replaces`."""
+        change = AssignCrew(replaces=replaces, member=member)
+        return await act(self.client, workflow_id, contract.UPDATE_ASSIGN_CREW, change)
 
     async def wait_blocked(self, workflow_id: str, on: str, timeout: float = 60) -> BookingStatus:
         deadline = asyncio.get_running_loop().time() + timeout

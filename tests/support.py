@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ from charters_dev.mailbox import Mail, sent_mail
 from pydantic import ValidationError
 from temporalio.testing import ActivityEnvironment
 
+from charters.models import CrewMember
 from charters.settings import Settings
 from charters.starter.book import validate, with_page_slug
 
@@ -46,6 +48,10 @@ def booking_data(ref: str | None = None, **overrides: Any) -> dict[str, Any]:
 
 
 REVENUE_STRINGS = ["840.75", "840", "289.41", "251.34", "201.34", "589.41"]
+# Who takes a seat when a test replaces a member.
+NEWCOMER = CrewMember(
+    id="crew-9", name="Casey Morgan", email="casey@sailjada.com", hourly_rate=Decimal("25.00")
+)
 
 
 def mail_for(settings: Settings, booking_ref: str) -> list[Mail]:

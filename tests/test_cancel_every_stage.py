@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -16,12 +15,19 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from charters import contract
 from charters.actions import act, settled
-from charters.models import AssignCrew, CancelBooking, CrewConfirmation, CrewMember
+from charters.models import CancelBooking, CrewConfirmation
 from charters.settings import Settings
 from charters.starter.book import validate
 from charters.worker.wiring import AwsClients
 from tests.conftest import Booker
-from tests.support import booking_data, calendar_entries, invalidations_for, mail_for, scc_items
+from tests.support import (
+    NEWCOMER,
+    booking_data,
+    calendar_entries,
+    invalidations_for,
+    mail_for,
+    scc_items,
+)
 
 MEMBERS = ["captain@sailjada.com", "alex@sailjada.com", "jordan@sailjada.com"]
 
@@ -152,15 +158,7 @@ async def test_verdicts_after_replacement_and_for_strangers(booker: Booker) -> N
     data = booking_data()
     handle = await booker.start(data)
     await booker.wait_stage(handle.id, "awaiting-crew")
-    casey = CrewMember(
-        id="crew-9", name="Casey Morgan", email="casey@sailjada.com", hourly_rate=Decimal("25")
-    )
-    assigned = await act(
-        booker.client,
-        handle.id,
-        contract.UPDATE_ASSIGN_CREW,
-        AssignCrew(replaces="crew-1", member=casey),
-    )
+    assigned = await booker.assign(handle.id, "crew-1", NEWCOMER)
     assert assigned.recorded, assigned.message
 
     async def answer(crew_id: str, decision: str = "accept") -> Any:

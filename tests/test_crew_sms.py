@@ -9,7 +9,6 @@ import asyncio
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import get_args
 
 import httpx
@@ -17,12 +16,11 @@ import pytest
 from charters_dev.mailbox import Text, sent_sms
 from temporalio.exceptions import ApplicationError
 
-from charters import contract, errors, magic_links
-from charters.actions import act, settled
+from charters import errors, magic_links
+from charters.actions import settled
 from charters.activities.ledger import EFFECT_IN_FLIGHT, EffectLedger
 from charters.activities.sms import GSM_BASIC, GSM_EXTENDED, ledger_key, sms_segments, sms_text
 from charters.models import (
-    AssignCrew,
     Booking,
     CrewMember,
     CrewSmsRequest,
@@ -33,7 +31,15 @@ from charters.settings import Settings
 from charters.worker import wiring
 from charters.worker.wiring import AwsClients
 from tests.conftest import Booker
-from tests.support import attempt, booking_data, eventually, follow_link, mail_for, new_ref
+from tests.support import (
+    NEWCOMER,
+    attempt,
+    booking_data,
+    eventually,
+    follow_link,
+    mail_for,
+    new_ref,
+)
 
 _numbers = itertools.count(1000)
 
@@ -220,15 +226,7 @@ async def test_a_member_replaced_after_a_texted_invitation_is_told_once_by_email
     handle = await booker.start(data)
     await booker.wait_stage(handle.id, "awaiting-crew", timeout=90)
     await eventually(lambda: texts_to(settings, number), timeout=60, what="the invitation text")
-    newcomer = CrewMember(
-        id="crew-9", name="Casey Morgan", email="casey@sailjada.com", hourly_rate=Decimal("25")
-    )
-    verdict = await act(
-        booker.client,
-        handle.id,
-        contract.UPDATE_ASSIGN_CREW,
-        AssignCrew(replaces="crew-2", member=newcomer),
-    )
+    verdict = await booker.assign(handle.id, "crew-2", NEWCOMER)
     assert verdict.recorded, verdict.message
 
     def invitations() -> dict[str, str] | None:

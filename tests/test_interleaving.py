@@ -40,7 +40,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -66,7 +65,6 @@ from charters.models import (
     AssignCrew,
     BookingResult,
     CancelBooking,
-    CrewMember,
     MoveBrand,
     Reschedule,
     Verdict,
@@ -76,6 +74,7 @@ from charters.starter.book import validate
 from charters.worker.wiring import AwsClients
 from tests.conftest import Booker
 from tests.support import (
+    NEWCOMER,
     booking_data,
     calendar_entries,
     follow_link,
@@ -112,9 +111,6 @@ class Mode(StrEnum):
 MOVED_TO = "sailjada.com"
 """The brand a move cell's booking moves to, from the stack's default (queenofsandiego.com)."""
 REPLACED = ("crew-2", "jordan@sailjada.com", "Jordan")
-NEWCOMER = CrewMember(
-    id="crew-9", name="Casey Morgan", email="casey@sailjada.com", hourly_rate=Decimal("25.00")
-)
 
 
 @dataclass(frozen=True)
