@@ -48,6 +48,10 @@ def blocks_of(kind: str, on: str) -> bool:
     return any(on == b or on.startswith(f"{b}:") for b in BLOCKS[kind])
 
 
+# How long an operator keeps running a command while chaos has the server or the workers down.
+DOWN_PATIENCE_SECONDS = 90.0
+
+
 class PermanentFaults:
     def __init__(
         self,
@@ -67,8 +71,22 @@ class PermanentFaults:
         self.cli_errors: list[str] = []
 
     async def cli(self, *args: str, verdicts: tuple[str, ...] = ()) -> tuple[int, str]:
-        """`charters ...` as an operator runs it, against this stack. A refusal whose code is
-        among `verdicts` is an answer, not an error. Returns the exit code and what it printed."""
+        """`charters ...` as an operator runs it, against this stack: run again while the server
+        or every worker is down (chaos kills them), as the command's own message says. A refusal
+        whose code is among `verdicts` is an answer, not an error. Returns the exit code and what
+        it printed."""
+        deadline = time.monotonic() + DOWN_PATIENCE_SECONDS
+        while True:
+            exit_code, text = await self._run_cli(*args)
+            if exit_code not in (Exit.NO_SERVER, Exit.WORKER_DOWN) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(2)
+        refused = exit_code == Exit.REFUSED and any(f"({v})" in text for v in verdicts)
+        if exit_code != Exit.OK and not refused:
+            self.cli_errors.append(f"charters {' '.join(args)}: exit {exit_code}: {text}")
+        return exit_code, text
+
+    async def _run_cli(self, *args: str) -> tuple[int, str]:
         env = {**self.stack.env(), **settings_env(self.stack.settings)}
         proc = await asyncio.create_subprocess_exec(
             *self.stack._charters(*args),
@@ -77,11 +95,7 @@ class PermanentFaults:
             stderr=asyncio.subprocess.STDOUT,
         )
         out, _ = await proc.communicate()
-        text = out.decode(errors="replace").strip()
-        refused = proc.returncode == Exit.REFUSED and any(f"({v})" in text for v in verdicts)
-        if proc.returncode != 0 and not refused:
-            self.cli_errors.append(f"charters {' '.join(args)}: exit {proc.returncode}: {text}")
-        return proc.returncode or 0, text
+        return proc.returncode or 0, out.decode(errors="replace").strip()
 
     def blocked(self, kind: str) -> list[Tracked]:
         """Bookings whose last status shows a block this fault causes."""
