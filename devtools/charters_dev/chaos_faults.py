@@ -14,8 +14,9 @@ operator would, through the CLI:
   proxy). Emails block (`crew-email:<id>`, `captain-summary`); fixed by verifying the identity
   again, then `charters retry <wf>` for each blocked booking.
 
-An operator only retries a block once its cause is fixed: while a window is open, the blocks it
-causes are in `holding`, which the operators' loop leaves alone."""
+An operator only retries a block once its cause is fixed: while a window is open, and until the
+fix has retried them, the blocks it causes are in `holding`, which the operators' loop leaves
+alone (two people retrying one block: the second is refused as `not-blocked`)."""
 
 from __future__ import annotations
 
