@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from charters_dev.isolated import QUICK_RETRIES, isolated_settings
+from charters_dev.isolated import QUICK_RETRIES, start_isolated_stack
 from charters_dev.stack import DevStack
 from charters_dev.stack_config import settings_env
 from temporalio.client import Client, WorkflowHandle
@@ -24,14 +24,9 @@ from charters.worker.wiring import AwsClients, aws_clients
 from tests.support import eventually, follow_link, mail_for
 
 
-def stack_settings(state_dir: Any) -> Settings:
-    return isolated_settings(state_dir, **QUICK_RETRIES)
-
-
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevStack]:
-    settings = stack_settings(tmp_path_factory.mktemp("stack"))
-    running = DevStack(settings, fresh=True).start()
+    running = start_isolated_stack(tmp_path_factory.mktemp("stack"), **QUICK_RETRIES)
     saved = dict(os.environ)
     os.environ.update(settings_env(running.settings))
     try:

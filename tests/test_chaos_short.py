@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from charters_dev.chaos import ChaosConfig, print_report, run_chaos
 from charters_dev.chaos_report import write_report
-from charters_dev.isolated import QUICK_RETRIES, isolated_settings
+from charters_dev.isolated import QUICK_RETRIES, start_isolated_stack
 from charters_dev.stack import DevStack
 from rich.console import Console
 
 
 @pytest.fixture
 def own_stack(tmp_path: Path) -> Iterator[DevStack]:
-    stack = DevStack(isolated_settings(tmp_path / "chaos", **QUICK_RETRIES), fresh=True).start()
+    stack = start_isolated_stack(tmp_path / "chaos", **QUICK_RETRIES)
     try:
         yield stack
     finally:

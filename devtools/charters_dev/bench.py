@@ -66,7 +66,6 @@ from rich.console import Console
 from temporalio.client import Client, WorkflowHandle
 
 from charters import contract
-from charters.settings import Settings
 from charters.starter.book import booking_options, start_booking, validate
 from charters.temporal_client import connect
 from charters_dev.bench_baseline import sequential_baseline
@@ -88,7 +87,7 @@ from charters_dev.bench_plot import write_results
 from charters_dev.bench_print import print_report
 from charters_dev.bench_report import phase_report, run_report
 from charters_dev.bench_workers import Variant, WorkerPool, default_variants
-from charters_dev.isolated import isolated_settings
+from charters_dev.isolated import start_isolated_stack
 from charters_dev.stack import DevStack
 
 __all__ = ["CRITICAL_PATH", "BenchConfig", "all_calls", "run_bench"]
@@ -141,11 +140,6 @@ def default_state_base() -> Path | None:
     The bench measures the product, not this machine's fsync; `--state-base` picks another."""
     shm = Path("/dev/shm")
     return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
-
-
-def bench_settings(state_dir: Path) -> Settings:
-    """Every port free, the state in `state_dir`: nothing shared with a running `charters dev`."""
-    return isolated_settings(state_dir)
 
 
 # ---- the runs -------------------------------------------------------------------------------
@@ -316,7 +310,7 @@ def run_bench(config: BenchConfig | None = None, console: Console | None = None)
     state = Path(tempfile.mkdtemp(prefix="charters-bench-", dir=base))
     console.print(f"starting a fresh stack in {state} …")
     try:
-        stack = start_stack(state)
+        stack = start_isolated_stack(state, worker=False)
     except Exception as exc:  # noqa: BLE001 - one line, logs kept
         console.print(f"[bold red]bench failed:[/] cannot start the stack: {exc} (logs: {state})")
         return 1
@@ -335,17 +329,3 @@ def run_bench(config: BenchConfig | None = None, console: Console | None = None)
         stack.stop()
         if ok and not config.keep_state:
             shutil.rmtree(state, ignore_errors=True)
-
-
-def start_stack(state: Path, attempts: int = 3) -> DevStack:
-    """A stack on free ports. A port found free can be taken by another process before the
-    stack binds it (other stacks on this machine pick theirs the same way): then the part that
-    lost the race fails to come up, and the stack starts again on new ports."""
-    for attempt in range(1, attempts + 1):
-        stack = DevStack(bench_settings(state / f"stack-{attempt}"), worker=False, fresh=True)
-        try:
-            return stack.start()  # stops what it started when a part fails
-        except RuntimeError:
-            if attempt == attempts:
-                raise
-    raise AssertionError("unreachable")

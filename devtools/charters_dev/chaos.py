@@ -35,7 +35,6 @@ from rich.console import Console
 
 from charters import contract
 from charters.observability import quiet_runtime
-from charters.settings import Settings
 from charters.starter.book import validate, with_page_slug
 from charters.temporal_client import connect
 from charters.worker.run_ahead import REFUSED_LOG
@@ -55,7 +54,7 @@ from charters_dev.chaos_layers import Disruptor, TemporalServer, WorkerPool
 from charters_dev.chaos_ledger import read_ledger
 from charters_dev.chaos_operators import make_plans
 from charters_dev.chaos_report import build_report, print_report, write_report
-from charters_dev.isolated import QUICK_RETRIES, isolated_settings, without_charters_env
+from charters_dev.isolated import QUICK_RETRIES, start_isolated_stack, without_charters_env
 from charters_dev.stack import DevStack
 
 __all__ = [
@@ -170,22 +169,17 @@ def guard_refusals(log_dir: Path) -> int:
 # ---- the command ----------------------------------------------------------------------------
 
 
-def chaos_settings(state_dir: Path) -> Settings:
-    """Every port free, the state in `state_dir`; short retry intervals and activity timeouts
-    (as the test stack), so a killed worker's activities are retried within seconds."""
-    return isolated_settings(state_dir, **QUICK_RETRIES)
-
-
 def run_chaos_cli(config: ChaosConfig, console: Console) -> int:
     """Own stack, the run, the report; 0 only without duplicates, losses or missing effects."""
     state = Path(tempfile.mkdtemp(prefix="charters-chaos-"))
     stack: DevStack | None = None
     try:
         with without_charters_env():
-            settings = chaos_settings(state)
             console.print(f"starting a chaos stack in {state} …")
             try:
-                stack = DevStack(settings, fresh=True).start()
+                # Short retry intervals and activity timeouts, as the test stack's: a killed
+                # worker's activities are retried within seconds.
+                stack = start_isolated_stack(state, **QUICK_RETRIES)
             except RuntimeError as exc:  # `start` has stopped what it started
                 console.print(f"error: the chaos stack did not start: {exc}", markup=False)
                 return 2

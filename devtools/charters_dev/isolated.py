@@ -13,6 +13,7 @@ from typing import Any
 
 from charters.settings import Settings
 from charters_dev.ports import free_port
+from charters_dev.stack import DevStack
 
 QUICK_RETRIES: dict[str, Any] = {
     "scc_retry_max_interval_seconds": 2.0,
@@ -64,6 +65,27 @@ def isolated_settings(state_dir: Path, **overrides: Any) -> Settings:
             proxy_scc_port=ports["proxy_scc"],
             **overrides,
         )
+
+
+def start_isolated_stack(
+    state_dir: Path, attempts: int = 3, worker: bool = True, **overrides: Any
+) -> DevStack:
+    """A fresh stack of its own, started. A port found free can be taken before the stack binds
+    it (other stacks choose theirs the same way, and an outgoing connection takes its source port
+    from the same range): the part that lost the race does not come up, what started is
+    stopped, and the stack starts again on new ports in a directory of its own."""
+    for attempt in range(1, attempts):
+        stack = DevStack(
+            isolated_settings(state_dir / f"stack-{attempt}", **overrides),
+            worker=worker,
+            fresh=True,
+        )
+        try:
+            return stack.start()  # stops what it started when a part fails
+        except RuntimeError:
+            continue
+    last = isolated_settings(state_dir / f"stack-{attempts}", **overrides)
+    return DevStack(last, worker=worker, fresh=True).start()
 
 
 def sample_charter(
