@@ -224,10 +224,17 @@ class DevStack(FaultProxyControls):
             update={k: v for k, v in fields.items() if k in Settings.model_fields}
         )
         self._spawn("standins", self._charters("standins"))
-        wait_for(lambda: port_open(int(port)), "Temporal dev server", timeout=90)
+        wait_for(
+            lambda: port_open(int(port)),
+            "Temporal dev server",
+            timeout=90,
+            exited=self._exited("temporal"),
+        )
         asyncio.run(self._temporal_ready())
         for p in (s.calendar_port, s.scc_port, s.scc_cloudfront_port, s.edge_port):
-            wait_for(lambda p=p: port_open(p), f"stand-in on port {p}")
+            wait_for(
+                lambda p=p: port_open(p), f"stand-in on port {p}", exited=self._exited("standins")
+            )
         if s.fault_proxy:
             self._start_fault_proxy()
         if self.with_worker:
