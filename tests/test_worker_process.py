@@ -148,13 +148,17 @@ def test_worker_process_health_metrics_json_logs_and_sigterm(
     proc.send_signal(signal.SIGTERM)
     during: list[int | str] = []
 
+    def healthz() -> int | str:
+        try:
+            return _get(f"{base}/healthz").status_code
+        except httpx.HTTPError:
+            return "closed"
+
     def probe() -> None:
         while proc.poll() is None:
-            try:
-                during.append(_get(f"{base}/healthz").status_code)
-            except httpx.HTTPError:
-                during.append("closed")
+            during.append(healthz())
             time.sleep(0.02)
+        during.append(healthz())  # a fast stop can end between two probes: once more, gone
 
     prober = threading.Thread(target=probe)
     prober.start()
@@ -162,7 +166,8 @@ def test_worker_process_health_metrics_json_logs_and_sigterm(
     prober.join()
     assert code == 0
     assert time.monotonic() - started < GRACE
-    # Once shutdown began (the first answer may predate the signal): 503, then port closed.
+    # Once shutdown began (the first answers may predate the signal): 503, then port closed.
+    assert during[-1] == "closed", during
     first_down = next(i for i, got in enumerate(during) if got != 200)
     assert 200 not in during[first_down:], during
 
