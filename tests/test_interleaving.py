@@ -608,6 +608,8 @@ class Counted:
     moved: Moved | None = None  # a move cell's: the booking on its new brand
     scc_crew: list[list[str]] = field(default_factory=list)  # each SCC item's crew ids
     summaries_naming: int = 0  # captain's summaries that list the newcomer
+    takeovers: dict[str, int] = field(default_factory=dict)  # ledger key -> claims, if over one
+    summary_ids: list[str] = field(default_factory=list)  # SES message ids of the summaries
 
     def sent(self, kind: str) -> Counter[str]:
         return Counter({to: n for (k, to), n in self.mail.items() if k == kind})
@@ -672,6 +674,8 @@ async def count(run: Run, aws: AwsClients) -> dict[str, Counted]:
     mails = await asyncio.to_thread(effects.mail_by_ref, settings, refs)
     every_mail = await asyncio.to_thread(sent_mail, settings.aws_endpoint_url or "")
     dated = dated_mail(every_mail)
+    ids = {c.handle.id for c in run.cells if c.handle}
+    takeovers = await asyncio.to_thread(effects.ledger_takeovers, aws, settings, ids)
     slugs = {c.keys.slug for c in run.cells if c.keys}
     invalidated = await asyncio.to_thread(effects.invalidations, aws, settings, slugs)
     counted = {}
@@ -703,6 +707,14 @@ async def count(run: Run, aws: AwsClients) -> dict[str, Counted]:
                 m.subject.startswith(f"Confirmed: {cell.ref} ") and NEWCOMER.name in m.body
                 for m in every_mail
             ),
+            takeovers={
+                key: n
+                for key, n in takeovers.items()
+                if cell.handle and f":{cell.handle.id}:" in key
+            },
+            summary_ids=[
+                m.id for m in every_mail if m.subject.startswith(f"Confirmed: {cell.ref} ")
+            ],
             page=page_kind(body),
             page_body=body or "",
             mail=mails.get(cell.ref, Counter()),
@@ -782,7 +794,9 @@ def check_cancelled(cell: Cell, c: Counted) -> list[str]:
         problems.append("the guest page is the live page, not the cancellation notice")
     invited, told = c.sent("invite"), c.sent("cancelled")
     if any(n > 1 for n in invited.values()):
-        problems.append(f"invitations sent twice: {dict(invited)}")
+        problems.append(
+            f"invitations sent twice: {dict(invited)} (ledger claims taken over {c.takeovers})"
+        )
     # A member whose invitation's send went unanswered (SES may have taken it) is told too.
     unanswered_told = {to: n for to, n in told.items() if to in c.unanswered and to not in invited}
     if told - Counter(unanswered_told) != Counter(dict.fromkeys(invited, 1)) or any(
@@ -793,7 +807,11 @@ def check_cancelled(cell: Cell, c: Counted) -> list[str]:
             f"cancel {dict(told)}"
         )
     if sum(c.sent("captain-summary").values()) > 1:
-        problems.append("captain summary sent more than once")
+        # The evidence: a claim taken over (the product sent again) or one claim (the stack).
+        problems.append(
+            f"captain summary sent more than once (messages {c.summary_ids}, ledger claims "
+            f"taken over {c.takeovers})"
+        )
     if c.invalidations > 2:
         problems.append(f"{c.invalidations} invalidations: wanted publish + cancellation at most")
     return problems
