@@ -95,7 +95,7 @@ async def run_chaos(
     pool = WorkerPool(stack, config.workers)
     schedule = disruption_schedule(config)
     disruptor = Disruptor(schedule, server, pool, client, lambda: driver.finished, config)
-    faults = PermanentFaults(stack, pool, tracked, config.step_budget_seconds + 30, client)
+    faults = PermanentFaults(stack, pool, tracked, config.step_budget_seconds + 30)
     disruptor.faults = faults
     driver.operator.held = holding_check(faults)
     for target in PROXY_TARGETS:

@@ -25,8 +25,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from temporalio.client import Client
-
 from charters import contract
 from charters.settings import Settings
 from charters.starter.failures import Exit
@@ -60,9 +58,7 @@ class PermanentFaults:
         pool: WorkerPool,
         tracked: list[Tracked],
         window_seconds: float,
-        client: Client,
     ) -> None:
-        self.client = client
         self.stack = stack
         self.pool = pool
         self.tracked = tracked
